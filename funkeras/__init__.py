@@ -1,0 +1,40 @@
+"""funkeras: Keras-style neural networks on JAX with a pure functional core.
+
+Layers are pure functions over parameter pytrees; a model composes them into one
+`apply` that runs compiled under `jax.jit` or op by op, and trains with optax
+through Keras' `compile`/`fit`/`evaluate`/`predict`.
+"""
+
+from funkeras import (
+    activations,
+    callbacks,
+    errors,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    regularizers,
+    training,
+)
+from funkeras._version import __version__
+from funkeras.models import Input, Model, Sequential
+
+__all__ = [
+    "__version__",
+    "Input",
+    "Model",
+    "Sequential",
+    "activations",
+    "callbacks",
+    "errors",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "optimizers",
+    "regularizers",
+    "training",
+]

@@ -1,0 +1,185 @@
+"""`Callback`, Keras' hook interface, and `CallbackList`, which dispatches to many.
+
+Callbacks run on the host between steps. The logs they receive behave as a dict
+of Python floats; values are fetched from the device only when a callback reads
+them, so a progress bar that reads on a timer does not sync every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Callback", "CallbackList", "Logs"]
+
+_BATCH_HOOKS = (
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+    "on_predict_batch_begin",
+    "on_predict_batch_end",
+)
+
+
+class Logs(Mapping[str, float]):
+    """Read-only logs whose device values become Python floats when read.
+
+    Keys starting with `_` are internal and hidden. `probes` holds the per-layer
+    norms of the step's in-graph probes (see `LayerUpdateLogger`) or None.
+    """
+
+    def __init__(self, values: Mapping[str, Any], probes: Any = None) -> None:
+        self._raw = {k: v for k, v in values.items() if not k.startswith("_")}
+        self._cache: dict[str, float] = {}
+        self._probes = probes
+
+    def __getitem__(self, key: str) -> float:
+        if key not in self._cache:
+            value = self._raw[key]
+            self._cache[key] = float(np.asarray(value)) if not isinstance(value, float) else value
+        return self._cache[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    @property
+    def probes(self) -> Any:
+        """Per-variable `{"param_norm", "grad_norm", "update_norm"}` trees, or None."""
+        if self._probes is None:
+            return None
+        import jax
+
+        return jax.tree.map(lambda a: float(np.asarray(a)), self._probes)
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: self[k] for k in self}
+
+    def __repr__(self) -> str:
+        return repr(self.to_dict())
+
+
+class Callback:
+    """Base class for callbacks, with all of Keras' hooks (each does nothing).
+
+    Attributes:
+        model: The model being trained (set by `fit`, `evaluate`, `predict`).
+        params: The fit settings, as Keras gives them: `{"epochs", "steps",
+            "verbose"}`.
+
+    Arrays read from `self.model` during `fit` (its `params`, `state`,
+    `opt_state`) are donated to the next compiled step: copy what you keep
+    (`model.get_weights()` returns copies). Changing the model's weights or
+    learning rate in a hook takes effect from the next step (the next K-step
+    block with `steps_per_execution=K`). With `steps_per_execution=K`, batch
+    hooks run once per K-step block, as in Keras.
+
+    A callback that must survive a resume (`BackupAndRestore`) implements
+    `get_state()` (JSON-safe data and arrays) and `set_state(state)`.
+
+    Two attributes ask the compiled train step for more: `finite_gate = True`
+    makes it refuse non-finite updates (the batch logs' `loss` is then NaN), and
+    `probe_every = N` makes it compute per-layer norms every N steps (read them
+    from `logs.probes` in `on_train_batch_end`).
+
+    Example:
+        >>> import funkeras as fk
+        >>> class Count(fk.callbacks.Callback):
+        ...     def on_train_begin(self, logs=None):
+        ...         self.epochs = 0
+        ...     def on_epoch_end(self, epoch, logs=None):
+        ...         self.epochs += 1
+    """
+
+    finite_gate = False
+    probe_every = 0
+
+    def __init__(self) -> None:
+        self.model: Any = None
+        self.params: dict[str, Any] = {}
+
+    def set_model(self, model: Any) -> None:
+        self.model = model
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        self.params = params
+
+    def get_state(self) -> dict[str, Any]:
+        """State that must survive a resume (JSON-safe values and arrays)."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what `get_state` returned."""
+        del state
+
+    def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None: ...
+    def on_train_end(self, logs: Mapping[str, float] | None = None) -> None: ...
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None: ...
+    def on_train_batch_begin(self, batch: int, logs: Mapping[str, float] | None = None) -> None: ...
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None: ...
+    def on_test_begin(self, logs: Mapping[str, float] | None = None) -> None: ...
+    def on_test_end(self, logs: Mapping[str, float] | None = None) -> None: ...
+    def on_test_batch_begin(self, batch: int, logs: Mapping[str, float] | None = None) -> None: ...
+    def on_test_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None: ...
+    def on_predict_begin(self, logs: Mapping[str, float] | None = None) -> None: ...
+    def on_predict_end(self, logs: Mapping[str, float] | None = None) -> None: ...
+    def on_predict_batch_begin(self, batch: int, logs: Mapping[str, float] | None = None) -> None: ...
+    def on_predict_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None: ...
+
+
+def _overrides(cb: Callback, hook: str) -> bool:
+    return getattr(type(cb), hook, None) is not getattr(Callback, hook)
+
+
+class CallbackList:
+    """Dispatches each hook to every callback that overrides it, in order."""
+
+    def __init__(self, callbacks: Sequence[Callback] = (), *, model: Any = None,
+                 params: dict[str, Any] | None = None) -> None:
+        self.callbacks = list(callbacks)
+        for cb in self.callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(
+                    f"callbacks: expected fk.callbacks.Callback instances, got "
+                    f"{type(cb).__name__}."
+                )
+            if model is not None:
+                cb.set_model(model)
+            if params is not None:
+                cb.set_params(params)
+        self._hooks: dict[str, list[Callable[..., Any]]] = {}
+        for name in [n for n in dir(Callback) if n.startswith("on_")]:
+            self._hooks[name] = [getattr(cb, name) for cb in self.callbacks if _overrides(cb, name)]
+
+    def has(self, hook: str) -> bool:
+        """Whether any callback overrides `hook` (no dispatch happens otherwise)."""
+        return bool(self._hooks.get(hook))
+
+    @property
+    def has_train_batch_hooks(self) -> bool:
+        return self.has("on_train_batch_begin") or self.has("on_train_batch_end")
+
+    @property
+    def finite_gate(self) -> bool:
+        return any(cb.finite_gate for cb in self.callbacks)
+
+    @property
+    def probe_every(self) -> int:
+        every = [cb.probe_every for cb in self.callbacks if cb.probe_every]
+        return min(every) if every else 0
+
+    def call(self, hook: str, *args: Any) -> None:
+        for fn in self._hooks.get(hook, ()):
+            fn(*args)
+
+    def __iter__(self) -> Iterator[Callback]:
+        return iter(self.callbacks)
+
+
+_ = _BATCH_HOOKS

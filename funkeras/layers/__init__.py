@@ -1,0 +1,59 @@
+"""Layers: hyperparameters plus pure `init` and `apply` (see `base.Layer`)."""
+
+from funkeras.layers.base import InputLayer, Layer
+from funkeras.layers.convolutional import Conv1D, Conv2D
+from funkeras.layers.core import Activation, Dense, Embedding, Identity
+from funkeras.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+)
+from funkeras.layers.normalization import BatchNormalization, LayerNormalization
+from funkeras.layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    MaxPooling1D,
+    MaxPooling2D,
+)
+from funkeras.layers.regularization import Dropout
+from funkeras.layers.reshaping import Flatten, Permute, Reshape
+
+__all__ = [
+    "Layer",
+    "InputLayer",
+    "Dense",
+    "Embedding",
+    "Identity",
+    "Activation",
+    "Dropout",
+    "Flatten",
+    "Reshape",
+    "Permute",
+    "Conv1D",
+    "Conv2D",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "BatchNormalization",
+    "LayerNormalization",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+]

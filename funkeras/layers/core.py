@@ -1,0 +1,378 @@
+"""Core layers: `Dense`, `Embedding`, `Identity`, `Activation`.
+
+Like Keras, a layer computes in its own `dtype`: floating inputs are cast to it on
+the way in (integer inputs are left to JAX's promotion), so a `float64` array or a
+`bfloat16` activation meets a `float32` layer without surprises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from funkeras import activations, initializers, regularizers
+from funkeras.layers.base import (
+    Layer,
+    check_int,
+    check_last_axis,
+    layer_label,
+)
+from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
+
+__all__ = ["Dense", "Embedding", "Identity", "Activation"]
+
+
+# ----------------------------------------------------------------------------
+# Helpers shared by the layer families of this package.
+# ----------------------------------------------------------------------------
+
+
+def _autocast(x: Any, dtype: str) -> Any:
+    """Cast floating arrays in `x` (a pytree) to `dtype`; leave others alone (Keras)."""
+
+    def cast(a: Any) -> Any:
+        a = jnp.asarray(a)
+        if jnp.issubdtype(a.dtype, jnp.floating) and a.dtype != dtype:
+            return a.astype(dtype)
+        return a
+
+    return jax.tree.map(cast, x)
+
+
+def _shape_str(shape: Sequence[Any]) -> str:
+    """`(None, 3)`: a shape as error messages show it (unknown sizes as None)."""
+    return "(" + ", ".join(str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def _check_bool(owner: str, arg: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"{owner}: `{arg}` must be a bool, got {value!r} ({type(value).__name__})."
+        )
+    return value
+
+
+def _check_single_spec(layer: Layer, input_spec: Any) -> jax.ShapeDtypeStruct:
+    """The one input spec of a single-input layer, or a clear TypeError."""
+    if not (hasattr(input_spec, "shape") and hasattr(input_spec, "dtype")):
+        raise TypeError(
+            f"{layer_label(layer)}: expected one input spec "
+            f"(a jax.ShapeDtypeStruct without the batch axis), got "
+            f"{type(input_spec).__name__}. This layer takes a single input; "
+            "merge several inputs first (e.g. with `Concatenate`)."
+        )
+    return input_spec
+
+
+def _resolve(owner: str, arg: str, value: Any, getter: Callable[[Any], Any]) -> None:
+    """Check at construction that `getter` (e.g. `activations.get`) accepts `value`."""
+    if value is None:
+        return
+    if not isinstance(value, str | dict) and not callable(value):
+        raise TypeError(
+            f"{owner}: `{arg}` must be a name, a config dict, a callable or None, "
+            f"got {value!r} ({type(value).__name__})."
+        )
+    try:
+        getter(value)
+    except TypeError as e:
+        raise TypeError(f"{owner}: invalid `{arg}`={value!r}: {e}") from e
+    except (ValueError, KeyError) as e:
+        raise ValueError(f"{owner}: invalid `{arg}`={value!r}: {e}") from e
+
+
+# ----------------------------------------------------------------------------
+# Layers.
+# ----------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Dense(Layer):
+    """Densely-connected layer: `y = activation(x @ kernel + bias)`.
+
+    The kernel multiplies the last axis of the input, so inputs of any rank >= 2
+    work: `(batch, time, features)` gives `(batch, time, units)`, as in Keras.
+
+    Args:
+        units: Positive int, size of the last output axis.
+        activation: Activation name, callable or `None` (linear).
+        use_bias: Whether to add a bias vector.
+        kernel_initializer: Initializer of `kernel` (name, config dict or callable).
+        bias_initializer: Initializer of `bias`.
+        kernel_regularizer: Optional regularizer of `kernel` (adds to `penalty`).
+        bias_regularizer: Optional regularizer of `bias`.
+
+    Input shape:
+        `(batch, ..., input_dim)`.
+
+    Output shape:
+        `(batch, ..., units)`.
+
+    Params: `kernel` `(input_dim, units)`; `bias` `(units,)` if `use_bias`.
+    State: none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from funkeras.layers.core import Dense
+        >>> layer = Dense(3, activation="relu")
+        >>> spec = jax.ShapeDtypeStruct((4,), jnp.float32)
+        >>> params, state = layer.init(jax.random.key(0), spec)
+        >>> {k: v.shape for k, v in params.items()}
+        {'kernel': (4, 3), 'bias': (3,)}
+        >>> y, state = layer.apply(params, state, jnp.ones((2, 4)))
+        >>> y.shape
+        (2, 3)
+    """
+
+    units: int
+    activation: Any = None
+    use_bias: bool = True
+    kernel_initializer: Any = "glorot_uniform"
+    bias_initializer: Any = "zeros"
+    kernel_regularizer: Any = None
+    bias_regularizer: Any = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        owner = type(self).__name__
+        self.units = check_int(owner, "units", self.units)
+        _check_bool(owner, "use_bias", self.use_bias)
+        _resolve(owner, "activation", self.activation, activations.get)
+        _resolve(owner, "kernel_initializer", self.kernel_initializer, initializers.get)
+        _resolve(owner, "bias_initializer", self.bias_initializer, initializers.get)
+        _resolve(owner, "kernel_regularizer", self.kernel_regularizer, regularizers.get)
+        _resolve(owner, "bias_regularizer", self.bias_regularizer, regularizers.get)
+
+    def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
+        spec = _check_single_spec(self, input_spec)
+        if len(spec.shape) < 1:
+            raise ValueError(
+                f"{layer_label(self)}: expected inputs of rank >= 2 (batch included), "
+                "got shape (None,). Dense multiplies the last axis; give the input a "
+                "feature axis, e.g. `Input(shape=(1,))` or `Reshape((1,))`."
+            )
+        input_dim = spec.shape[-1]
+        kernel_key, bias_key = jax.random.split(key)
+        init_kernel = initializers.get(self.kernel_initializer)
+        params = {
+            "kernel": init_kernel(kernel_key, (input_dim, self.units), self.dtype)
+        }
+        if self.use_bias:
+            init_bias = initializers.get(self.bias_initializer)
+            params["bias"] = init_bias(bias_key, (self.units,), self.dtype)
+        return params, {}
+
+    def apply(
+        self,
+        params: Params,
+        state: State,
+        x: Array,
+        *,
+        training: bool = False,
+        key: PRNGKey | None = None,
+        mask: Array | None = None,
+    ) -> tuple[Array, State]:
+        del training, key, mask
+        kernel = params["kernel"]
+        x = _autocast(x, self.dtype)
+        if x.ndim < 2:
+            raise ValueError(
+                f"{layer_label(self)}: expected inputs of rank >= 2 (batch included), "
+                f"got x.shape={tuple(x.shape)}."
+            )
+        check_last_axis(self, x, expected=kernel.shape[0])
+        y = jnp.matmul(x, kernel)
+        if self.use_bias:
+            y = y + params["bias"]
+        return activations.get(self.activation)(y), state
+
+
+@dataclass(eq=False)
+class Embedding(Layer):
+    """Looks up rows of a table: `y[..., :] = embeddings[x[...], :]`.
+
+    Indices should lie in `[0, input_dim)`. As in NumPy, a negative index counts
+    from the end of the table; an index past either end yields a row of NaN (JAX
+    fills out-of-bounds reads), so a vocabulary overflow shows up at once instead
+    of silently reusing a clamped row.
+
+    Args:
+        input_dim: Positive int, size of the vocabulary (largest index + 1).
+        output_dim: Positive int, size of each embedding vector.
+        embeddings_initializer: Initializer of the table. The default, `"uniform"`,
+            is Keras' `RandomUniform(-0.05, 0.05)`.
+        embeddings_regularizer: Optional regularizer of the table.
+
+    Input shape:
+        `(batch, ...)` integer indices (declare `Input(..., dtype="int32")`).
+
+    Output shape:
+        `(batch, ..., output_dim)`, in the layer's `dtype`.
+
+    Params: `embeddings` `(input_dim, output_dim)`. State: none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from funkeras.layers.core import Embedding
+        >>> layer = Embedding(10, 4)
+        >>> spec = jax.ShapeDtypeStruct((3,), jnp.int32)
+        >>> params, state = layer.init(jax.random.key(0), spec)
+        >>> params["embeddings"].shape
+        (10, 4)
+        >>> y, _ = layer.apply(params, state, jnp.array([[1, 2, 9]]))
+        >>> y.shape
+        (1, 3, 4)
+    """
+
+    input_dim: int
+    output_dim: int
+    embeddings_initializer: Any = "uniform"
+    embeddings_regularizer: Any = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        owner = type(self).__name__
+        self.input_dim = check_int(owner, "input_dim", self.input_dim)
+        self.output_dim = check_int(owner, "output_dim", self.output_dim)
+        _resolve(
+            owner,
+            "embeddings_initializer",
+            self.embeddings_initializer,
+            initializers.get,
+        )
+        _resolve(
+            owner,
+            "embeddings_regularizer",
+            self.embeddings_regularizer,
+            regularizers.get,
+        )
+
+    def _check_index_dtype(self, dtype: Any, shape: tuple[Any, ...]) -> None:
+        if not jnp.issubdtype(dtype, jnp.integer):
+            raise TypeError(
+                f"{layer_label(self)}: expected integer indices, got dtype "
+                f"{jnp.dtype(dtype).name} (shape {_shape_str(shape)}). Declare the "
+                'input as integer, e.g. `Input(shape=..., dtype="int32")`, and pass '
+                "int arrays."
+            )
+
+    def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
+        spec = _check_single_spec(self, input_spec)
+        self._check_index_dtype(spec.dtype, (None, *spec.shape))
+        init_embeddings = initializers.get(self.embeddings_initializer)
+        table = init_embeddings(key, (self.input_dim, self.output_dim), self.dtype)
+        return {"embeddings": table}, {}
+
+    def apply(
+        self,
+        params: Params,
+        state: State,
+        x: Array,
+        *,
+        training: bool = False,
+        key: PRNGKey | None = None,
+        mask: Array | None = None,
+    ) -> tuple[Array, State]:
+        del training, key, mask
+        x = jnp.asarray(x)
+        self._check_index_dtype(x.dtype, tuple(x.shape))
+        embeddings = params["embeddings"]
+        # Keras looks indices up as int32 unless they are already int32/int64.
+        if x.dtype not in (jnp.int32, jnp.int64):
+            x = x.astype(jnp.int32)
+        y = jnp.take(embeddings, x, axis=0)
+        return y.astype(self.dtype), state
+
+
+@dataclass(eq=False)
+class Identity(Layer):
+    """Returns its input unchanged: `y = x` (floating inputs cast to `dtype`).
+
+    Works on any pytree of arrays.
+
+    Input shape:
+        Any.
+
+    Output shape:
+        Same as the input.
+
+    Params: none. State: none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from funkeras.layers.core import Identity
+        >>> layer = Identity()
+        >>> spec = jax.ShapeDtypeStruct((2,), jnp.float32)
+        >>> params, state = layer.init(jax.random.key(0), spec)
+        >>> layer.apply(params, state, jnp.array([[1.0, 2.0]]))[0].tolist()
+        [[1.0, 2.0]]
+    """
+
+    def apply(
+        self,
+        params: Params,
+        state: State,
+        x: Any,
+        *,
+        training: bool = False,
+        key: PRNGKey | None = None,
+        mask: Array | None = None,
+    ) -> tuple[Any, State]:
+        del params, training, key, mask
+        return _autocast(x, self.dtype), state
+
+
+@dataclass(eq=False)
+class Activation(Layer):
+    """Applies an activation function elementwise: `y = activation(x)`.
+
+    Args:
+        activation: Activation name (`"relu"`, `"gelu"`, ...), callable, or `None`
+            (linear).
+
+    Input shape:
+        Any.
+
+    Output shape:
+        Same as the input.
+
+    Params: none. State: none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from funkeras.layers.core import Activation
+        >>> layer = Activation("relu")
+        >>> spec = jax.ShapeDtypeStruct((3,), jnp.float32)
+        >>> params, state = layer.init(jax.random.key(0), spec)
+        >>> y, state = layer.apply(params, state, jnp.array([[-1.0, 0.0, 2.0]]))
+        >>> y.tolist()
+        [[0.0, 0.0, 2.0]]
+    """
+
+    activation: Any
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _resolve(type(self).__name__, "activation", self.activation, activations.get)
+
+    def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
+        del key
+        _check_single_spec(self, input_spec)
+        return {}, {}
+
+    def apply(
+        self,
+        params: Params,
+        state: State,
+        x: Array,
+        *,
+        training: bool = False,
+        key: PRNGKey | None = None,
+        mask: Array | None = None,
+    ) -> tuple[Array, State]:
+        del params, training, key, mask
+        return activations.get(self.activation)(_autocast(x, self.dtype)), state

@@ -1,0 +1,325 @@
+"""Merging layers: `Add`, `Subtract`, `Multiply`, `Average`, `Maximum`, `Minimum`,
+`Concatenate`.
+
+Each takes a list (or tuple) of at least two inputs; its `input_spec` is the list
+of their specs. The elementwise merges need identical shapes (Keras would also
+broadcast equal-rank inputs; funkeras keeps it strict so a shape slip fails
+loudly at `init`). `Concatenate` needs equal shapes except on its axis.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import jax.numpy as jnp
+
+from funkeras.layers.base import Layer, check_int, layer_label
+from funkeras.layers.core import _autocast, _shape_str
+from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
+
+__all__ = [
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+]
+
+
+def _shapes_str(shapes: Sequence[Sequence[Any]]) -> str:
+    return "[" + ", ".join(_shape_str(s) for s in shapes) + "]"
+
+
+@dataclass(eq=False)
+class _Merge(Layer):
+    """Shared checks of the merging layers: a list of >= 2 inputs of fitting shapes."""
+
+    _exact_count: ClassVar[int | None] = None
+
+    def _inputs(self, x: Any, what: str) -> list[Any]:
+        """`x` as a list, after checking it is a list/tuple of enough arrays/specs."""
+        if not isinstance(x, list | tuple) or not all(
+            hasattr(a, "shape") and hasattr(a, "dtype") for a in x
+        ):
+            raise TypeError(
+                f"{layer_label(self)}: expected a list of {what}s (one per input), "
+                f"got {type(x).__name__}. Call it on a list, e.g. "
+                f"`{type(self).__name__}()([a, b])`."
+            )
+        count = type(self)._exact_count
+        if count is not None and len(x) != count:
+            raise ValueError(
+                f"{layer_label(self)}: expects exactly {count} inputs, got {len(x)}."
+            )
+        if len(x) < 2:
+            raise ValueError(
+                f"{layer_label(self)}: expects a list of at least 2 inputs, got "
+                f"{len(x)}."
+            )
+        return list(x)
+
+    def _check_shapes(self, shapes: list[tuple[Any, ...]]) -> None:
+        """Elementwise merges: every input has the same per-example shape."""
+        if any(s != shapes[0] for s in shapes[1:]):
+            raise ValueError(
+                f"{layer_label(self)}: all inputs must have the same shape, got "
+                f"{_shapes_str([(None, *s) for s in shapes])}. Resize or reshape "
+                "them to match (e.g. a `Dense` to a common size), or use "
+                "`Concatenate`."
+            )
+
+    def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
+        del key
+        specs = self._inputs(input_spec, "input spec")
+        self._check_shapes([tuple(s.shape) for s in specs])
+        return {}, {}
+
+    def _merge(self, xs: list[Array]) -> Array:
+        raise TypeError(f"{layer_label(self)}: the class does not define `_merge`.")
+
+    def apply(
+        self,
+        params: Params,
+        state: State,
+        x: Any,
+        *,
+        training: bool = False,
+        key: PRNGKey | None = None,
+        mask: Array | None = None,
+    ) -> tuple[Array, State]:
+        del params, training, key, mask
+        xs = _autocast(self._inputs(x, "array"), self.dtype)
+        self._check_shapes([tuple(a.shape[1:]) for a in xs])
+        return self._merge(xs), state
+
+
+@dataclass(eq=False)
+class Add(_Merge):
+    """Sums its inputs elementwise: `y = x1 + x2 + ... + xn`.
+
+    Input shape:
+        A list of >= 2 inputs, all of shape `(batch, ...)`.
+
+    Output shape:
+        `(batch, ...)`.
+
+    Params: none. State: none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from funkeras.layers.merging import Add
+        >>> spec = jax.ShapeDtypeStruct((2,), jnp.float32)
+        >>> layer = Add()
+        >>> params, state = layer.init(jax.random.key(0), [spec, spec])
+        >>> a, b = jnp.array([[1.0, 2.0]]), jnp.array([[10.0, 20.0]])
+        >>> layer.apply(params, state, [a, b])[0].tolist()
+        [[11.0, 22.0]]
+    """
+
+    def _merge(self, xs: list[Array]) -> Array:
+        return functools.reduce(jnp.add, xs)
+
+
+@dataclass(eq=False)
+class Subtract(_Merge):
+    """Subtracts its second input from its first: `y = x1 - x2`.
+
+    Input shape:
+        A list of exactly 2 inputs of shape `(batch, ...)`.
+
+    Output shape:
+        `(batch, ...)`.
+
+    Params: none. State: none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from funkeras.layers.merging import Subtract
+        >>> spec = jax.ShapeDtypeStruct((2,), jnp.float32)
+        >>> layer = Subtract()
+        >>> params, state = layer.init(jax.random.key(0), [spec, spec])
+        >>> a, b = jnp.array([[1.0, 2.0]]), jnp.array([[10.0, 20.0]])
+        >>> layer.apply(params, state, [a, b])[0].tolist()
+        [[-9.0, -18.0]]
+    """
+
+    _exact_count = 2
+
+    def _merge(self, xs: list[Array]) -> Array:
+        return xs[0] - xs[1]
+
+
+@dataclass(eq=False)
+class Multiply(_Merge):
+    """Multiplies its inputs elementwise: `y = x1 * x2 * ... * xn`.
+
+    Input shape:
+        A list of >= 2 inputs, all of shape `(batch, ...)`.
+
+    Output shape:
+        `(batch, ...)`.
+
+    Params: none. State: none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from funkeras.layers.merging import Multiply
+        >>> spec = jax.ShapeDtypeStruct((2,), jnp.float32)
+        >>> layer = Multiply()
+        >>> params, state = layer.init(jax.random.key(0), [spec, spec])
+        >>> a, b = jnp.array([[1.0, 2.0]]), jnp.array([[10.0, 20.0]])
+        >>> layer.apply(params, state, [a, b])[0].tolist()
+        [[10.0, 40.0]]
+    """
+
+    def _merge(self, xs: list[Array]) -> Array:
+        return functools.reduce(jnp.multiply, xs)
+
+
+@dataclass(eq=False)
+class Average(_Merge):
+    """Averages its inputs elementwise: `y = (x1 + ... + xn) / n`.
+
+    Input shape:
+        A list of >= 2 inputs, all of shape `(batch, ...)`.
+
+    Output shape:
+        `(batch, ...)`.
+
+    Params: none. State: none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from funkeras.layers.merging import Average
+        >>> spec = jax.ShapeDtypeStruct((2,), jnp.float32)
+        >>> layer = Average()
+        >>> params, state = layer.init(jax.random.key(0), [spec, spec])
+        >>> a, b = jnp.array([[1.0, 2.0]]), jnp.array([[10.0, 20.0]])
+        >>> layer.apply(params, state, [a, b])[0].tolist()
+        [[5.5, 11.0]]
+    """
+
+    def _merge(self, xs: list[Array]) -> Array:
+        return functools.reduce(jnp.add, xs) / len(xs)
+
+
+@dataclass(eq=False)
+class Maximum(_Merge):
+    """Takes the elementwise maximum of its inputs: `y = max(x1, ..., xn)`.
+
+    Input shape:
+        A list of >= 2 inputs, all of shape `(batch, ...)`.
+
+    Output shape:
+        `(batch, ...)`.
+
+    Params: none. State: none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from funkeras.layers.merging import Maximum
+        >>> spec = jax.ShapeDtypeStruct((2,), jnp.float32)
+        >>> layer = Maximum()
+        >>> params, state = layer.init(jax.random.key(0), [spec, spec])
+        >>> a, b = jnp.array([[1.0, 30.0]]), jnp.array([[10.0, 20.0]])
+        >>> layer.apply(params, state, [a, b])[0].tolist()
+        [[10.0, 30.0]]
+    """
+
+    def _merge(self, xs: list[Array]) -> Array:
+        return functools.reduce(jnp.maximum, xs)
+
+
+@dataclass(eq=False)
+class Minimum(_Merge):
+    """Takes the elementwise minimum of its inputs: `y = min(x1, ..., xn)`.
+
+    Input shape:
+        A list of >= 2 inputs, all of shape `(batch, ...)`.
+
+    Output shape:
+        `(batch, ...)`.
+
+    Params: none. State: none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from funkeras.layers.merging import Minimum
+        >>> spec = jax.ShapeDtypeStruct((2,), jnp.float32)
+        >>> layer = Minimum()
+        >>> params, state = layer.init(jax.random.key(0), [spec, spec])
+        >>> a, b = jnp.array([[1.0, 30.0]]), jnp.array([[10.0, 20.0]])
+        >>> layer.apply(params, state, [a, b])[0].tolist()
+        [[1.0, 20.0]]
+    """
+
+    def _merge(self, xs: list[Array]) -> Array:
+        return functools.reduce(jnp.minimum, xs)
+
+
+@dataclass(eq=False)
+class Concatenate(_Merge):
+    """Joins its inputs along `axis`: `y = concatenate([x1, ..., xn], axis)`.
+
+    Args:
+        axis: The axis to join along, counted with the batch axis (Keras' rule):
+            `-1` (the default) is the last axis; the batch axis 0 is not allowed.
+
+    Input shape:
+        A list of >= 2 inputs of equal rank whose shapes agree except on `axis`.
+
+    Output shape:
+        The common shape, with `axis` the sum of the inputs' sizes on it.
+
+    Params: none. State: none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from funkeras.layers.merging import Concatenate
+        >>> layer = Concatenate()
+        >>> specs = [jax.ShapeDtypeStruct((2,), jnp.float32),
+        ...          jax.ShapeDtypeStruct((3,), jnp.float32)]
+        >>> params, state = layer.init(jax.random.key(0), specs)
+        >>> y, _ = layer.apply(params, state, [jnp.zeros((4, 2)), jnp.ones((4, 3))])
+        >>> y.shape
+        (4, 5)
+    """
+
+    axis: int = -1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.axis = check_int(type(self).__name__, "axis", self.axis, minimum=None)
+
+    def _check_shapes(self, shapes: list[tuple[Any, ...]]) -> None:
+        shown = _shapes_str([(None, *s) for s in shapes])
+        ranks = {len(s) for s in shapes}
+        if len(ranks) != 1:
+            raise ValueError(
+                f"{layer_label(self)}: all inputs must have the same rank, got "
+                f"shapes {shown}."
+            )
+        rank = ranks.pop() + 1  # with the batch axis
+        axis = self.axis + rank if self.axis < 0 else self.axis
+        if not 1 <= axis < rank:
+            raise ValueError(
+                f"{layer_label(self)}: `axis`={self.axis} is not a non-batch axis of "
+                f"inputs of rank {rank} (shapes {shown}); allowed: 1..{rank - 1} or "
+                f"-{rank - 1}..-1."
+            )
+        drop = axis - 1
+        rest = [s[:drop] + s[drop + 1 :] for s in shapes]
+        if any(r != rest[0] for r in rest[1:]):
+            raise ValueError(
+                f"{layer_label(self)}: inputs must have the same shape except on the "
+                f"concatenation axis {self.axis}, got {shown}. Fix the shapes, or "
+                "pick the `axis` on which they differ."
+            )
+
+    def _merge(self, xs: list[Array]) -> Array:
+        return jnp.concatenate(xs, axis=self.axis)

@@ -1,0 +1,449 @@
+"""The `Model` facade: a mutable object around an immutable graph.
+
+The graph (layers and call nodes) never changes once built. The facade owns what
+does change: the current `params` and `state`, the compile configuration, the
+optimizer state and `stop_training`. Its `init`/`apply` are the graph's pure
+functions, so a model nests inside another model as a layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from funkeras.layers.base import (
+    Graph,
+    Layer,
+    _is_symbolic,
+    build_graph,
+    layer_label,
+)
+from funkeras.models import functional as fn
+from funkeras.models.trainer import Trainer
+from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
+
+__all__ = ["Model", "KERAS_WEIGHT_ORDER"]
+
+# Keras creates a layer's variables in this order; `get_weights` follows it.
+KERAS_WEIGHT_ORDER = (
+    "kernel",
+    "depthwise_kernel",
+    "pointwise_kernel",
+    "recurrent_kernel",
+    "embeddings",
+    "bias",
+    "gamma",
+    "beta",
+    "moving_mean",
+    "moving_variance",
+)
+
+
+def _ordered(d: dict[str, Any]) -> list[str]:
+    rank = {n: i for i, n in enumerate(KERAS_WEIGHT_ORDER)}
+    return sorted(d, key=lambda k: (rank.get(k, len(rank)), k))
+
+
+class Model(Trainer, Layer):
+    """A model: layers composed into one pure `apply`, with Keras' training surface.
+
+    `Model(inputs, outputs)` builds a functional model from symbolic tensors made
+    by `funkeras.Input` and layer calls (branches, merges, several inputs and
+    outputs, shared layers, nested models). The graph is fixed at construction;
+    weights are created on first use from `jax.random.key(seed)`.
+
+    Args:
+        inputs: A symbolic tensor, or a list/dict of them, from `funkeras.Input`.
+        outputs: A symbolic tensor, or a list/dict of them.
+        name: The model's name (its key when nested in another model).
+        seed: The seed of the initial weights.
+        trainable: `False` freezes every layer of the model.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import funkeras as fk
+        >>> inp = fk.Input(shape=(3,))
+        >>> out = fk.layers.Dense(2)(fk.layers.Dense(4, activation="relu")(inp))
+        >>> model = fk.Model(inp, out)
+        >>> params, state = model.init(jax.random.key(0), jax.ShapeDtypeStruct((3,), jnp.float32))
+        >>> sorted(params)
+        ['dense', 'dense_1']
+        >>> y, state = model.apply(params, state, jnp.ones((5, 3)))
+        >>> y.shape
+        (5, 2)
+    """
+
+    def __init__(
+        self,
+        inputs: Any = None,
+        outputs: Any = None,
+        *,
+        name: str | None = None,
+        seed: int = 0,
+        trainable: bool = True,
+        dtype: Any = "float32",
+    ) -> None:
+        self.name = name
+        self._trainable = trainable
+        self.dtype = dtype
+        Layer.__post_init__(self)
+        self.seed = int(seed)
+        self._graph: Graph | None = None
+        self._params: Params | None = None
+        self._state: State | None = None
+        self.opt_state: Any = None
+        self.stop_training = False
+        Trainer.__init__(self)
+        if inputs is not None or outputs is not None:
+            if inputs is None or outputs is None:
+                raise TypeError(
+                    f"{type(self).__name__}: pass both `inputs` and `outputs` "
+                    "(symbolic tensors from `funkeras.Input` and layer calls)."
+                )
+            self._set_graph(build_graph(inputs, outputs, owner=self._owner()))
+
+    # -- identity and structure ---------------------------------------------------
+
+    def _owner(self) -> str:
+        return layer_label(self)
+
+    def _set_graph(self, graph: Graph) -> None:
+        self._graph = graph
+        if not self._trainable:
+            for layer in graph.layers:
+                layer.trainable = False
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise TypeError(f"{self._owner()}: `trainable` must be a bool, got {value!r}.")
+        self._trainable = value
+        if self._graph is not None:
+            for layer in self._graph.layers:
+                layer.trainable = value
+
+    @property
+    def graph(self) -> Graph | None:
+        """The graph description (nodes in topological order), once built."""
+        return self._graph
+
+    @property
+    def built(self) -> bool:
+        return self._graph is not None
+
+    def _require_graph(self, what: str) -> Graph:
+        if self._graph is None:
+            raise ValueError(
+                f"{self._owner()}: `{what}` needs a built model. Build it with "
+                "`model.build(input_shape)`, give the first layer an "
+                "`fk.Input(shape=...)`, or call `fit`/`predict` on data first."
+            )
+        return self._graph
+
+    @property
+    def inputs(self) -> Any:
+        return self._require_graph("inputs").inputs
+
+    @property
+    def outputs(self) -> Any:
+        return self._require_graph("outputs").outputs
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """Spec(s) of one example per input (no batch axis)."""
+        return self._require_graph("input_spec").input_spec
+
+    @property
+    def output_spec(self) -> InputSpec:
+        return self._require_graph("output_spec").output_spec
+
+    @property
+    def output_names(self) -> list[str]:
+        """One name per output: the producing layer's name (Keras' convention)."""
+        graph = self._require_graph("output_names")
+        if isinstance(graph.outputs, dict):
+            return sorted(graph.outputs)
+        return [t.node.layer.name for t in jax.tree.leaves(graph.outputs, is_leaf=_is_symbolic)]
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The model's layers in graph order (functional models list their Inputs first)."""
+        graph = self._require_graph("layers")
+        return [*graph.input_layers, *graph.layers]
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """The layer called `name` (or at `index` in `layers`)."""
+        layers = self.layers
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(
+                    f"{self._owner()}: index {index} is out of range for "
+                    f"{len(layers)} layers."
+                )
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(
+            f"{self._owner()}: no layer named {name!r}. Layers: "
+            f"{[layer.name for layer in layers]}."
+        )
+
+    # -- the functional core ----------------------------------------------------------
+
+    def build(self, input_shape: Any = None) -> None:
+        """Build the graph (if needed) and create the weights from `self.seed`.
+
+        Args:
+            input_shape: Needed only by models without an Input: the shape of
+                the data, with or without a leading `None` batch axis, or a spec.
+        """
+        if self._graph is None:
+            if input_shape is None:
+                raise ValueError(f"{self._owner()}: `build` needs `input_shape`.")
+            self._build_from_spec(_as_spec(input_shape))
+        self._ensure_weights()
+
+    def _build_from_spec(self, input_spec: InputSpec) -> None:
+        raise ValueError(
+            f"{self._owner()}: a functional model is built at construction; it cannot "
+            "be rebuilt for another input."
+        )
+
+    def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
+        """Create fresh `(params, state)` for inputs described by `input_spec`. Pure."""
+        if self._graph is None:
+            self._build_from_spec(input_spec)
+        graph = self._require_graph("init")
+        fn.check_input_spec(graph, input_spec, self._owner())
+        return fn.graph_init(graph, key)
+
+    def apply(
+        self,
+        params: Params,
+        state: State,
+        x: Any,
+        *,
+        training: bool = False,
+        key: PRNGKey | None = None,
+        mask: Array | None = None,
+    ) -> tuple[Any, State]:
+        """Run the model on a batch; return `(outputs, new_state)`. Pure."""
+        graph = self._require_graph("apply")
+        return fn.graph_apply(
+            graph, params, state, x, training=training, key=key, mask=mask,
+            owner=self._owner(),
+        )
+
+    def penalty(self, params: Params) -> Array:
+        """The sum of the layers' regularization penalties."""
+        return fn.graph_penalty(self._require_graph("penalty"), params)
+
+    def compute_output_spec(self, input_spec: InputSpec) -> InputSpec:
+        if self._graph is None:
+            self._build_from_spec(input_spec)
+        fn.check_input_spec(self._graph, input_spec, self._owner())
+        return self._graph.output_spec
+
+    def trainable_mask(self) -> Any:
+        """A pytree of bools shaped like `params`: True where a weight is trained."""
+        graph = self._require_graph("trainable_mask")
+        shapes = self._param_shapes()[0]
+        return fn.graph_trainable_mask(graph, shapes, self.trainable)
+
+    # -- weights on the facade ----------------------------------------------------------
+
+    def _param_shapes(self) -> tuple[Params, State]:
+        graph = self._require_graph("weights")
+        return jax.eval_shape(lambda k: fn.graph_init(graph, k), jax.random.key(0))
+
+    def _ensure_weights(self) -> None:
+        if self._params is None:
+            graph = self._require_graph("weights")
+            init = jax.jit(lambda k: fn.graph_init(graph, k))
+            params, state = init(jax.random.key(self.seed))
+            # A nested model that already holds weights (trained, loaded) keeps
+            # them: transfer learning. The pure `init` always starts fresh.
+            for layer in graph.layers:
+                if isinstance(layer, Model) and layer._params is not None:
+                    params[layer.name] = jax.tree.map(jnp.copy, layer._params)
+                    state[layer.name] = jax.tree.map(jnp.copy, layer._state)
+            self._params, self._state = params, state
+
+    @property
+    def params(self) -> Params:
+        """The current trainable-and-frozen weights: `params[layer][variable]`."""
+        self._ensure_weights()
+        return self._params
+
+    @params.setter
+    def params(self, value: Params) -> None:
+        self._check_tree("params", value, self._param_shapes()[0])
+        self._ensure_weights()
+        self._params = value
+
+    @property
+    def state(self) -> State:
+        """The current non-trainable state (BatchNorm's moving statistics)."""
+        self._ensure_weights()
+        return self._state
+
+    @state.setter
+    def state(self, value: State) -> None:
+        self._check_tree("state", value, self._param_shapes()[1])
+        self._ensure_weights()
+        self._state = value
+
+    def _check_tree(self, what: str, value: Any, like: Any) -> None:
+        got = dict(jax.tree_util.tree_flatten_with_path(value)[0])
+        want = dict(jax.tree_util.tree_flatten_with_path(like)[0])
+        if got.keys() != want.keys():
+            missing = sorted(jax.tree_util.keystr(k) for k in want.keys() - got.keys())
+            extra = sorted(jax.tree_util.keystr(k) for k in got.keys() - want.keys())
+            raise ValueError(
+                f"{self._owner()}: the new `{what}` does not match the model: "
+                f"missing {missing}, unexpected {extra}."
+            )
+        for path, w in want.items():
+            g = got[path]
+            if tuple(np.shape(g)) != tuple(w.shape):
+                raise ValueError(
+                    f"{self._owner()}: `{what}{jax.tree_util.keystr(path)}` must have "
+                    f"shape {tuple(w.shape)}, got {tuple(np.shape(g))}."
+                )
+
+    def _weight_entries(self) -> list[tuple[tuple[str, ...], bool, bool]]:
+        """(path, is_param, trainable) for every weight, in Keras order."""
+        graph = self._require_graph("weights")
+        params, state = self._param_shapes()
+        out: list[tuple[tuple[str, ...], bool, bool]] = []
+
+        def walk(g: Graph, p: Params, s: State, prefix: tuple[str, ...], on: bool) -> None:
+            for layer in g.layers:
+                sub = getattr(layer, "graph", None)
+                lp, ls = p[layer.name], s[layer.name]
+                active = on and layer.trainable
+                if sub is not None:
+                    walk(sub, lp, ls, (*prefix, layer.name), active)
+                    continue
+                for n in _ordered(lp):
+                    out.append(((*prefix, layer.name, n), True, active))
+                for n in _ordered(ls):
+                    out.append(((*prefix, layer.name, n), False, False))
+
+        walk(graph, params, state, (), self.trainable)
+        return out
+
+    @staticmethod
+    def _get_path(tree: Any, path: tuple[str, ...]) -> Any:
+        for k in path:
+            tree = tree[k]
+        return tree
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Every weight as a NumPy array, in Keras' order (layer by layer)."""
+        params, state = self.params, self.state
+        return [
+            np.asarray(self._get_path(params if is_param else state, path))
+            for path, is_param, _ in self._weight_entries()
+        ]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Set every weight from a list in `get_weights` order (shapes are checked)."""
+        entries = self._weight_entries()
+        if len(weights) != len(entries):
+            raise ValueError(
+                f"{self._owner()}: `set_weights` expects {len(entries)} arrays, "
+                f"got {len(weights)}."
+            )
+        params = jax.tree.map(lambda a: a, self.params)
+        state = jax.tree.map(lambda a: a, self.state)
+        for (path, is_param, _), w in zip(entries, weights, strict=True):
+            tree = params if is_param else state
+            old = self._get_path(tree, path)
+            if tuple(np.shape(w)) != tuple(old.shape):
+                raise ValueError(
+                    f"{self._owner()}: weight {'/'.join(path)} has shape "
+                    f"{tuple(old.shape)}, got {tuple(np.shape(w))}."
+                )
+            self._get_path(tree, path[:-1])[path[-1]] = jnp.asarray(w, old.dtype)
+        self._params, self._state = params, state
+
+    @property
+    def weights(self) -> list[Array]:
+        params, state = self.params, self.state
+        return [
+            self._get_path(params if p else state, path)
+            for path, p, _ in self._weight_entries()
+        ]
+
+    @property
+    def trainable_weights(self) -> list[Array]:
+        params = self.params
+        return [self._get_path(params, path) for path, p, t in self._weight_entries() if t]
+
+    @property
+    def non_trainable_weights(self) -> list[Array]:
+        params, state = self.params, self.state
+        return [
+            self._get_path(params if p else state, path)
+            for path, p, t in self._weight_entries()
+            if not t
+        ]
+
+    def count_params(self) -> int:
+        """The number of scalars in all weights (params and state), as Keras counts."""
+        params, state = self._param_shapes()
+        return int(sum(np.prod(a.shape) for a in jax.tree.leaves((params, state))))
+
+    # -- description ---------------------------------------------------------------
+
+    def summary(
+        self, line_length: int | None = None, print_fn: Callable[[str], Any] | None = None
+    ) -> None:
+        """Print a table of layers, output shapes and parameter counts (as Keras)."""
+        from funkeras.inspect import summary_text
+
+        text = summary_text(self, line_length=line_length)
+        (print_fn or print)(text)
+
+    def get_config(self) -> dict[str, Any]:
+        """The architecture as JSON-safe data (layers by registry key, and the nodes)."""
+        from funkeras.models.serialization import functional_config
+
+        return functional_config(self)
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], resolve: Callable[[str], type] | None = None
+    ) -> Model:
+        """Rebuild a model from `get_config()` (weights are created fresh)."""
+        from funkeras.models.serialization import functional_from_config
+
+        return functional_from_config(cls, config, resolve)
+
+    def __repr__(self) -> str:
+        return layer_label(self)
+
+
+def _as_spec(shape: Any) -> InputSpec:
+    """An input shape (with or without a leading None) or spec, as a spec tree."""
+    if isinstance(shape, jax.ShapeDtypeStruct):
+        return shape
+    if isinstance(shape, dict):
+        return {k: _as_spec(v) for k, v in shape.items()}
+    if isinstance(shape, list) and shape and isinstance(shape[0], tuple | list):
+        return [_as_spec(s) for s in shape]
+    shape = tuple(shape)
+    if shape and shape[0] is None:
+        shape = shape[1:]
+    return jax.ShapeDtypeStruct(shape, jnp.float32)
+

@@ -1,0 +1,645 @@
+"""Keras' training surface on the model facade: compile, fit, evaluate, predict.
+
+The methods here validate arguments, shape the data, and hand pure functions
+(`apply`, `penalty`, the graph description) to `funkeras.training`, which knows
+nothing of the `Model` class.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+
+from funkeras import losses as losses_lib
+from funkeras import optimizers as optimizers_lib
+from funkeras.callbacks.callback import Callback, CallbackList
+from funkeras.callbacks.history import History
+from funkeras.callbacks.progbar import ProgbarLogger
+from funkeras.errors import NotCompiledError
+from funkeras.training.data import (
+    ArrayData,
+    IterableData,
+    as_host_array,
+    is_array_like,
+    split_validation,
+    unpack_batch,
+)
+from funkeras.training.executors import EXECUTIONS, get_executor
+from funkeras.training.loop import Runner
+from funkeras.training.objective import Objective
+from funkeras.training.state import Batch, TrainState, copy_tree
+
+__all__ = ["Trainer"]
+
+
+def _loss_name(loss: Any) -> str:
+    for attr in ("name", "__name__"):
+        value = getattr(loss, attr, None)
+        if isinstance(value, str):
+            return value
+    return type(loss).__name__
+
+
+def _is_sparse_ce(loss: Any) -> bool:
+    name = _loss_name(loss).lower().replace("_", "")
+    return "sparsecategoricalcrossentropy" in name or type(loss).__name__ == (
+        "SparseCategoricalCrossentropy"
+    )
+
+
+class Trainer:
+    """Mixin giving `Model` Keras' `compile`/`fit`/`evaluate`/`predict`."""
+
+    def __init__(self) -> None:
+        self._compile_config: dict[str, Any] | None = None
+        self._runner: Runner | None = None
+        self._epoch = 0
+        self._train_step_count = 0
+        self._resume_state: dict[str, Any] | None = None
+        self.history: History | None = None
+
+    # -- compile ---------------------------------------------------------------
+
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        loss_weights: Any = None,
+        metrics: Any = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        execution: str | None = None,
+        jit_compile: Any = "auto",
+    ) -> None:
+        """Configure training: optimizer, loss, metrics and how steps run.
+
+        Args:
+            optimizer: A Keras name (`"adam"`), a factory result
+                (`fk.optimizers.Adam(1e-3)`), or any `optax.GradientTransformation`.
+            loss: A Keras loss name, `fk.losses` object or function
+                `(y_true, y_pred) -> per-sample loss`; a list/dict for several outputs.
+            loss_weights: Scalar weight per output (list or dict).
+            metrics: Metric names or `fk.metrics.Metric` objects (a list, or a
+                list of lists / dict for several outputs).
+            run_eagerly: Keras' spelling of `execution="eager"`.
+            steps_per_execution: K steps per compiled call (fused with
+                `lax.scan` under jit); batch callbacks run once per K steps.
+            execution: `"jit"` (default: the static graph), `"eager"` (op by op:
+                `print`/`breakpoint()` inside layers), or `"layerwise"`.
+            jit_compile: Keras' flag; `False` means `execution="eager"`.
+
+        Changing `trainable` flags later requires compiling again, as in Keras.
+        Compiling again resets the optimizer state.
+        """
+        owner = "compile"
+        if execution is None:
+            execution = "eager" if (run_eagerly or jit_compile is False) else "jit"
+        elif run_eagerly and execution != "eager":
+            raise ValueError(
+                f"{owner}: `run_eagerly=True` contradicts `execution={execution!r}`."
+            )
+        if execution not in EXECUTIONS:
+            close = difflib.get_close_matches(str(execution), EXECUTIONS, n=1)
+            raise ValueError(
+                f"{owner}: `execution` must be one of {list(EXECUTIONS)}, got "
+                f"{execution!r}." + (f" Did you mean {close[0]!r}?" if close else "")
+            )
+        if isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, int) \
+                or steps_per_execution < 1:
+            raise ValueError(
+                f"{owner}: `steps_per_execution` must be a positive int, got "
+                f"{steps_per_execution!r}."
+            )
+        tx = optimizers_lib.get(optimizer)
+        if loss is not None:
+            _check_losses(loss)
+        self._compile_config = dict(
+            optimizer=optimizer,
+            tx=tx,
+            loss=loss,
+            loss_weights=loss_weights,
+            metrics=metrics,
+            steps_per_execution=steps_per_execution,
+            execution=execution,
+        )
+        self._runner = None
+        self.opt_state = None
+        if self.built:
+            self._ensure_runner()
+
+    @property
+    def compiled(self) -> bool:
+        return self._compile_config is not None
+
+    @property
+    def optimizer(self) -> Any:
+        """The optax transformation being used (frozen weights masked out)."""
+        return None if self._runner is None else self._runner.optimizer
+
+    @property
+    def execution(self) -> str | None:
+        return None if self._compile_config is None else self._compile_config["execution"]
+
+    def _require_compiled(self, what: str) -> dict[str, Any]:
+        if self._compile_config is None:
+            raise NotCompiledError(
+                f"{self._owner()}: call `model.compile(optimizer=..., loss=...)` before "
+                f"`{what}`."
+            )
+        return self._compile_config
+
+    def _ensure_runner(self) -> Runner:
+        if self._runner is not None:
+            return self._runner
+        cfg = self._require_compiled("training")
+        graph = self._require_graph("compile")
+        output_shapes = [tuple(s.shape) for s in jax.tree.leaves(graph.output_spec)]
+        objective = Objective(
+            cfg["loss"] if cfg["loss"] is not None else _NoLoss(),
+            self.output_names,
+            loss_weights=cfg["loss_weights"],
+            metrics=cfg["metrics"],
+            output_shapes=output_shapes,
+            owner=f"{self._owner()}.compile",
+        )
+        tx = cfg["tx"]
+        mask = self.trainable_mask()
+        if not all(jax.tree.leaves(mask)):
+            labels = jax.tree.map(lambda on: "train" if on else "freeze", mask)
+            tx = optax.multi_transform({"train": tx, "freeze": optax.set_to_zero()}, labels)
+        loss_fn = None
+        if type(self).compute_loss is not Trainer.compute_loss:
+            def loss_fn(x: Any, y: Any, y_pred: Any, sw: Any, mask: Any) -> Any:
+                weight = mask.astype(np.float32) if sw is None else sw * mask
+                return self.compute_loss(x, y, y_pred, weight)
+        custom_step = None
+        if type(self).train_step is not Trainer.train_step:
+            custom_step = self.train_step
+        sparse = [
+            (i, shape[-1]) for i, (fn, shape) in enumerate(
+                zip(objective.losses, output_shapes, strict=True))
+            if fn is not None and _is_sparse_ce(fn) and shape
+        ]
+        sparse_check = None
+        if sparse and hasattr(losses_lib, "sparse_labels_out_of_range"):
+            multi = objective.multi
+
+            def sparse_check(y: Any) -> Any:
+                ys = objective._flat(y, "y") if multi else [y]
+                flags = [losses_lib.sparse_labels_out_of_range(ys[i], c) for i, c in sparse]
+                return np.logical_or.reduce(flags) if len(flags) > 1 else flags[0]
+
+        self._sparse_outputs = sparse
+        self._runner = Runner(
+            apply_fn=self.apply,
+            objective=objective,
+            optimizer=tx,
+            executor=get_executor(cfg["execution"]),
+            steps_per_execution=cfg["steps_per_execution"],
+            penalty_fn=self.penalty,
+            loss_fn=loss_fn,
+            train_step=custom_step,
+            graph=graph,
+            sparse_check=sparse_check,
+        )
+        if self.opt_state is None:
+            self.opt_state = tx.init(self.params)
+        return self._runner
+
+    def compile_stats(self) -> dict[str, dict[str, Any]]:
+        """Per step function: how many times it was compiled (traced) and called."""
+        return {} if self._runner is None else self._runner.executor.report()
+
+    def get_compile_config(self) -> dict[str, Any] | None:
+        """The compile arguments as JSON-safe data (None if not compiled).
+
+        Raises:
+            TypeError: if the optimizer, a loss or a metric is a Python object
+                that has no registered name (it cannot be saved as data).
+        """
+        if self._compile_config is None:
+            return None
+        from funkeras import metrics as metrics_lib
+
+        cfg = self._compile_config
+
+        def ser(value: Any, module: Any) -> Any:
+            if value is None or isinstance(value, str):
+                return value
+            if isinstance(value, Mapping):
+                return {k: ser(v, module) for k, v in value.items()}
+            if isinstance(value, list | tuple):
+                return [ser(v, module) for v in value]
+            return module.serialize(value)
+
+        return {
+            "optimizer": optimizers_lib.serialize(cfg["tx"]),
+            "loss": ser(cfg["loss"], losses_lib),
+            "loss_weights": cfg["loss_weights"],
+            "metrics": ser(cfg["metrics"], metrics_lib),
+            "steps_per_execution": cfg["steps_per_execution"],
+            "execution": cfg["execution"],
+        }
+
+    def compile_from_config(self, config: Mapping[str, Any]) -> None:
+        """Compile from `get_compile_config()`'s data."""
+        self.compile(
+            optimizer=optimizers_lib.get(config["optimizer"]),
+            loss=config.get("loss"),
+            loss_weights=config.get("loss_weights"),
+            metrics=config.get("metrics"),
+            steps_per_execution=config.get("steps_per_execution", 1),
+            execution=config.get("execution", "jit"),
+        )
+
+    # -- overridable pieces (Keras' customization points) ----------------------------
+
+    def compute_loss(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        """The scalar training loss. Override it on a subclass to customize the loss.
+
+        An override receives `sample_weight` with padding rows weighted 0 (a short
+        final batch is padded); the regularization penalty is added after it.
+        """
+        del x
+        runner = self._ensure_runner()
+        mask = np.ones((jax.tree.leaves(y_pred)[0].shape[0],), bool) if sample_weight is None \
+            else sample_weight > 0
+        total, _ = runner.objective.loss(y, y_pred, sample_weight, mask)
+        return total
+
+    def train_step(self, train_state: TrainState, batch: Batch) -> tuple[TrainState, Any]:
+        """One pure training step. Override on a subclass for a custom loop (a GAN).
+
+        Must be pure and jit-compatible: `(TrainState, Batch) -> (TrainState, logs)`
+        where logs is a dict of scalar arrays.
+        """
+        return self._ensure_runner().train_step()(train_state, batch)
+
+    # -- data plumbing ----------------------------------------------------------
+
+    def _build_from_data(self, x: Any) -> None:
+        if self.built:
+            return
+        leaves = jax.tree.leaves(x)
+        if not leaves:
+            raise ValueError(f"{self._owner()}: cannot build the model from empty data.")
+        integer_ok = _wants_integers(self)
+        spec = jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct(tuple(np.shape(a))[1:], _input_dtype(a, integer_ok)),
+            x,
+        )
+        self._build_from_spec(spec)
+
+    def _check_labels(self, y: Any) -> None:
+        """Refuse sparse labels outside [0, num_classes) (checked once on the host)."""
+        if y is None or not getattr(self, "_sparse_outputs", None):
+            return
+        runner = self._ensure_runner()
+        ys = runner.objective._flat(y, "y") if runner.objective.multi else [y]
+        for i, classes in self._sparse_outputs:
+            labels = np.asarray(ys[i])
+            if hasattr(losses_lib, "check_sparse_labels"):
+                losses_lib.check_sparse_labels(labels, classes)
+
+    def _array_data(self, x: Any, y: Any, sw: Any, batch_size: int | None,
+                    class_weight: Any = None) -> ArrayData:
+        data = ArrayData(x, y, sw, batch_size or 32)
+        hx, hy, hsw = data.host
+        self._build_from_data(hx)
+        self._check_labels(hy)
+        if class_weight is not None:
+            data.host = (hx, hy, _class_weights(class_weight, hy, hsw))
+        return data
+
+    def _callbacks(self, callbacks: Any, verbose: Any, params: dict[str, Any],
+                   history: History | None = None) -> CallbackList:
+        cbs: list[Callback] = []
+        if history is not None:
+            cbs.append(history)
+        cbs.extend(callbacks or [])
+        level = 1 if verbose == "auto" else int(verbose)
+        if level and not any(isinstance(c, ProgbarLogger) for c in cbs):
+            cbs.append(ProgbarLogger(verbose=level))
+        return CallbackList(cbs, model=self, params=params)
+
+    # -- fit / evaluate / predict -------------------------------------------------
+
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: Any = "auto",
+        callbacks: Sequence[Callback] | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        class_weight: Mapping[int, float] | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int | None = None,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        validation_freq: int = 1,
+        seed: int = 0,
+    ) -> History:
+        """Train the model; return a `History` of per-epoch logs.
+
+        Args:
+            x: Arrays (one, or a list/dict for several inputs), or an iterable of
+                `(x, y)` / `(x, y, sample_weight)` batches (a generator, a PyTorch
+                or Grain loader).
+            y: Targets for array `x`.
+            batch_size: Rows per step for arrays (default 32).
+            epochs: How many epochs to train. Repeated `fit` calls continue the
+                epoch count (so data order keeps changing); with `initial_epoch`,
+                Keras' meaning: train from `initial_epoch` up to epoch `epochs`.
+            verbose: 0 silent, 1 (or "auto") progress bar, 2 one line per epoch.
+            callbacks: `fk.callbacks.Callback` instances.
+            validation_split: Fraction of the array rows (the last ones, before
+                shuffling) held out for validation.
+            validation_data: `(x_val, y_val)` or `(x_val, y_val, sample_weight)`,
+                or an iterable of batches.
+            shuffle: Shuffle array rows each epoch (order = f(seed, epoch)).
+            class_weight: `{class: weight}` applied as sample weights.
+            sample_weight: Per-row weights `(n,)` for array data.
+            initial_epoch: Epoch to start from (Keras' meaning).
+            steps_per_epoch: Steps per epoch (needed for endless iterables).
+            validation_steps: Batches of validation data per evaluation.
+            validation_batch_size: Batch size for array validation data.
+            validation_freq: Validate every this many epochs.
+            seed: Seed of the data order and of the dropout keys.
+
+        Returns:
+            The `History` (also stored as `model.history`).
+        """
+        self._require_compiled("fit")
+        if x is None:
+            raise ValueError(f"{self._owner()}.fit: `x` is required.")
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+            raise ValueError(f"fit: `epochs` must be a non-negative int, got {epochs!r}.")
+        if validation_freq < 1:
+            raise ValueError(f"fit: `validation_freq` must be >= 1, got {validation_freq}.")
+        if not 0.0 <= float(validation_split) < 1.0:
+            raise ValueError(
+                f"fit: `validation_split` must be in [0, 1), got {validation_split}."
+            )
+        val_source: Any = None
+        if is_array_like(x):
+            if validation_split:
+                if validation_data is not None:
+                    raise ValueError(
+                        "fit: pass either `validation_split` or `validation_data`, not both."
+                    )
+                (x, y, sample_weight), val_source = split_validation(
+                    x, y, sample_weight, validation_split
+                )
+            data: ArrayData | IterableData = self._array_data(
+                x, y, sample_weight, batch_size, class_weight
+            )
+            steps = data.steps(steps_per_epoch)
+        else:
+            if y is not None or sample_weight is not None:
+                raise ValueError(
+                    "fit: with an iterable `x`, targets and weights come from its "
+                    "batches; do not pass `y` or `sample_weight`."
+                )
+            if validation_split:
+                raise ValueError(
+                    "fit: `validation_split` needs array data (a generator cannot be "
+                    "split); pass `validation_data` instead."
+                )
+            if class_weight is not None:
+                raise ValueError("fit: `class_weight` needs array data.")
+            data = IterableData(x, steps_per_epoch)
+            first = data.peek()
+            if first is None:
+                raise ValueError("fit: the data yielded no batch.")
+            self._build_from_data(first[0])
+            steps = steps_per_epoch
+        if validation_data is not None:
+            val_source = validation_data
+        runner = self._ensure_runner()
+
+        validation = None
+        if val_source is not None:
+            vbs = validation_batch_size or batch_size
+
+            def validation() -> dict[str, float]:
+                return self._evaluate_logs(val_source, vbs, validation_steps,
+                                           CallbackList([]))
+
+        if initial_epoch is None:
+            start, end = self._epoch, self._epoch + epochs
+        else:
+            start, end = int(initial_epoch), epochs
+        history = History()
+        self.history = history
+        cbs = self._callbacks(
+            callbacks, verbose, {"epochs": end, "steps": steps, "verbose": verbose}, history
+        )
+        runner.fit(
+            self, data, epochs=end, initial_epoch=start, steps_per_epoch=steps_per_epoch,
+            callbacks=cbs, seed=seed, shuffle=shuffle, validation=validation,
+            validation_freq=validation_freq, start_step=self._train_step_count,
+        )
+        return history
+
+    def _source(self, x: Any, y: Any, sw: Any, batch_size: int | None,
+                steps: int | None) -> ArrayData | IterableData:
+        if is_array_like(x):
+            return self._array_data(x, y, sw, batch_size)
+        if isinstance(x, tuple) and len(x) in (2, 3) and is_array_like(x[0]):
+            xx, yy, ss = unpack_batch(x)
+            return self._array_data(xx, yy, ss, batch_size)
+        if y is not None:
+            raise ValueError("With an iterable `x`, targets come from its batches.")
+        source = IterableData(x, steps)
+        first = source.peek()
+        if first is None:
+            raise ValueError(f"{self._owner()}: the data yielded no batch.")
+        self._build_from_data(first[0])
+        return source
+
+    def _evaluate_logs(self, x: Any, batch_size: int | None, steps: int | None,
+                       cbs: CallbackList, y: Any = None, sample_weight: Any = None
+                       ) -> dict[str, float]:
+        data = self._source(x, y, sample_weight, batch_size, steps)
+        runner = self._ensure_runner()
+        return runner.evaluate(self, data, steps=steps, callbacks=cbs)
+
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
+        callbacks: Sequence[Callback] | None = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """Loss and metrics on data, as Keras returns them.
+
+        Returns:
+            The loss (a float) when there are no metrics, else `[loss, *metrics]`;
+            a dict of every log with `return_dict=True`.
+        """
+        self._require_compiled("evaluate")
+        if x is None:
+            raise ValueError(f"{self._owner()}.evaluate: `x` is required.")
+        del verbose
+        cbs = CallbackList(list(callbacks or []), model=self, params={"steps": steps})
+        logs = self._evaluate_logs(x, batch_size, steps, cbs, y=y, sample_weight=sample_weight)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        steps: int | None = None,
+        callbacks: Sequence[Callback] | None = None,
+    ) -> Any:
+        """The model's outputs for `x`, as NumPy arrays (a list/dict for several)."""
+        del verbose
+        iterable = not is_array_like(x)
+        if iterable:
+            source = IterableData(x, steps)
+            first = source.peek()
+            if first is None:
+                raise ValueError(f"{self._owner()}.predict: the data yielded no batch.")
+            self._build_from_data(first[0])
+            x = source
+        else:
+            self._build_from_data(jax.tree.map(lambda a: as_host_array(a, "x"), x))
+        runner = self._predict_runner()
+        cbs = CallbackList(list(callbacks or []), model=self, params={"steps": steps})
+        return runner.predict(self, x, batch_size=batch_size or 32, steps=steps,
+                              callbacks=cbs, iterable=iterable)
+
+    def _predict_runner(self) -> Runner:
+        if self._compile_config is not None:
+            return self._ensure_runner()
+        runner = getattr(self, "_plain_runner", None)
+        if runner is None:
+            runner = Runner(apply_fn=self.apply, objective=None, optimizer=None,
+                            executor=get_executor("jit"))
+            self._plain_runner = runner
+        return runner
+
+    # -- single batches ----------------------------------------------------------------
+
+    def _one_batch(self, x: Any, y: Any, sw: Any) -> Batch:
+        x = jax.tree.map(lambda a: as_host_array(a, "x"), x)
+        y = None if y is None else jax.tree.map(lambda a: as_host_array(a, "y"), y)
+        self._build_from_data(x)
+        n = jax.tree.leaves(x)[0].shape[0]
+        self._check_labels(y)
+        sw = None if sw is None else np.asarray(sw, np.float32)
+        return Batch(x, y, sw, np.ones((n,), bool))
+
+    def _result(self, logs: Mapping[str, Any], return_dict: bool) -> Any:
+        out = self._ensure_runner().host_logs(logs)
+        if return_dict:
+            return out
+        values = list(out.values())
+        return values[0] if len(values) == 1 else values
+
+    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
+                       class_weight: Any = None, return_dict: bool = False) -> Any:
+        """One optimizer step on one batch; returns that batch's loss (and metrics)."""
+        self._require_compiled("train_on_batch")
+        batch = self._one_batch(x, y, sample_weight)
+        if class_weight is not None:
+            batch = batch._replace(sample_weight=_class_weights(class_weight, batch.y,
+                                                                batch.sample_weight))
+        runner = self._ensure_runner()
+        ts = TrainState.create(
+            copy_tree(self.params), copy_tree(self.state), copy_tree(self.opt_state),
+            runner.init_metrics(), jax.random.key(self.seed), step=self._train_step_count,
+            epoch=self._epoch,
+        )
+        ts, logs = runner.train_host_program()(ts, batch)
+        self._params, self._state, self.opt_state = ts.params, ts.state, ts.opt_state
+        self._train_step_count = int(ts.step)
+        return self._result(logs, return_dict)
+
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
+                      return_dict: bool = False) -> Any:
+        """Loss (and metrics) of one batch in inference mode."""
+        self._require_compiled("test_on_batch")
+        batch = self._one_batch(x, y, sample_weight)
+        runner = self._ensure_runner()
+        _, logs = runner.test_host_program()(self.params, self.state, runner.init_metrics(), batch)
+        return self._result(logs, return_dict)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """Outputs for one batch, as NumPy."""
+        x = jax.tree.map(lambda a: as_host_array(a, "x"), x)
+        self._build_from_data(x)
+        y = self._predict_runner().predict_host_program()(self.params, self.state, x)
+        return jax.tree.map(np.asarray, y)
+
+
+class _NoLoss:
+    """Stands in when `compile` got no loss: training refuses, predict works."""
+
+    name = "no_loss"
+
+    def __call__(self, y_true: Any, y_pred: Any) -> Any:
+        raise ValueError(
+            "compile: no `loss` was given; pass one to `compile` to train or evaluate."
+        )
+
+
+def _wants_integers(model: Any) -> bool:
+    """Whether a model built from data should keep integer inputs (token ids)."""
+    from funkeras.layers.core import Embedding
+
+    layers = getattr(model, "_layers", None) or []
+    return bool(layers) and isinstance(layers[0], Embedding)
+
+
+def _input_dtype(a: Any, integer_ok: bool) -> Any:
+    """The Input dtype for data `a`: float32 as Keras, unless ids feed an Embedding."""
+    dtype = np.dtype(a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype)
+    if np.issubdtype(dtype, np.integer) or dtype == np.bool_:
+        return np.dtype("int32") if integer_ok else np.dtype("float32")
+    if dtype == np.float64:
+        return np.dtype("float32")
+    return dtype
+
+
+def _class_weights(class_weight: Mapping[int, float], y: Any, sw: Any) -> np.ndarray:
+    if not isinstance(class_weight, Mapping):
+        raise TypeError(f"fit: `class_weight` must be a dict {{class: weight}}, got {class_weight!r}.")
+    labels = np.asarray(y)
+    if labels.ndim > 1 and labels.shape[-1] > 1:
+        labels = labels.argmax(-1)
+    labels = labels.reshape(labels.shape[0], -1)[:, 0].astype(np.int64)
+    table = np.ones((int(max(max(class_weight), labels.max())) + 1,), np.float32)
+    for k, v in class_weight.items():
+        table[int(k)] = float(v)
+    weights = table[labels]
+    if sw is not None:
+        weights = weights * np.asarray(sw, np.float32)
+    return weights
+
+
+def _check_losses(loss: Any) -> None:
+    items = list(loss.values()) if isinstance(loss, Mapping) else (
+        list(loss) if isinstance(loss, list | tuple) else [loss]
+    )
+    for item in items:
+        if item is not None:
+            losses_lib.get(item)

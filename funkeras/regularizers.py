@@ -1,0 +1,304 @@
+"""Weight regularizers with Keras 3 names and formulas.
+
+A regularizer is any callable `reg(x) -> scalar` whose value is added to the loss.
+`L1`, `L2` and `L1L2` are small classes with a JSON-safe `get_config()`. Layers
+take a regularizer per variable (`kernel_regularizer="l2"`) and `Layer.penalty`
+resolves it with `get`; `serialize` turns a built-in back into data.
+
+Names resolve to Keras' defaults: `"l1"` is `L1(0.01)`, `"l2"` is `L2(0.01)`, and
+`"l1_l2"` is `L1L2(l1=0.01, l2=0.01)` (Keras' `l1_l2()`), whereas the class
+`L1L2()` defaults to no penalty.
+"""
+
+from __future__ import annotations
+
+import abc
+import difflib
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax.numpy as jnp
+
+from funkeras.typing import Array, ArrayLike
+
+__all__ = ["Regularizer", "L1", "L2", "L1L2", "get", "serialize"]
+
+
+def _check_factor(owner: str, arg: str, value: Any, default: float) -> float:
+    """A penalty factor: a finite non-negative number (`None` means the default)."""
+    from funkeras.layers.base import check_float
+
+    if value is None:
+        return default
+    value = check_float(owner, arg, value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(
+            f"{owner}: `{arg}` must be a finite non-negative number, got {value}."
+        )
+    return value
+
+
+class Regularizer(abc.ABC):
+    """Base class of the built-in regularizers: `reg(x) -> scalar penalty`.
+
+    Subclasses define `__call__` and `get_config` (the constructor arguments as a
+    JSON-safe dict; `from_config` passes it back). Instances compare equal when
+    their class and config match. Any plain function `x -> scalar` is a
+    regularizer too; the class adds equality and `get_config`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.regularizers import Regularizer
+        >>> class MaxAbs(Regularizer):
+        ...     def __init__(self, factor=1.0):
+        ...         self.factor = factor
+        ...     def __call__(self, x):
+        ...         return self.factor * jnp.max(jnp.abs(x))
+        ...     def get_config(self):
+        ...         return {"factor": self.factor}
+        >>> float(MaxAbs(2.0)(jnp.array([1.0, -3.0])))
+        6.0
+    """
+
+    @abc.abstractmethod
+    def __call__(self, x: ArrayLike) -> Array:
+        """The penalty of `x`, a scalar of `x`'s dtype."""
+
+    @abc.abstractmethod
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments as a JSON-safe dict."""
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Regularizer:
+        """Rebuild a regularizer from `get_config()`'s output."""
+        return cls(**config)
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(self.get_config().items()))))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class L1(Regularizer):
+    """L1 penalty: `l1 * sum(abs(x))`.
+
+    Args:
+        l1: Non-negative factor (`None` means 0.01).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.regularizers import L1
+        >>> float(L1(0.5)(jnp.array([1.0, -2.0, 3.0])))
+        3.0
+    """
+
+    def __init__(self, l1: float = 0.01) -> None:
+        self.l1 = _check_factor("L1", "l1", l1, 0.01)
+
+    def __call__(self, x: ArrayLike) -> Array:
+        x = jnp.asarray(x)
+        return (self.l1 * jnp.sum(jnp.abs(x))).astype(x.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"l1": self.l1}
+
+
+class L2(Regularizer):
+    """L2 penalty: `l2 * sum(x ** 2)` (no factor 1/2, as in Keras).
+
+    Args:
+        l2: Non-negative factor (`None` means 0.01).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.regularizers import L2
+        >>> float(L2(2.0)(jnp.ones((5, 5))))
+        50.0
+    """
+
+    def __init__(self, l2: float = 0.01) -> None:
+        self.l2 = _check_factor("L2", "l2", l2, 0.01)
+
+    def __call__(self, x: ArrayLike) -> Array:
+        x = jnp.asarray(x)
+        return (self.l2 * jnp.sum(jnp.square(x))).astype(x.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"l2": self.l2}
+
+
+class L1L2(Regularizer):
+    """L1 plus L2 penalty: `l1 * sum(abs(x)) + l2 * sum(x ** 2)`.
+
+    The class defaults to no penalty (`l1=0, l2=0`, as Keras' `L1L2`); the name
+    `"l1_l2"` gives `l1=0.01, l2=0.01`.
+
+    Args:
+        l1: Non-negative L1 factor (`None` means 0).
+        l2: Non-negative L2 factor (`None` means 0).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.regularizers import L1L2
+        >>> float(L1L2(l1=1.0, l2=0.5)(jnp.array([1.0, -2.0])))
+        5.5
+    """
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0) -> None:
+        self.l1 = _check_factor("L1L2", "l1", l1, 0.0)
+        self.l2 = _check_factor("L1L2", "l2", l2, 0.0)
+
+    def __call__(self, x: ArrayLike) -> Array:
+        x = jnp.asarray(x)
+        total = jnp.zeros((), x.dtype)
+        # A zero factor adds no term at all (as in Keras), not a zero-weighted one.
+        if self.l1:
+            total = total + self.l1 * jnp.sum(jnp.abs(x))
+        if self.l2:
+            total = total + self.l2 * jnp.sum(jnp.square(x))
+        return total.astype(x.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"l1": self.l1, "l2": self.l2}
+
+
+_CLASSES: dict[str, type[Regularizer]] = {"L1": L1, "L2": L2, "L1L2": L1L2}
+# Names give Keras' defaults; "l1_l2" is Keras' `l1_l2()` helper with 0.01 each.
+_NAMED: dict[str, Callable[[], Regularizer]] = {
+    "l1": L1,
+    "l2": L2,
+    "l1_l2": lambda: L1L2(l1=0.01, l2=0.01),
+    "l1l2": lambda: L1L2(l1=0.01, l2=0.01),
+}
+
+
+def _lookup_class(name: str) -> type[Regularizer]:
+    cls = _CLASSES.get(name) or {k.lower(): v for k, v in _CLASSES.items()}.get(
+        name.lower().replace("_", "")
+    )
+    if cls is None:
+        raise ValueError(
+            f"Unknown regularizer class {name!r}. "
+            f"Valid class names: {sorted(_CLASSES)}."
+        )
+    return cls
+
+
+def _from_name(name: str) -> Regularizer:
+    make = _NAMED.get(name.lower())
+    if make is None:
+        close = difflib.get_close_matches(name.lower(), list(_NAMED), n=3)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(
+            f"Unknown regularizer {name!r}.{hint} Valid names: {sorted(_NAMED)}; or "
+            "pass a {'class_name', 'config'} dict, an instance such as L2(1e-4), or "
+            "a callable `x -> scalar`."
+        )
+    return make()
+
+
+def _from_dict(identifier: dict[str, Any]) -> Regularizer:
+    extra = set(identifier) - {"class_name", "config", "module", "registered_name"}
+    if "class_name" not in identifier or extra:
+        raise ValueError(
+            "A regularizer dict must look like {'class_name': 'L2', 'config': "
+            f"{{'l2': 0.01}}}}, got {identifier!r}."
+        )
+    class_name = identifier["class_name"]
+    if not isinstance(class_name, str):
+        raise TypeError(f"Regularizer `class_name` must be a str, got {class_name!r}.")
+    cls = _lookup_class(class_name)
+    config = identifier.get("config") or {}
+    if not isinstance(config, dict):
+        raise TypeError(
+            f"{cls.__name__}: `config` must be a dict of constructor arguments, got "
+            f"{config!r}."
+        )
+    try:
+        return cls.from_config(config)
+    except TypeError as e:
+        raise TypeError(
+            f"{cls.__name__}: bad config {config!r} ({e}). Expected the keys of "
+            f"{cls.__name__}().get_config()."
+        ) from e
+
+
+def get(identifier: Any) -> Callable[[ArrayLike], Array] | None:
+    """Resolve a regularizer given by name, config dict, instance or callable.
+
+    Args:
+        identifier: `None`; a name (`"l1"`, `"l2"`, `"l1_l2"`, case-insensitive);
+            a dict `{"class_name": "L2", "config": {"l2": 1e-4}}`; a
+            `Regularizer` class or instance; or any callable `x -> scalar`.
+
+    Returns:
+        The regularizer, or `None` for `None`.
+
+    Raises:
+        ValueError: For an unknown name (with the closest valid names) or a
+            malformed dict.
+        TypeError: For anything else that is not callable.
+
+    Example:
+        >>> from funkeras import regularizers
+        >>> regularizers.get("l1_l2")
+        L1L2(l1=0.01, l2=0.01)
+        >>> regularizers.get({"class_name": "L2", "config": {"l2": 0.001}})
+        L2(l2=0.001)
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, str):
+        return _from_name(identifier)
+    if isinstance(identifier, dict):
+        return _from_dict(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise TypeError(
+        "Could not interpret regularizer: expected None, a name such as 'l2', a "
+        "{'class_name', 'config'} dict or a callable `x -> scalar`, got "
+        f"{identifier!r} ({type(identifier).__name__})."
+    )
+
+
+def serialize(regularizer: Any) -> str | dict[str, Any] | None:
+    """The JSON-safe description of a built-in regularizer (`get` inverts it).
+
+    Args:
+        regularizer: A built-in `Regularizer` instance, a name, or `None`.
+
+    Returns:
+        `{"class_name": ..., "config": {...}}` for an instance, the name itself for
+        a valid name, `None` for `None`.
+
+    Raises:
+        ValueError: For a callable that is not a built-in regularizer (it cannot
+            be stored as data), or an unknown name.
+
+    Example:
+        >>> from funkeras import regularizers
+        >>> regularizers.serialize(regularizers.L2(0.001))
+        {'class_name': 'L2', 'config': {'l2': 0.001}}
+    """
+    if regularizer is None:
+        return None
+    if isinstance(regularizer, str):
+        _from_name(regularizer)
+        return regularizer
+    if type(regularizer) in _CLASSES.values():
+        return {
+            "class_name": type(regularizer).__name__,
+            "config": regularizer.get_config(),
+        }
+    raise ValueError(
+        f"Cannot serialize regularizer {regularizer!r}: only built-in regularizers "
+        f"can be saved as data. Use one of {sorted(_CLASSES)} or a name such as 'l2'."
+    )

@@ -1,0 +1,539 @@
+"""Whole-model files (`.fkz`) and weights files (`.safetensors`).
+
+A model file is a canonical archive (see `funkeras.saving.archive`) of:
+
+- `manifest.json`: format version, member names, sizes and SHA-256s;
+- `config.json`: pure data, `{"format_version", "funkeras_version", "model":
+  {"class_name": registry key, "config": model.get_config()}, "compile":
+  model.get_compile_config() or null}`;
+- `weights.safetensors`: params and state merged under `"layer/variable"` keys
+  (`"encoder/dense/kernel"` inside a nested model);
+- optionally `optimizer.safetensors` (the optimizer state's leaves by key path)
+  and `train_state.json` (the epoch and step counters that `fit` continues from).
+
+Saving the same model twice gives identical bytes, and a save is atomic. A weights
+file is a plain safetensors file with the same `"layer/variable"` keys.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from funkeras._version import __version__
+from funkeras.errors import (
+    BudgetExceededError,
+    ConfigError,
+    FormatVersionError,
+    ModelLoadError,
+    NotSerializableError,
+)
+from funkeras.saving import archive
+from funkeras.saving.checkpoints import _leaves_by_key
+from funkeras.saving.registry import get_registered_class, registry_key
+from funkeras.saving.safetensors_io import (
+    MAX_HEADER_BYTES,
+    compare_to_expected,
+    flatten_dict,
+    read_header,
+    tensors_from_bytes,
+    tensors_to_bytes,
+    unflatten_like,
+)
+
+__all__ = [
+    "DEFAULT_MAX_PARAMS",
+    "save_model",
+    "load_model",
+    "save_weights",
+    "load_weights",
+]
+
+KIND = "model"
+CONFIG = "config.json"
+WEIGHTS = "weights.safetensors"
+OPTIMIZER = "optimizer.safetensors"
+TRAIN_STATE = "train_state.json"
+DEFAULT_MAX_PARAMS = 2**31
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+MAX_CONFIG_CLASSES = 20_000
+MAX_TRAIN_STATE_BYTES = 64 * 1024
+# Bytes a file may hold per parameter of the budget: the weights (at most 8
+# bytes per value) plus an optimizer state of up to five slots per weight.
+_BYTES_PER_PARAM = 48
+
+
+# ----------------------------------------------------------------------------
+# Helpers shared by save and load.
+# ----------------------------------------------------------------------------
+
+
+def _merge(params: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """Params and state in one flat `{"layer/variable": array}` dict."""
+    flat = flatten_dict(params, what="params")
+    for key, value in flatten_dict(state, what="state").items():
+        if key in flat:
+            raise ValueError(f"weight {key!r} appears in both params and state.")
+        flat[key] = value
+    return flat
+
+
+def _require_model(model: Any, what: str) -> None:
+    from funkeras.models.model import Model
+
+    if not isinstance(model, Model):
+        raise TypeError(f"{what}: expected a funkeras model, got {type(model).__name__}.")
+
+
+def _abstract_weights(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `(params, state)` shapes and dtypes, from `jax.eval_shape` (no allocation)."""
+    return jax.eval_shape(lambda k: model.init(k, model.input_spec), jax.random.key(0))
+
+
+def _count(tree: Any) -> int:
+    return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(tree))
+
+
+def _optimizer_tensors(opt_state: Any) -> dict[str, Any]:
+    leaves, _ = _leaves_by_key(opt_state, "optimizer state")
+    out: dict[str, Any] = {}
+    for key, leaf in leaves:
+        if not isinstance(leaf, jax.Array | np.ndarray | np.generic) or jax.dtypes.issubdtype(
+            leaf.dtype, jax.dtypes.prng_key
+        ):
+            raise NotSerializableError(
+                f"optimizer state leaf {key!r} is a {type(leaf).__name__}; only numeric "
+                "arrays can be saved (pass include_optimizer=False to skip the "
+                "optimizer)."
+            )
+        out[key] = leaf
+    return out
+
+
+# ----------------------------------------------------------------------------
+# Save.
+# ----------------------------------------------------------------------------
+
+
+def save_model(model: Any, path: str | os.PathLike[str], *, include_optimizer: bool = True) -> None:
+    """Save a model's architecture, weights and (optionally) training setup to one file.
+
+    The file is written atomically (a crash leaves the previous file intact) and
+    deterministically (the same model gives the same bytes). Everything is
+    checked before anything is written: a layer holding a Python function (an
+    activation given as a lambda) or an unregistered class cannot be saved.
+
+    Args:
+        model: A funkeras `Model` or `Sequential`.
+        path: The file to write (conventionally `*.fkz`).
+        include_optimizer: Also save the compile configuration, the optimizer
+            state and the epoch/step counters (if the model is compiled). With
+            `False` the loaded model comes back uncompiled.
+
+    Raises:
+        NotSerializableError: the config holds a callable or another non-data
+            value (the message names where), or a class is not registered.
+        TypeError: `model` is not a model.
+
+    Example:
+        >>> import os, tempfile, numpy as np
+        >>> import funkeras as fk
+        >>> from funkeras.saving.format import save_model, load_model
+        >>> model = fk.Sequential([fk.Input(shape=(3,)), fk.layers.Dense(2)])
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.fkz")
+        >>> save_model(model, path)
+        >>> x = np.ones((4, 3), np.float32)
+        >>> bool((load_model(path).predict(x, verbose=0) == model.predict(x, verbose=0)).all())
+        True
+    """
+    _require_model(model, "save_model")
+    key = registry_key(type(model))
+    config = archive.check_json_data(model.get_config(), "model.config")
+    compile_config = None
+    if include_optimizer:
+        raw = model.get_compile_config()
+        if raw is not None:
+            compile_config = archive.check_json_data(raw, "model.compile")
+    document = {
+        "format_version": archive.FORMAT_VERSION,
+        "funkeras_version": __version__,
+        "model": {"class_name": key, "config": config},
+        "compile": compile_config,
+    }
+    weights = _merge(model.params, model.state) if model.built else {}
+    members: list[tuple[str, bytes]] = [
+        (CONFIG, archive.dump_json(document)),
+        (WEIGHTS, tensors_to_bytes(weights)),
+    ]
+    if compile_config is not None:
+        if model.opt_state is not None:
+            members.append((OPTIMIZER, tensors_to_bytes(_optimizer_tensors(model.opt_state))))
+        progress = {
+            "epoch": int(getattr(model, "_epoch", 0)),
+            "step": int(getattr(model, "_train_step_count", 0)),
+        }
+        members.append((TRAIN_STATE, archive.dump_json(progress)))
+    archive.write_archive(path, KIND, members)
+
+
+def save_weights(model: Any, path: str | os.PathLike[str]) -> None:
+    """Save a model's params and state as a safetensors file, atomically.
+
+    Keys are `"layer/variable"` (`"dense/kernel"`, `"batch_normalization/
+    moving_mean"`; `"encoder/dense/kernel"` inside a nested model), so any
+    safetensors tool can read the file.
+
+    Raises:
+        TypeError: `model` is not a model.
+        ValueError: the model is not built (it has no weights yet).
+    """
+    _require_model(model, "save_weights")
+    if not model.built:
+        raise ValueError(
+            "save_weights: the model has no weights yet; build it first "
+            "(`model.build(input_shape)` or an `fk.Input`)."
+        )
+    data = tensors_to_bytes(_merge(model.params, model.state), {"format": "funkeras"})
+    archive.atomic_write(path, [data])
+
+
+# ----------------------------------------------------------------------------
+# Load.
+# ----------------------------------------------------------------------------
+
+
+def _check_document(document: Any, what: str) -> dict[str, Any]:
+    where = f"{what}: {CONFIG}"
+    keys = {"format_version", "funkeras_version", "model", "compile"}
+    if not isinstance(document, dict) or set(document) != keys:
+        got = sorted(document) if isinstance(document, dict) else type(document).__name__
+        raise ConfigError(f"{where} must be an object with exactly the keys {sorted(keys)}, got {got}.")
+    version = document["format_version"]
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ConfigError(f"{where}: `format_version` must be an int, got {version!r:.40}.")
+    if version > archive.FORMAT_VERSION or version < 1:
+        raise FormatVersionError(
+            f"{where}: format version {version} is not supported (this funkeras "
+            f"reads version {archive.FORMAT_VERSION}); upgrade funkeras to load it."
+        )
+    if not isinstance(document["funkeras_version"], str):
+        raise ConfigError(f"{where}: `funkeras_version` must be a string.")
+    model = document["model"]
+    if not isinstance(model, dict) or set(model) != {"class_name", "config"}:
+        raise ConfigError(f"{where}: `model` must be an object with 'class_name' and 'config'.")
+    if not isinstance(model["config"], dict):
+        raise ConfigError(f"{where}: `model.config` must be an object.")
+    if document["compile"] is not None and not isinstance(document["compile"], dict):
+        raise ConfigError(f"{where}: `compile` must be an object or null.")
+    classes = 0
+    stack: list[Any] = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            classes += "class_name" in node
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    if classes > MAX_CONFIG_CLASSES:
+        raise BudgetExceededError(
+            f"{where}: the config names {classes} classes; at most {MAX_CONFIG_CLASSES} "
+            "are allowed."
+        )
+    return document
+
+
+def _rebuild(document: dict[str, Any], what: str) -> Any:
+    from funkeras.models.model import Model
+
+    where = f"{what}: {CONFIG}"
+    spec = document["model"]
+    cls = get_registered_class(spec["class_name"], where=f"{where} model.class_name")
+    if not (isinstance(cls, type) and issubclass(cls, Model)):
+        raise ConfigError(
+            f"{where}: model.class_name {spec['class_name']!r} is a layer, not a model."
+        )
+
+    def resolve(name: Any) -> type:
+        return get_registered_class(name, where=where)
+
+    try:
+        model = cls.from_config(spec["config"], resolve=resolve)
+    except ModelLoadError:
+        raise
+    except Exception as e:  # a layer refusing its config: any exception type
+        raise ConfigError(
+            f"{where}: the model config was refused while rebuilding the model: "
+            f"{type(e).__name__}: {archive._short(e, 400)}"
+        ) from None
+    if not isinstance(model, Model):
+        raise ConfigError(f"{where}: {spec['class_name']!r}.from_config did not build a model.")
+    _refuse_unknown_keys(spec["config"], model.get_config(), what, "model.config")
+    return model
+
+
+def _unknown_keys(saved: Any, rebuilt: Any, path: str) -> list[str]:
+    """Keys of `saved` that the rebuilt object's config does not have (ignored data)."""
+    out: list[str] = []
+    if isinstance(saved, dict) and isinstance(rebuilt, dict):
+        for key, value in saved.items():
+            if key not in rebuilt:
+                out.append(f"{path}.{key}")
+            else:
+                out += _unknown_keys(value, rebuilt[key], f"{path}.{key}")
+    elif isinstance(saved, list) and isinstance(rebuilt, list) and len(saved) == len(rebuilt):
+        for i, (a, b) in enumerate(zip(saved, rebuilt, strict=True)):
+            out += _unknown_keys(a, b, f"{path}[{i}]")
+    return out
+
+
+def _refuse_unknown_keys(saved: Any, rebuilt: Any, what: str, root: str) -> None:
+    # A key the loader would silently ignore could be a switch the file hopes is
+    # honoured (`"safe_mode": false`); a file written by funkeras has none.
+    unknown = _unknown_keys(saved, rebuilt, root)
+    if unknown:
+        raise ConfigError(
+            f"{what}: {CONFIG}: unknown key(s) {unknown[:10]} that the rebuilt model "
+            "does not use; refused rather than ignored."
+        )
+
+
+def _check_budget(model: Any, max_params: int, what: str) -> tuple[Any, Any]:
+    if not model.built:
+        return {}, {}
+    try:
+        params, state = _abstract_weights(model)
+        # Regularizers are resolved by name only when a penalty is computed:
+        # resolve them now, abstractly, so a bad name is refused at load time.
+        jax.eval_shape(model.penalty, params)
+    except ModelLoadError:
+        raise
+    except Exception as e:
+        raise ConfigError(
+            f"{what}: {CONFIG}: the model's weights cannot be described: "
+            f"{type(e).__name__}: {archive._short(e, 400)}"
+        ) from None
+    count = _count(params) + _count(state)
+    if count > max_params:
+        raise BudgetExceededError(
+            f"{what}: the model in {CONFIG} has {count:,} parameters, over the budget "
+            f"max_params={max_params:,} set by the caller; nothing was allocated. "
+            "Pass a larger max_params to load_model if you trust this size."
+        )
+    return params, state
+
+
+def _to_device(arrays: dict[str, np.ndarray], like: dict[str, Any]) -> dict[str, Any]:
+    flat = {key: jnp.asarray(value) for key, value in arrays.items()}
+    return unflatten_like(flat, like)
+
+
+def _assign_weights(model: Any, params: Any, state: Any) -> None:
+    if getattr(model, "_params", None) is None and hasattr(model, "_state"):
+        # The facade's setters first create initial weights when a model has none
+        # (a compiled `init`: seconds on CPU). These were already checked against
+        # `jax.eval_shape(model.init)` (names, shapes and dtypes), so they are
+        # assigned directly and no throwaway weights are ever created.
+        model._params, model._state = params, state
+    else:
+        model.params = params
+        model.state = state
+
+
+def _restore_optimizer(model: Any, data: memoryview, what: str) -> None:
+    template = model.opt_state
+    if template is None:
+        raise ConfigError(f"{what}: {OPTIMIZER} is present but the model has no optimizer state.")
+    leaves, treedef = _leaves_by_key(template, "optimizer state")
+    expected = {key: jax.ShapeDtypeStruct(np.shape(v), v.dtype) for key, v in leaves}
+    arrays = tensors_from_bytes(data, what=f"{what}: {OPTIMIZER}", expected=expected)
+    model.opt_state = jax.tree_util.tree_unflatten(
+        treedef, [jnp.asarray(arrays[key]) for key, _ in leaves]
+    )
+
+
+def _restore_progress(model: Any, data: memoryview, what: str) -> None:
+    progress = archive.parse_json(
+        data, what=f"{what}: {TRAIN_STATE}", max_bytes=MAX_TRAIN_STATE_BYTES, max_depth=2
+    )
+    ok = isinstance(progress, dict) and set(progress) == {"epoch", "step"} and all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63
+        for v in progress.values()
+    )
+    if not ok:
+        raise ConfigError(f"{what}: {TRAIN_STATE} must be {{'epoch': int >= 0, 'step': int >= 0}}.")
+    if hasattr(model, "_epoch"):
+        model._epoch = progress["epoch"]
+        model._train_step_count = progress["step"]
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    *,
+    max_params: int = DEFAULT_MAX_PARAMS,
+    compile: bool = True,
+) -> Any:
+    """Load a model saved by `save_model`: architecture, weights, and training setup.
+
+    Threat model. A model file is treated as hostile data. What is guaranteed:
+
+    - No code from the file ever runs. Layers and models are named by registry
+      key and looked up only in the registry (built-in classes, and classes the
+      loading program registered with `register_serializable`); nothing is
+      imported, `getattr`-ed, unpickled or evaluated by a name read from the file.
+      Losses, metrics and optimizers are resolved through their modules' own
+      name tables. No argument, config value or file member turns this off.
+    - Memory and time are bounded before anything is allocated: the file size
+      (from `max_params`), the manifest, config and header sizes, JSON depth,
+      the number of classes in the config, and the parameter count of the model
+      the config describes, computed with `jax.eval_shape` and checked against
+      `max_params` (a budget set by the caller, never read from the file) before
+      any weight exists. The weights' names, shapes and dtypes are checked
+      against that model before any tensor data is copied.
+    - The archive is checked whole: canonical zip layout (no compression, links,
+      path traversal, duplicate, missing or extra members, data before or after
+      the archive), member sizes and SHA-256s against the manifest, format
+      versions, strict JSON. Every refusal raises a subclass of
+      `funkeras.errors.ModelLoadError` naming the member, key and rule.
+
+    What is not guaranteed: hostile weights within the declared shapes can make
+    the model predict anything, and the SHA-256s protect against corruption, not
+    against an author who rewrites the manifest. Registered user classes receive
+    their config values as constructor arguments, so they must validate them as
+    built-in layers do.
+
+    Args:
+        path: A file written by `save_model`.
+        max_params: The most parameters (weights plus state, counted as scalars)
+            the loaded model may have; the file may hold at most 48 bytes per
+            allowed parameter, plus a fixed allowance for its JSON and headers.
+        compile: Compile the model from the saved compile configuration (if
+            any) and restore the optimizer state and epoch/step counters.
+
+    Returns:
+        The model, with its weights; compiled if `compile` and the file holds a
+        compile configuration.
+
+    Raises:
+        ModelLoadError: (a subclass) the file is refused: `ArchiveError`,
+            `FormatVersionError`, `ConfigError`, `UnsafeConfigError`,
+            `TensorFileError`, `WeightsMismatchError`, `BudgetExceededError`.
+        FileNotFoundError: (and other `OSError`s) from the file system.
+    """
+    if isinstance(max_params, bool) or not isinstance(max_params, int) or max_params < 0:
+        raise ValueError(f"load_model: `max_params` must be an int >= 0, got {max_params!r}.")
+    what = os.fspath(path)
+    budget = _BYTES_PER_PARAM * max_params + MAX_CONFIG_BYTES + 4 * MAX_HEADER_BYTES
+    data = archive.read_file(path, max_bytes=budget, what=what)
+    members = archive.read_archive(
+        data, kind=KIND, required={CONFIG, WEIGHTS}, optional={OPTIMIZER, TRAIN_STATE},
+        what=what,
+    )
+    document = _check_document(
+        archive.parse_json(members[CONFIG], what=f"{what}: {CONFIG}", max_bytes=MAX_CONFIG_BYTES),
+        what,
+    )
+    if document["compile"] is None and (OPTIMIZER in members or TRAIN_STATE in members):
+        raise ConfigError(
+            f"{what}: optimizer state or train state is present without a compile config."
+        )
+    model = _rebuild(document, what)
+    params_like, state_like = _check_budget(model, max_params, what)
+
+    expected = _merge(params_like, state_like)
+    arrays = tensors_from_bytes(members[WEIGHTS], what=f"{what}: {WEIGHTS}", expected=expected)
+    if model.built:
+        params_keys = flatten_dict(params_like)
+        _assign_weights(
+            model,
+            _to_device({k: arrays[k] for k in params_keys}, params_like),
+            _to_device({k: v for k, v in arrays.items() if k not in params_keys}, state_like),
+        )
+
+    if compile and document["compile"] is not None:
+        try:
+            model.compile_from_config(document["compile"])
+        except ModelLoadError:
+            raise
+        except Exception as e:
+            raise ConfigError(
+                f"{what}: {CONFIG}: the compile config was refused: "
+                f"{type(e).__name__}: {archive._short(e, 400)}"
+            ) from None
+        _refuse_unknown_keys(document["compile"], model.get_compile_config(), what, "compile")
+        if OPTIMIZER in members:
+            _restore_optimizer(model, members[OPTIMIZER], what)
+        if TRAIN_STATE in members:
+            _restore_progress(model, members[TRAIN_STATE], what)
+    return model
+
+
+def _layer_of(key: str) -> str:
+    return key.rsplit("/", 1)[0]
+
+
+def load_weights(model: Any, path: str | os.PathLike[str], skip_mismatch: bool = False) -> None:
+    """Load weights saved by `save_weights` (or the weights of a `.fkz` model file).
+
+    Every name, shape and dtype is checked; a refusal lists exactly which keys are
+    missing, unexpected, or of another shape or dtype, and the model is left as
+    it was.
+
+    Args:
+        model: A built model.
+        path: A safetensors file with `"layer/variable"` keys, or a model file.
+        skip_mismatch: As in Keras: skip the layers whose weights disagree (in
+            number, shape or dtype) instead of refusing, with a warning naming
+            them; the other layers are loaded.
+
+    Raises:
+        WeightsMismatchError: names, shapes or dtypes disagree (without `skip_mismatch`).
+        ModelLoadError: (other subclasses) the file is malformed.
+        ValueError: the model is not built.
+    """
+    _require_model(model, "load_weights")
+    if not model.built:
+        raise ValueError(
+            "load_weights: build the model first (`model.build(input_shape)` or an "
+            "`fk.Input`), so that its weights' shapes are known."
+        )
+    what = os.fspath(path)
+    params_like, state_like = _abstract_weights(model)
+    expected = _merge(params_like, state_like)
+    nbytes = sum(math.prod(s.shape) * np.dtype(s.dtype).itemsize for s in expected.values())
+    budget = 8 * nbytes + MAX_CONFIG_BYTES + 4 * MAX_HEADER_BYTES
+    data = archive.read_file(path, max_bytes=budget, what=what)
+    if data[:4] == b"PK\x03\x04":
+        members = archive.read_archive(
+            data, kind=KIND, required={CONFIG, WEIGHTS}, optional={OPTIMIZER, TRAIN_STATE},
+            what=what,
+        )
+        data, what = members[WEIGHTS], f"{what}: {WEIGHTS}"
+    skip: set[str] = set()
+    if skip_mismatch:
+        infos, _ = read_header(data, what=what)
+        mismatch = compare_to_expected(infos, expected)
+        bad_layers = {_layer_of(k) for k in mismatch.missing}
+        bad_layers |= {_layer_of(k) for k, _, _ in mismatch.wrong}
+        model_layers = {_layer_of(k) for k in expected}
+        bad_layers |= {_layer_of(k) for k in mismatch.unexpected} & model_layers
+        skip = {k for k in expected if _layer_of(k) in bad_layers} | set(mismatch.unexpected)
+        if bad_layers:
+            warnings.warn(
+                f"load_weights: skipped layer(s) {sorted(bad_layers)} whose weights "
+                f"disagree with {what}:\n{mismatch.describe()}",
+                stacklevel=2,
+            )
+    arrays = tensors_from_bytes(data, what=what, expected=expected, skip=skip)
+    flat = _merge(model.params, model.state)
+    flat.update({key: jnp.asarray(value) for key, value in arrays.items()})
+    params_keys = flatten_dict(params_like)
+    params = unflatten_like({k: v for k, v in flat.items() if k in params_keys}, params_like)
+    state = unflatten_like({k: v for k, v in flat.items() if k not in params_keys}, state_like)
+    model.params = params
+    model.state = state

@@ -1,0 +1,192 @@
+"""The registry of serializable classes: the only way a saved name becomes a class.
+
+A saved config names every layer and model by a registry key: built-in layers by
+their class name (`"Dense"`, `"Conv2D"`), models by `"Sequential"` or
+`"Functional"`, and user classes by `"package>Name"` after they are registered in
+code with `register_serializable`. Loading looks names up in this dictionary and
+nowhere else: no module is imported and no attribute is looked up by a name read
+from a file, so a config naming `os.system` or `builtins.eval` is simply an
+unknown key.
+
+Example:
+    >>> from dataclasses import dataclass
+    >>> import funkeras as fk
+    >>> from funkeras.saving.registry import (
+    ...     get_registered_class, register_serializable, registry_key)
+    >>> @register_serializable(package="demo")
+    ... @dataclass(eq=False)
+    ... class Twice(fk.layers.Layer):
+    ...     def apply(self, params, state, x, *, training=False, key=None, mask=None):
+    ...         return 2 * x, state
+    >>> registry_key(Twice)
+    'demo>Twice'
+    >>> get_registered_class("demo>Twice") is Twice
+    True
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from funkeras.errors import NotSerializableError, UnsafeConfigError
+
+__all__ = [
+    "register_serializable",
+    "registry_key",
+    "get_registered_class",
+]
+
+T = TypeVar("T", bound=type)
+
+_USER: dict[str, type] = {}  # "package>Name" -> class
+_USER_KEYS: dict[type, str] = {}
+_BUILTIN: dict[str, type] = {}  # "Dense" -> class
+_BUILTIN_KEYS: dict[type, str] = {}
+_LOCK = threading.RLock()
+_POPULATED = False
+_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+MAX_KEY_LENGTH = 200
+
+
+def _populate_builtins() -> None:
+    """Fill the built-in table from `funkeras.layers.__all__` and the model classes.
+
+    Runs once, the first time the registry is consulted, so that importing the
+    registry imports nothing; the names come from the library's own export lists.
+    """
+    global _POPULATED
+    if _POPULATED:
+        return
+    with _LOCK:
+        if _POPULATED:
+            return
+        from funkeras import layers as layers_module
+        from funkeras.layers.base import Layer
+        from funkeras.models.model import Model
+        from funkeras.models.sequential import Sequential
+
+        table: dict[str, type] = {}
+        for export in getattr(layers_module, "__all__", ()):
+            obj = getattr(layers_module, export, None)
+            if isinstance(obj, type) and issubclass(obj, Layer) and obj is not Layer:
+                if obj.__name__ in table and table[obj.__name__] is not obj:
+                    raise RuntimeError(
+                        f"funkeras.layers exports two classes named {obj.__name__!r}."
+                    )
+                table[obj.__name__] = obj
+        table["Sequential"] = Sequential
+        table["Functional"] = Model
+        _BUILTIN.update(table)
+        _BUILTIN_KEYS.update({cls: key for key, cls in table.items()})
+        _BUILTIN_KEYS[Model] = "Functional"
+        _POPULATED = True
+
+
+def register_serializable(
+    package: str = "Custom", name: str | None = None
+) -> Callable[[T], T]:
+    """Register a class so that saved configs can name it as `"package>Name"`.
+
+    Use it as a class decorator on user layers (and models) before saving, and
+    again in the loading program before loading: the registry is filled by code,
+    never by a file. Registering a second, different class under a taken key is
+    an error (a class redefined in a notebook, same module and qualified name,
+    replaces the old one).
+
+    Args:
+        package: A namespace for the key, e.g. your project's name.
+        name: The name within the package; the class's `__name__` by default.
+
+    Returns:
+        The decorator, which returns the class unchanged.
+
+    Raises:
+        TypeError: `package` or `name` is not a valid identifier-like string, or
+            the decorated object is not a class.
+        ValueError: the key is taken by a different class.
+    """
+    for arg, value in (("package", package), ("name", name)):
+        if value is None and arg == "name":
+            continue
+        if not isinstance(value, str) or not _PART.fullmatch(value):
+            raise TypeError(
+                f"register_serializable: `{arg}` must be a non-empty name of letters, "
+                f"digits, '_', '.', '-', got {value!r}."
+            )
+
+    def decorator(cls: T) -> T:
+        if not isinstance(cls, type):
+            raise TypeError(
+                "register_serializable decorates classes; got "
+                f"{type(cls).__name__} {cls!r}."
+            )
+        key = f"{package}>{name or cls.__name__}"
+        if len(key) > MAX_KEY_LENGTH:
+            raise TypeError(f"register_serializable: key {key!r} is too long.")
+        with _LOCK:
+            old = _USER.get(key)
+            if old is not None and old is not cls and (
+                old.__module__ != cls.__module__ or old.__qualname__ != cls.__qualname__
+            ):
+                raise ValueError(
+                    f"register_serializable: {key!r} is already registered to "
+                    f"{old.__module__}.{old.__qualname__}; choose another `package` "
+                    "or `name`."
+                )
+            if old is not None:
+                _USER_KEYS.pop(old, None)
+            _USER[key] = cls
+            _USER_KEYS[cls] = key
+        return cls
+
+    return decorator
+
+
+def registry_key(cls: type) -> str:
+    """The key under which `cls` is saved: `"Dense"`, `"Functional"`, `"pkg>Name"`.
+
+    Raises:
+        NotSerializableError: `cls` is neither built in nor registered.
+    """
+    _populate_builtins()
+    key = _BUILTIN_KEYS.get(cls) or _USER_KEYS.get(cls)
+    if key is None:
+        raise NotSerializableError(
+            f"{cls.__module__}.{cls.__qualname__} is not registered, so a saved "
+            "config could not name it: register it with "
+            "@fk.saving.register_serializable() (and register it again in the "
+            "program that loads the file)."
+        )
+    return key
+
+
+def get_registered_class(key: Any, *, where: str = "config") -> type:
+    """The class registered under `key` (built-in names or `"package>Name"`).
+
+    Only the registry is consulted; nothing is imported or looked up by name.
+
+    Args:
+        key: A registry key read from a file.
+        where: Where the key was read, for the message.
+
+    Raises:
+        UnsafeConfigError: `key` is not a string, or no class is registered under it.
+    """
+    _populate_builtins()
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+        raise UnsafeConfigError(
+            f"{where}: a class name must be a registry key string, got "
+            f"{str(key)[:80]!r}."
+        )
+    cls = _BUILTIN.get(key) if ">" not in key else _USER.get(key)
+    if cls is None:
+        raise UnsafeConfigError(
+            f"{where}: {key[:80]!r} is not a registered funkeras class. Built-in "
+            "layers are named by class name ('Dense'); user classes must be "
+            "registered in code with @fk.saving.register_serializable() before "
+            "loading. Names read from a file are never imported."
+        )
+    return cls

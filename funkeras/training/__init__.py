@@ -1,0 +1,29 @@
+"""Training: the pure steps, the executors and the loops (no `Model` here)."""
+
+from funkeras.training.executors import EagerExecutor, Executor, JitExecutor, get_executor
+from funkeras.training.loop import Runner
+from funkeras.training.objective import Objective
+from funkeras.training.state import Batch, TrainState
+from funkeras.training.steps import (
+    all_finite,
+    layer_probes,
+    make_predict_step,
+    make_test_step,
+    make_train_step,
+)
+
+__all__ = [
+    "Batch",
+    "TrainState",
+    "Objective",
+    "Runner",
+    "Executor",
+    "JitExecutor",
+    "EagerExecutor",
+    "get_executor",
+    "make_train_step",
+    "make_test_step",
+    "make_predict_step",
+    "all_finite",
+    "layer_probes",
+]

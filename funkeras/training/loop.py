@@ -1,0 +1,520 @@
+"""The fit / evaluate / predict loops: plain Python around compiled step programs.
+
+`Runner` holds one compile configuration (apply, objective, optimizer, executor,
+steps per execution) and caches the step programs built from it. It talks to the
+object being trained (`host`: the model facade, or anything with `params`,
+`state`, `opt_state` and `stop_training`) and to callbacks only through the
+`Callback` interface.
+
+Rules of the hot path: no host sync unless something asks for a value (a
+callback reading logs, the epoch end); one compiled program per shape; the train
+state is donated and re-read from the host only when a callback changed it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from funkeras.callbacks.callback import CallbackList, Logs
+from funkeras.training.data import ArrayData, IterableData, pad_batch
+from funkeras.training.executors import Executor
+from funkeras.training.objective import Objective
+from funkeras.training.state import Batch, TrainState, copy_tree, to_device
+from funkeras.training.steps import make_predict_step, make_test_step, make_train_step
+
+__all__ = ["Runner", "deferred_interrupt"]
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[Callable[[], bool]]:
+    """Defer Ctrl-C to the next step boundary; yields `pending() -> bool`."""
+    pending = [False]
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        del signum, frame
+        pending[0] = True
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not allowed here (embedded interpreters)
+        yield lambda: False
+        return
+    try:
+        yield lambda: pending[0]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _deleted(tree: Any) -> bool:
+    return any(getattr(a, "is_deleted", lambda: False)() for a in jax.tree.leaves(tree))
+
+
+def _last(tree: Any) -> Any:
+    return jax.tree.map(lambda a: a[-1], tree)
+
+
+def _reduce_block_logs(stacked: dict[str, Any]) -> dict[str, Any]:
+    """Logs of a K-step block: the last step's values, flags OR-ed over the block."""
+    out = {}
+    for k, v in stacked.items():
+        if k in ("_nonfinite", "_bad_labels"):
+            out[k] = jnp.any(v)
+        elif k == "_probes":
+            out[k] = jax.tree.map(lambda a: jnp.nanmax(a, axis=0), v)
+        else:
+            out[k] = v[-1]
+    return out
+
+
+def _gather(data: Any, order: Any, i: jax.Array, batch_size: int) -> Batch:
+    """Rows `order[i*B:(i+1)*B]` of the device-resident data, with the row mask."""
+    x, y, sw = data
+    indices, valid = order
+    idx = jax.lax.dynamic_slice_in_dim(indices, i * batch_size, batch_size)
+    mask = jax.lax.dynamic_slice_in_dim(valid, i * batch_size, batch_size)
+    take = lambda t: None if t is None else jax.tree.map(lambda a: jnp.take(a, idx, axis=0), t)  # noqa: E731
+    return Batch(take(x), take(y), take(sw), mask)
+
+
+class Runner:
+    """A compile configuration and the step programs built from it.
+
+    Args:
+        apply_fn: The model's pure `apply`.
+        objective: Losses and metrics.
+        optimizer: The optax transformation (frozen weights already masked).
+        executor: How the programs run (`"jit"`, `"eager"`, `"layerwise"`).
+        steps_per_execution: K: steps per program call (one host round trip).
+        penalty_fn: The regularization penalty of the params.
+        loss_fn: A model's `compute_loss` override, if any.
+        train_step: A model's `train_step` override, if any (same signature as
+            the built step).
+        graph: The model's graph description (for the layerwise executor).
+    """
+
+    def __init__(
+        self,
+        *,
+        apply_fn: Callable[..., Any],
+        objective: Objective,
+        optimizer: Any,
+        executor: Executor,
+        steps_per_execution: int = 1,
+        penalty_fn: Callable[[Any], jax.Array] | None = None,
+        loss_fn: Callable[..., jax.Array] | None = None,
+        train_step: Callable[..., Any] | None = None,
+        graph: Any = None,
+        sparse_check: Callable[[Any], jax.Array] | None = None,
+    ) -> None:
+        self.apply_fn = apply_fn
+        self.objective = objective
+        self.optimizer = optimizer
+        self.executor = executor
+        self.k = int(steps_per_execution)
+        self.penalty_fn = penalty_fn
+        self.loss_fn = loss_fn
+        self.custom_train_step = train_step
+        self.graph = graph
+        self.sparse_check = sparse_check
+        self._programs: dict[Any, Callable[..., Any]] = {}
+        self._metric_init: Any = None
+        self._live: TrainState | None = None
+
+    # -- step functions ------------------------------------------------------------
+
+    def train_step(self, *, probe_every: int = 0, finite_gate: bool = False,
+                   skip_empty: bool = False, sparse_check: bool = False) -> Callable[..., Any]:
+        """The pure train step for these options (a model override wins)."""
+        if self.custom_train_step is not None:
+            return self.custom_train_step
+        kwargs = dict(
+            penalty_fn=self.penalty_fn,
+            loss_fn=self.loss_fn,
+            probe_every=probe_every,
+            finite_gate=finite_gate,
+            skip_empty=skip_empty,
+            sparse_check=self.sparse_check if sparse_check else None,
+        )
+        default = make_train_step(self.apply_fn, self.objective, self.optimizer, **kwargs)
+        return self.executor.make_train_step(
+            default,
+            apply_fn=self.apply_fn,
+            objective=self.objective,
+            optimizer=self.optimizer,
+            graph=self.graph,
+            **kwargs,
+        )
+
+    def init_metrics(self) -> Any:
+        if self._metric_init is None:
+            self._metric_init = self.objective.init_metrics()
+        return copy_tree(self._metric_init)
+
+    def _program(self, key: Any, build: Callable[[], Callable[..., Any]], name: str,
+                 donate: tuple[int, ...] = ()) -> Callable[..., Any]:
+        prog = self._programs.get(key)
+        if prog is None:
+            prog = self.executor.wrap(build(), name, donate_argnums=donate)
+            self._programs[key] = prog
+        return prog
+
+    def train_array_program(self, batch_size: int, **flags: Any) -> Callable[..., Any]:
+        """`(ts, data, order) -> (ts, logs)`: K steps on device-resident data."""
+        fuse = self.executor.fuses_steps and self.k > 1
+        k = self.k if fuse else 1
+
+        def build() -> Callable[..., Any]:
+            step = self.train_step(skip_empty=k > 1, **flags)
+
+            def one(ts: TrainState, data: Any, order: jax.Array) -> Any:
+                batch = _gather(data, order, ts.batch, batch_size)
+                ts, logs = step(ts, batch)
+                return ts._replace(batch=ts.batch + 1), logs
+
+            if k == 1:
+                return one
+
+            def block(ts: TrainState, data: Any, order: jax.Array) -> Any:
+                ts, logs = jax.lax.scan(lambda c, _: one(c, data, order), ts, None, length=k)
+                return ts, _reduce_block_logs(logs)
+
+            return block
+
+        return self._program(("train_array", batch_size, k, tuple(sorted(flags.items()))),
+                             build, "train_step", donate=(0,))
+
+    def train_host_program(self, **flags: Any) -> Callable[..., Any]:
+        """`(ts, batch) -> (ts, logs)`: one step on a batch from the host."""
+
+        def build() -> Callable[..., Any]:
+            return self.train_step(**flags)
+
+        return self._program(("train_host", tuple(sorted(flags.items()))), build,
+                             "train_step_host", donate=(0,))
+
+    def _test_step(self) -> Callable[..., Any]:
+        return make_test_step(self.apply_fn, self.objective, penalty_fn=self.penalty_fn,
+                              loss_fn=self.loss_fn)
+
+    def test_array_program(self, batch_size: int) -> Callable[..., Any]:
+        fuse = self.executor.fuses_steps and self.k > 1
+        k = self.k if fuse else 1
+
+        def build() -> Callable[..., Any]:
+            step = self._test_step()
+
+            def one(params: Any, state: Any, carry: Any, data: Any, order: jax.Array) -> Any:
+                metrics, i = carry
+                metrics, logs = step(params, state, metrics, _gather(data, order, i, batch_size))
+                return (metrics, i + 1), logs
+
+            if k == 1:
+                return one
+
+            def block(params: Any, state: Any, carry: Any, data: Any, order: Any) -> Any:
+                carry, logs = jax.lax.scan(
+                    lambda c, _: one(params, state, c, data, order), carry, None, length=k
+                )
+                return carry, _last(logs)
+
+            return block
+
+        return self._program(("test_array", batch_size, k), build, "test_step", donate=(2,))
+
+    def test_host_program(self) -> Callable[..., Any]:
+        return self._program(("test_host",), self._test_step, "test_step_host", donate=(2,))
+
+    def predict_array_program(self, batch_size: int) -> Callable[..., Any]:
+        fuse = self.executor.fuses_steps and self.k > 1
+        k = self.k if fuse else 1
+        predict = make_predict_step(self.apply_fn)
+
+        def build() -> Callable[..., Any]:
+            def one(params: Any, state: Any, i: Any, x: Any, order: Any) -> Any:
+                idx = jax.lax.dynamic_slice_in_dim(order[0], i * batch_size, batch_size)
+                xb = jax.tree.map(lambda a: jnp.take(a, idx, axis=0), x)
+                return predict(params, state, xb), i + 1
+
+            if k == 1:
+                return one
+
+            def block(params: Any, state: Any, i: Any, x: Any, order: Any) -> Any:
+                def body(c: Any, _: Any) -> Any:
+                    y, c = one(params, state, c, x, order)
+                    return c, y
+
+                i, ys = jax.lax.scan(body, i, None, length=k)
+                ys = jax.tree.map(lambda a: a.reshape(k * batch_size, *a.shape[2:]), ys)
+                return ys, i
+
+            return block
+
+        return self._program(("predict_array", batch_size, k), build, "predict_step")
+
+    def predict_host_program(self) -> Callable[..., Any]:
+        return self._program(("predict_host",), lambda: make_predict_step(self.apply_fn),
+                             "predict_step_host")
+
+    def host_logs(self, logs: dict[str, Any]) -> dict[str, float]:
+        """Public logs as Python floats, in Keras' order (loss, output losses, metrics)."""
+        names = self.objective.log_names if self.objective is not None else []
+        keys = [k for k in names if k in logs]
+        keys += [k for k in logs if k not in keys and not k.startswith("_")]
+        values = jax.device_get({k: logs[k] for k in keys})
+        return {k: float(np.asarray(values[k])) for k in keys}
+
+    # -- host <-> train state --------------------------------------------------------
+
+    @staticmethod
+    def publish(host: Any, ts: TrainState) -> tuple[Any, Any, Any]:
+        """Make the train state's arrays the host's (no copy); return them."""
+        host._params, host._state, host.opt_state = ts.params, ts.state, ts.opt_state
+        return ts.params, ts.state, ts.opt_state
+
+    @staticmethod
+    def reread(host: Any, ts: TrainState, published: tuple[Any, Any, Any]) -> TrainState:
+        """Pick up weights or optimizer state a callback replaced (copied, as donated)."""
+        p, s, o = published
+        if host._params is not p:
+            ts = ts._replace(params=copy_tree(host._params))
+        if host._state is not s:
+            ts = ts._replace(state=copy_tree(host._state))
+        if host.opt_state is not o:
+            ts = ts._replace(opt_state=copy_tree(host.opt_state))
+        return ts
+
+    # -- loops --------------------------------------------------------------------
+
+    def fit(
+        self,
+        host: Any,
+        data: ArrayData | IterableData,
+        *,
+        epochs: int,
+        initial_epoch: int,
+        steps_per_epoch: int | None,
+        callbacks: CallbackList,
+        seed: int,
+        shuffle: bool,
+        validation: Callable[[], dict[str, float]] | None,
+        validation_freq: int,
+        start_step: int,
+        on_resume: Callable[[TrainState], TrainState] | None = None,
+    ) -> TrainState:
+        """Train from `initial_epoch` to `epochs`; return the final train state."""
+        flags = dict(
+            probe_every=callbacks.probe_every,
+            finite_gate=callbacks.finite_gate,
+            sparse_check=self.sparse_check is not None and isinstance(data, IterableData),
+        )
+        key = jax.random.key(seed)
+        ts = TrainState.create(
+            copy_tree(host.params), copy_tree(host.state), copy_tree(host.opt_state),
+            self.init_metrics(), key, step=start_step, epoch=initial_epoch,
+        )
+        batch_hooks = callbacks.has_train_batch_hooks or flags["finite_gate"]
+        if on_resume is not None:
+            ts = on_resume(ts)
+        published = self.publish(host, ts)
+        host.stop_training = False
+        epoch_logs: dict[str, float] = {}
+        with deferred_interrupt() as interrupted:
+            try:
+                callbacks.call("on_train_begin", Logs({}))
+                ts = self.reread(host, ts, published)
+                epoch = max(initial_epoch, int(getattr(host, "_resume_epoch", initial_epoch)))
+                while epoch < epochs:
+                    ts = ts._replace(metrics=self.init_metrics(),
+                                     epoch=to_device(np.asarray(epoch, np.int32)),
+                                     batch=to_device(np.zeros((), np.int32)))
+                    published = self.publish(host, ts)
+                    callbacks.call("on_epoch_begin", epoch, Logs({}))
+                    ts = self.reread(host, ts, published)
+                    self._live = ts
+                    ts, logs = self._train_epoch(
+                        host, ts, data, epoch=epoch, seed=seed, shuffle=shuffle,
+                        steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                        batch_hooks=batch_hooks, flags=flags, interrupted=interrupted,
+                    )
+                    if logs is None:  # an iterable ran dry before this epoch
+                        break
+                    epoch_logs = self.host_logs(logs)
+                    if "_bad_labels" in logs and bool(np.asarray(logs["_bad_labels"])):
+                        raise ValueError(
+                            f"fit: a batch of epoch {epoch} holds sparse labels outside "
+                            f"[0, num_classes); such labels have no loss to learn from."
+                        )
+                    published = self.publish(host, ts)
+                    if validation is not None and (epoch + 1) % validation_freq == 0:
+                        epoch_logs.update(
+                            {f"val_{k}": v for k, v in validation().items()}
+                        )
+                    host._epoch = epoch + 1
+                    host._train_step_count = int(ts.step)
+                    callbacks.call("on_epoch_end", epoch, epoch_logs)
+                    ts = self.reread(host, ts, published)
+                    epoch += 1
+                    if host.stop_training or interrupted():
+                        break
+            finally:
+                # The newest train state, even when an error ended an epoch midway:
+                # the model keeps the weights of the last completed step.
+                if self._live is not None and _deleted(ts):
+                    ts = self._live
+                self._live = None
+                self.publish(host, ts)
+                host._train_step_count = int(ts.step)
+            if interrupted():
+                raise KeyboardInterrupt
+        callbacks.call("on_train_end", epoch_logs)
+        return ts
+
+    def _train_epoch(self, host: Any, ts: TrainState, data: Any, *, epoch: int, seed: int,
+                     shuffle: bool, steps_per_epoch: int | None, callbacks: CallbackList,
+                     batch_hooks: bool, flags: dict[str, Any], interrupted: Callable[[], bool],
+                     ) -> tuple[TrainState, dict[str, Any] | None]:
+        logs: dict[str, Any] | None = None
+        if isinstance(data, ArrayData):
+            steps = data.steps(steps_per_epoch)
+            program = self.train_array_program(data.batch_size, **flags)
+            fused = self.executor.fuses_steps and self.k > 1
+            per_call = self.k if fused else 1
+            order = data.order(seed, epoch, shuffle, steps, per_call)
+            arrays = data.device_arrays
+            step_index = 0
+            while step_index < steps:
+                block_end = min(step_index + self.k, steps)
+                if batch_hooks:
+                    published = self.publish(host, ts)
+                    callbacks.call("on_train_batch_begin", step_index, Logs({}))
+                    ts = self.reread(host, ts, published)
+                while step_index < block_end:
+                    ts, logs = program(ts, arrays, order)
+                    self._live = ts
+                    step_index += per_call
+                step_index = block_end
+                ts = self._after_block(host, ts, logs, block_end - 1, callbacks, batch_hooks)
+                if host.stop_training or interrupted():
+                    break
+            return ts, logs
+
+        program = self.train_host_program(**flags)
+        index = 0
+        for batch, _n in data.batches():
+            if batch_hooks and index % self.k == 0:
+                published = self.publish(host, ts)
+                callbacks.call("on_train_batch_begin", index, Logs({}))
+                ts = self.reread(host, ts, published)
+            ts, logs = program(ts, batch)
+            self._live = ts
+            index += 1
+            if index % self.k == 0:
+                ts = self._after_block(host, ts, logs, index - 1, callbacks, batch_hooks)
+                if host.stop_training or interrupted():
+                    break
+        if logs is not None and index % self.k != 0:
+            ts = self._after_block(host, ts, logs, index - 1, callbacks, batch_hooks)
+        return ts, logs
+
+    def _after_block(self, host: Any, ts: TrainState, logs: dict[str, Any], index: int,
+                     callbacks: CallbackList, batch_hooks: bool) -> TrainState:
+        if not batch_hooks:
+            return ts
+        values = dict(logs)
+        if "_nonfinite" in values and bool(np.asarray(values["_nonfinite"])):
+            values["loss"] = float("nan")
+        published = self.publish(host, ts)
+        callbacks.call("on_train_batch_end", index, Logs(values, values.get("_probes")))
+        return self.reread(host, ts, published)
+
+    def evaluate(self, host: Any, data: ArrayData | IterableData, *,
+                 steps: int | None, callbacks: CallbackList) -> dict[str, float]:
+        """Run the test step over `data`; return the final logs as floats."""
+        params, state = to_device((host.params, host.state))
+        metrics = self.init_metrics()
+        logs: dict[str, Any] | None = None
+        callbacks.call("on_test_begin", Logs({}))
+        hooks = callbacks.has("on_test_batch_end") or callbacks.has("on_test_batch_begin")
+        if isinstance(data, ArrayData):
+            n_steps = data.steps(steps)
+            fused = self.executor.fuses_steps and self.k > 1
+            per_call = self.k if fused else 1
+            order = data.order(0, 0, False, n_steps, per_call)
+            program = self.test_array_program(data.batch_size)
+            carry = (metrics, to_device(np.zeros((), np.int32)))
+            for b in range(0, math.ceil(n_steps / per_call)):
+                if hooks:
+                    callbacks.call("on_test_batch_begin", b * per_call, Logs({}))
+                carry, logs = program(params, state, carry, data.device_arrays, order)
+                if hooks:
+                    callbacks.call("on_test_batch_end", b * per_call, Logs(logs))
+        else:
+            program = self.test_host_program()
+            for b, (batch, _n) in enumerate(data.batches()):
+                if hooks:
+                    callbacks.call("on_test_batch_begin", b, Logs({}))
+                metrics, logs = program(params, state, metrics, batch)
+                if hooks:
+                    callbacks.call("on_test_batch_end", b, Logs(logs))
+        if logs is None:
+            raise ValueError("evaluate: the data yielded no batch.")
+        out = self.host_logs(logs)
+        callbacks.call("on_test_end", out)
+        return out
+
+    def predict(self, host: Any, x: Any, *, batch_size: int, steps: int | None,
+                callbacks: CallbackList, iterable: bool) -> Any:
+        """Outputs for every row of `x` (NumPy), in order."""
+        params, state = to_device((host.params, host.state))
+        outs: list[Any] = []
+        callbacks.call("on_predict_begin", Logs({}))
+        hooks = callbacks.has("on_predict_batch_end")
+        if not iterable:
+            data = ArrayData(x, None, None, batch_size)
+            n_steps = data.steps(steps)
+            fused = self.executor.fuses_steps and self.k > 1
+            per_call = self.k if fused else 1
+            order = data.order(0, 0, False, n_steps, per_call)
+            program = self.predict_array_program(batch_size)
+            i = to_device(np.zeros((), np.int32))
+            for b in range(math.ceil(n_steps / per_call)):
+                y, i = program(params, state, i, data.device_arrays[0], order)
+                outs.append(y)
+                if hooks:
+                    callbacks.call("on_predict_batch_end", b * per_call, {"outputs": y})
+            n_rows = min(data.n, n_steps * batch_size)
+            ys = jax.tree.map(lambda *a: np.concatenate([np.asarray(v) for v in a])[:n_rows], *outs)
+        else:
+            program = self.predict_host_program()
+            source = IterableData(x, steps)
+            counts = []
+            for b, (batch, n) in enumerate(source.batches()):
+                y = program(params, state, batch.x)
+                outs.append(y)
+                counts.append(n)
+                if hooks:
+                    callbacks.call("on_predict_batch_end", b, {"outputs": y})
+            if not outs:
+                raise ValueError("predict: the data yielded no batch.")
+            ys = jax.tree.map(
+                lambda *a: np.concatenate([np.asarray(v)[:c] for v, c in zip(a, counts, strict=True)]),
+                *outs,
+            )
+        callbacks.call("on_predict_end", Logs({}))
+        return ys
+
+    def pad_host_batch(self, x: Any, y: Any, sw: Any) -> Batch:
+        n = jax.tree.leaves(x)[0].shape[0]
+        return pad_batch(x, y, sw, n, n)

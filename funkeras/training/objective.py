@@ -1,0 +1,253 @@
+"""`Objective`: the compiled losses and metrics of a model, as pure functions.
+
+It maps a model's outputs and targets (one or several outputs) to the total loss,
+the per-output losses, and the metric states, all with the row mask applied, so
+that padded rows never change a number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from funkeras import losses as losses_lib
+from funkeras import metrics as metrics_lib
+
+__all__ = ["Objective", "per_sample_loss"]
+
+
+def per_sample_loss(loss: Any, y_true: Any, y_pred: Any) -> jax.Array:
+    """Per-sample values `(batch,)` of any loss: Keras classes, functions, callables.
+
+    A user callable that returns a scalar (a batch mean) is evaluated per row, so
+    that masks and sample weights still apply exactly.
+    """
+    call = getattr(loss, "call", None)
+    fn = call if callable(call) else loss
+    values = fn(y_true, y_pred)
+    values = jnp.asarray(values)
+    if values.ndim == 0:
+        values = jax.vmap(lambda t, p: jnp.asarray(fn(t[None], p[None])).reshape(()))(
+            y_true, y_pred
+        )
+    if values.ndim > 1:
+        values = jnp.mean(values.reshape(values.shape[0], -1), axis=1)
+    return values
+
+
+class _LossTracker:
+    """Running mean of the batch loss, weighted by the number of real rows."""
+
+    name = "loss"
+
+    @staticmethod
+    def init() -> tuple[jax.Array, jax.Array]:
+        return jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32)
+
+    @staticmethod
+    def update(state: Any, value: jax.Array, count: jax.Array) -> Any:
+        total, n = state
+        return total + value.astype(jnp.float32) * count, n + count
+
+    @staticmethod
+    def result(state: Any) -> jax.Array:
+        total, n = state
+        return total / jnp.maximum(n, 1.0)
+
+
+def _structure(owner: str, what: str, value: Any, names: Sequence[str]) -> list[Any]:
+    """Spread a compile argument over the outputs (one value, list, or dict)."""
+    n = len(names)
+    if isinstance(value, Mapping):
+        unknown = set(value) - set(names)
+        if unknown:
+            raise ValueError(
+                f"{owner}: `{what}` names unknown outputs {sorted(unknown)}; the "
+                f"outputs are {list(names)}."
+            )
+        return [value.get(name) for name in names]
+    if isinstance(value, list | tuple) and n > 1 and what != "metrics":
+        if len(value) != n:
+            raise ValueError(
+                f"{owner}: `{what}` has {len(value)} entries for {n} outputs {list(names)}."
+            )
+        return list(value)
+    return [value] * n
+
+
+class Objective:
+    """Losses, loss weights and metrics for a model's outputs.
+
+    Args:
+        loss: One loss for every output, or a list/dict with one per output.
+        output_names: The model's output names (Keras' naming of per-output logs).
+        loss_weights: Optional scalar weights per output (list or dict).
+        metrics: A list of metrics for every output, or a list of lists / dict.
+        output_shapes: Shapes of the outputs (no batch axis), used to resolve
+            `"accuracy"` as Keras does.
+    """
+
+    def __init__(
+        self,
+        loss: Any,
+        output_names: Sequence[str],
+        *,
+        loss_weights: Any = None,
+        metrics: Any = None,
+        output_shapes: Sequence[tuple[int, ...]] | None = None,
+        owner: str = "compile",
+    ) -> None:
+        self.output_names = list(output_names)
+        self.multi = len(self.output_names) > 1
+        n = len(self.output_names)
+        raw_losses = _structure(owner, "loss", loss, self.output_names)
+        self.losses = [None if v is None else losses_lib.get(v) for v in raw_losses]
+        if all(v is None for v in self.losses):
+            raise ValueError(f"{owner}: `loss` is required to train; got {loss!r}.")
+        weights = (
+            [1.0] * n
+            if loss_weights is None
+            else _structure(owner, "loss_weights", loss_weights, self.output_names)
+        )
+        self.loss_weights = [1.0 if w is None else float(w) for w in weights]
+
+        if metrics is None:
+            per_output: list[list[Any]] = [[] for _ in range(n)]
+        elif isinstance(metrics, Mapping):
+            spread = _structure(owner, "metrics", metrics, self.output_names)
+            per_output = [list(_as_list(m)) for m in spread]
+        elif (
+            self.multi
+            and isinstance(metrics, list | tuple)
+            and len(metrics) == n
+            and all(isinstance(m, list | tuple) or m is None for m in metrics)
+        ):
+            per_output = [list(_as_list(m)) for m in metrics]
+        else:
+            per_output = [list(_as_list(metrics)) for _ in range(n)]
+        shapes = list(output_shapes) if output_shapes is not None else [None] * n
+        self.metrics: list[tuple[int, Any, str]] = []
+        for i, items in enumerate(per_output):
+            for item in items:
+                metric = metrics_lib.get(
+                    item, loss=raw_losses[i], output_shape=shapes[i]
+                )
+                name = metric.name
+                if self.multi:
+                    name = f"{self.output_names[i]}_{name}"
+                self.metrics.append((i, metric, name))
+        names = [name for _, _, name in self.metrics]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{owner}: two metrics share a name in {names}.")
+
+    # -- structure ------------------------------------------------------------------
+
+    def _flat(self, value: Any, what: str) -> list[Any]:
+        if not self.multi:
+            return [value]
+        if isinstance(value, Mapping):
+            return [value[name] for name in self.output_names]
+        if isinstance(value, list | tuple):
+            return list(value)
+        raise ValueError(
+            f"The model has {len(self.output_names)} outputs {self.output_names}; "
+            f"`{what}` must be a list or dict with one entry per output."
+        )
+
+    @property
+    def log_names(self) -> list[str]:
+        names = ["loss"]
+        if self.multi:
+            names += [f"{n}_loss" for n, fn in zip(self.output_names, self.losses, strict=True) if fn is not None]
+        return names + [name for _, _, name in self.metrics]
+
+    # -- pure functions ------------------------------------------------------------
+
+    def loss(
+        self,
+        y_true: Any,
+        y_pred: Any,
+        sample_weight: Any,
+        mask: jax.Array,
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """`(total, per-output losses)`, reduced over the real rows only."""
+        ys, ps = self._flat(y_true, "y"), self._flat(y_pred, "outputs")
+        sws = self._flat(sample_weight, "sample_weight") if (
+            self.multi and isinstance(sample_weight, list | tuple | Mapping)
+        ) else [sample_weight] * len(ys)
+        total = jnp.zeros((), jnp.float32)
+        parts: dict[str, jax.Array] = {}
+        for name, fn, w, t, p, sw in zip(
+            self.output_names, self.losses, self.loss_weights, ys, ps, sws, strict=True
+        ):
+            if fn is None:
+                continue
+            values = per_sample_loss(fn, t, p)
+            reduced = losses_lib.reduce_loss(values, sample_weight=sw, mask=mask)
+            parts[f"{name}_loss"] = reduced
+            total = total + w * reduced.astype(jnp.float32)
+        return total, parts
+
+    def init_metrics(self) -> tuple[Any, ...]:
+        """Fresh metric states: the loss tracker, per-output trackers, then metrics."""
+        trackers = [_LossTracker.init()]
+        if self.multi:
+            trackers += [_LossTracker.init() for fn in self.losses if fn is not None]
+        return (tuple(trackers), tuple(m.init() for _, m, _ in self.metrics))
+
+    def update_metrics(
+        self,
+        states: Any,
+        y_true: Any,
+        y_pred: Any,
+        sample_weight: Any,
+        mask: jax.Array,
+        loss: jax.Array,
+        parts: dict[str, jax.Array],
+    ) -> Any:
+        """Update every metric state with this batch (padding rows excluded)."""
+        trackers, metric_states = states
+        count = jnp.sum(mask).astype(jnp.float32)
+        new_trackers = [_LossTracker.update(trackers[0], loss, count)]
+        if self.multi:
+            values = list(parts.values())
+            for tracker, value in zip(trackers[1:], values, strict=True):
+                new_trackers.append(_LossTracker.update(tracker, value, count))
+        ys, ps = self._flat(y_true, "y"), self._flat(y_pred, "outputs")
+        sws = self._flat(sample_weight, "sample_weight") if (
+            self.multi and isinstance(sample_weight, list | tuple | Mapping)
+        ) else [sample_weight] * len(ys)
+        new_metrics = tuple(
+            metric.update(state, ys[i], ps[i], sample_weight=sws[i], mask=mask)
+            for (i, metric, _), state in zip(self.metrics, metric_states, strict=True)
+        )
+        return (tuple(new_trackers), new_metrics)
+
+    def results(self, states: Any) -> dict[str, jax.Array]:
+        """The current value of every log (`loss`, per-output losses, metrics)."""
+        trackers, metric_states = states
+        logs = {"loss": _LossTracker.result(trackers[0])}
+        if self.multi:
+            names = [f"{n}_loss" for n, fn in zip(self.output_names, self.losses, strict=True) if fn is not None]
+            for name, tracker in zip(names, trackers[1:], strict=True):
+                logs[name] = _LossTracker.result(tracker)
+        for (_, metric, name), state in zip(self.metrics, metric_states, strict=True):
+            logs[name] = metric.result(state)
+        return logs
+
+    def serializable(self) -> bool:
+        return True
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]
+
+
+_ = Callable

@@ -1,0 +1,102 @@
+"""`TrainState`: everything a training step reads and writes, as one pytree."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from funkeras.typing import Params, PRNGKey, State
+
+__all__ = ["TrainState", "Batch", "copy_tree", "to_device", "default_device"]
+
+
+class TrainState(NamedTuple):
+    """The pytree a train step maps to its successor.
+
+    Attributes:
+        params: The model's weights (trainable and frozen).
+        state: Non-trainable layer state (BatchNorm's moving statistics).
+        opt_state: The optax optimizer state (holds the learning rate).
+        metrics: One state per tracked metric (the loss tracker first).
+        key: The run's base PRNG key; step `t` draws from `fold_in(key, t)`.
+        step: The number of optimizer steps taken (int32 scalar).
+        epoch: The current epoch (int32 scalar).
+        batch: The index of the next batch within the epoch (int32 scalar).
+        callbacks: Callback state that must survive a resume (host data; empty
+            inside compiled steps).
+    """
+
+    params: Params
+    state: State
+    opt_state: Any
+    metrics: Any
+    key: PRNGKey
+    step: jax.Array
+    epoch: jax.Array
+    batch: jax.Array
+    callbacks: dict[str, Any]
+
+    @classmethod
+    def create(
+        cls,
+        params: Params,
+        state: State,
+        opt_state: Any,
+        metrics: Any,
+        key: PRNGKey,
+        *,
+        step: int = 0,
+        epoch: int = 0,
+    ) -> TrainState:
+        """A train state at `step`/`epoch` with the batch counter at 0."""
+        ts = cls(
+            params=params,
+            state=state,
+            opt_state=opt_state,
+            metrics=metrics,
+            key=key,
+            step=np.asarray(step, np.int32),
+            epoch=np.asarray(epoch, np.int32),
+            batch=np.zeros((), np.int32),
+            callbacks={},
+        )
+        return to_device(ts)
+
+
+class Batch(NamedTuple):
+    """One batch as a step sees it.
+
+    Attributes:
+        x: Inputs (an array, or a list/dict of arrays for several inputs).
+        y: Targets (same conventions), or None for unsupervised steps.
+        sample_weight: Optional `(batch,)` per-sample weights.
+        mask: Boolean `(batch,)`: True on real rows, False on padding rows.
+    """
+
+    x: Any
+    y: Any
+    sample_weight: Any
+    mask: jax.Array
+
+
+def default_device() -> Any:
+    """The device steps run on: JAX's configured default, else the first device."""
+    device = jax.config.jax_default_device
+    return device if device is not None else jax.devices()[0]
+
+
+def to_device(tree: Any, *, copy: bool = False) -> Any:
+    """Every array leaf committed to the default device (copied when `copy`).
+
+    Compiled steps are cached by their arguments' placement as well as their
+    shapes: keeping every argument committed to one device means a step compiles
+    once, whatever produced its inputs.
+    """
+    return jax.device_put(tree, default_device(), may_alias=False if copy else None)
+
+
+def copy_tree(tree: Any) -> Any:
+    """A committed copy of every array leaf (what `fit` donates must not alias)."""
+    return to_device(tree, copy=True)
