@@ -53,8 +53,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     epochs = args.epochs or (2 if args.smoke else 8)
     x, y = make_data(n)
     split = int(0.8 * n)
-    print(f"funkeras {fk.__version__} on {jax.devices()[0].platform}: "
-          f"{n} samples, 16 features, 2 classes, batch 32, {epochs} epochs")
+    print(
+        f"funkeras {fk.__version__} on {jax.devices()[0].platform}: "
+        f"{n} samples, 16 features, 2 classes, batch 32, {epochs} epochs"
+    )
     results: dict[str, dict[str, float]] = {}
     for execution in ("jit", "eager"):
         model = build()
@@ -71,10 +73,14 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         elapsed = time.perf_counter() - start
         _, acc = model.evaluate(x[split:], y[split:], verbose=0)
         results[execution] = {"ms_per_step": 1e3 * elapsed / steps, "accuracy": acc}
-        print(f"  {execution:>5}: {1e3 * elapsed / steps:8.3f} ms/step   "
-              f"test accuracy {acc:.3f}")
+        print(
+            f"  {execution:>5}: {1e3 * elapsed / steps:8.3f} ms/step   "
+            f"test accuracy {acc:.3f}"
+        )
     ratio = results["eager"]["ms_per_step"] / results["jit"]["ms_per_step"]
-    print(f"  eager / jit: {ratio:.1f}x slower per step (same numbers, every value concrete)")
+    print(
+        f"  eager / jit: {ratio:.1f}x slower per step (same numbers, every value concrete)"
+    )
     return results
 
 

@@ -62,12 +62,19 @@ def summary_text(model: Any, line_length: int | None = None) -> str:
     widths = [33, 24, 15] + ([30] if branched else [])
     if line_length is not None and line_length > sum(widths) + len(widths) + 1:
         widths[0] += line_length - (sum(widths) + len(widths) + 1)
-    headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if branched else [])
+    headers = ["Layer (type)", "Output Shape", "Param #"] + (
+        ["Connected to"] if branched else []
+    )
 
     def row(cells: list[str]) -> str:
-        return "│" + "│".join(
-            " " + _cell(c, w - 2, right=(i == 2)) + " " for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ) + "│"
+        return (
+            "│"
+            + "│".join(
+                " " + _cell(c, w - 2, right=(i == 2)) + " "
+                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            )
+            + "│"
+        )
 
     def rule(left: str, mid: str, right: str, fill: str) -> str:
         return left + mid.join(fill * w for w in widths) + right
@@ -75,9 +82,13 @@ def summary_text(model: Any, line_length: int | None = None) -> str:
     rows: list[list[str]] = []
     if not sequential:
         for layer in graph.input_layers:
-            t = jax.tree.leaves(graph.inputs, is_leaf=_is_symbolic)[graph.input_layers.index(layer)]
-            rows.append([f"{layer.name} (InputLayer)", _shape_str(t.shape), "0"]
-                        + ([""] if branched else []))
+            t = jax.tree.leaves(graph.inputs, is_leaf=_is_symbolic)[
+                graph.input_layers.index(layer)
+            ]
+            rows.append(
+                [f"{layer.name} (InputLayer)", _shape_str(t.shape), "0"]
+                + ([""] if branched else [])
+            )
     for layer in graph.layers:
         nodes = graph.layer_nodes(layer)
         n, _ = _count((params[layer.name], state[layer.name]))
@@ -93,10 +104,17 @@ def summary_text(model: Any, line_length: int | None = None) -> str:
             cells.append(", ".join(sources))
         rows.append(cells)
 
-    lines = [f'Model: "{name}"', rule("┏", "┳", "┓", "━"),
-             "┃" + "┃".join(" " + _cell(h, w - 2, right=(i == 2)) + " "
-                            for i, (h, w) in enumerate(zip(headers, widths, strict=True))) + "┃",
-             rule("┡", "╇", "┩", "━")]
+    lines = [
+        f'Model: "{name}"',
+        rule("┏", "┳", "┓", "━"),
+        "┃"
+        + "┃".join(
+            " " + _cell(h, w - 2, right=(i == 2)) + " "
+            for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+        )
+        + "┃",
+        rule("┡", "╇", "┩", "━"),
+    ]
     for i, cells in enumerate(rows):
         lines.append(row(cells))
         if i < len(rows) - 1:
@@ -105,7 +123,11 @@ def summary_text(model: Any, line_length: int | None = None) -> str:
 
     total, total_bytes = _count((params, state))
     mask = model.trainable_mask()
-    trainable = [p for p, on in zip(jax.tree.leaves(params), jax.tree.leaves(mask), strict=True) if on]
+    trainable = [
+        p
+        for p, on in zip(jax.tree.leaves(params), jax.tree.leaves(mask), strict=True)
+        if on
+    ]
     t_count, t_bytes = _count(trainable)
     lines += [
         f" Total params: {total:,} ({readable_memory_size(total_bytes)})",

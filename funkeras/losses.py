@@ -22,6 +22,7 @@ Probabilities are clipped to `[1e-7, 1 - 1e-7]` exactly where Keras clips them.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import math
 from collections.abc import Callable
@@ -152,15 +153,19 @@ def _check_batched(fn: str, y_true: Array, y_pred: Array) -> None:
         )
 
 
-def _match(fn: str, y_true: Array, y_pred: Array, hint: str = "") -> tuple[Array, Array]:
+def _match(
+    fn: str, y_true: Array, y_pred: Array, hint: str = ""
+) -> tuple[Array, Array]:
     """Keras' rank matching, then a clear error unless the shapes are equal."""
     _check_batched(fn, y_true, y_pred)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
     if y_true.ndim == 1 and y_pred.ndim == 1:
         y_true, y_pred = y_true[:, None], y_pred[:, None]
     if not _same_static_dims(tuple(y_true.shape), tuple(y_pred.shape)):
-        if not hint and y_pred.shape[-1] != 1 and (
-            y_true.ndim == y_pred.ndim - 1 or y_true.shape[-1] == 1
+        if (
+            not hint
+            and y_pred.shape[-1] != 1
+            and (y_true.ndim == y_pred.ndim - 1 or y_true.shape[-1] == 1)
         ):
             hint = (
                 " `y_true` looks like integer class ids: for classification, use "
@@ -184,7 +189,9 @@ def _class_axis(fn: str, axis: Any, ndim: int) -> int:
     if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
         raise TypeError(f"{fn}: `axis` must be an int, got {axis!r}.")
     if not -ndim <= axis < ndim:
-        raise ValueError(f"{fn}: `axis`={axis} is out of range for inputs of rank {ndim}.")
+        raise ValueError(
+            f"{fn}: `axis`={axis} is out of range for inputs of rank {ndim}."
+        )
     axis = int(axis) % ndim
     if axis == 0:
         raise ValueError(
@@ -212,29 +219,58 @@ def _check_label_smoothing(fn: str, label_smoothing: Any) -> float:
 Elements = tuple[Array, Array | None]
 
 
+def _compiled(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Jit an element function with its hyperparameters static.
+
+    Called eagerly, a loss then runs as one compiled program instead of one per
+    operation; inside a jitted step the inner jit is inlined. Shape errors are
+    raised while tracing, before anything runs.
+    """
+    num_params = len(inspect.signature(fn).parameters)
+    jitted = jax.jit(fn, static_argnums=tuple(range(2, num_params)))
+
+    @functools.wraps(fn)
+    def call(
+        y_true: ArrayLike, y_pred: ArrayLike, *args: Any, **kwargs: Any
+    ) -> Elements:
+        # Arrays, not nested lists: jit would treat a list as many scalar arguments.
+        return jitted(jnp.asarray(y_true), jnp.asarray(y_pred), *args, **kwargs)
+
+    return call
+
+
+@_compiled
 def _mse_elements(y_true, y_pred) -> Elements:
     y_true, y_pred = _match("mean_squared_error", *_as_float(y_true, y_pred))
     return jnp.mean(jnp.square(y_true - y_pred), axis=-1), None
 
 
+@_compiled
 def _mae_elements(y_true, y_pred) -> Elements:
     y_true, y_pred = _match("mean_absolute_error", *_as_float(y_true, y_pred))
     return jnp.mean(jnp.abs(y_true - y_pred), axis=-1), None
 
 
+@_compiled
 def _mape_elements(y_true, y_pred) -> Elements:
-    y_true, y_pred = _match("mean_absolute_percentage_error", *_as_float(y_true, y_pred))
+    y_true, y_pred = _match(
+        "mean_absolute_percentage_error", *_as_float(y_true, y_pred)
+    )
     diff = jnp.abs((y_true - y_pred) / jnp.maximum(jnp.abs(y_true), EPSILON))
     return 100.0 * jnp.mean(diff, axis=-1), None
 
 
+@_compiled
 def _msle_elements(y_true, y_pred) -> Elements:
-    y_true, y_pred = _match("mean_squared_logarithmic_error", *_as_float(y_true, y_pred))
+    y_true, y_pred = _match(
+        "mean_squared_logarithmic_error", *_as_float(y_true, y_pred)
+    )
     first = jnp.log(jnp.maximum(y_pred, EPSILON) + 1.0)
     second = jnp.log(jnp.maximum(y_true, EPSILON) + 1.0)
     return jnp.mean(jnp.square(first - second), axis=-1), None
 
 
+@_compiled
 def _huber_elements(y_true, y_pred, delta=1.0) -> Elements:
     delta = check_float("huber", "delta", delta, low=0.0, low_inclusive=False)
     y_true, y_pred = _match("huber", *_as_float(y_true, y_pred))
@@ -246,6 +282,7 @@ def _huber_elements(y_true, y_pred, delta=1.0) -> Elements:
     return jnp.mean(values, axis=-1), None
 
 
+@_compiled
 def _log_cosh_elements(y_true, y_pred) -> Elements:
     y_true, y_pred = _match("log_cosh", *_as_float(y_true, y_pred))
     x = y_pred - y_true
@@ -277,18 +314,20 @@ def _bce_from_probs(y_true: Array, y_pred: Array) -> Array:
     return -(y_true * jnp.log(y_pred) + (1.0 - y_true) * jnp.log(1.0 - y_pred))
 
 
+@_compiled
 def _bce_elements(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     fn = "binary_crossentropy"
     y_true, y_pred, axis = _binary_prepare(fn, y_true, y_pred, label_smoothing, axis)
     if from_logits:
-        values = -y_true * jax.nn.log_sigmoid(y_pred) - (1.0 - y_true) * jax.nn.log_sigmoid(
-            -y_pred
-        )
+        values = -y_true * jax.nn.log_sigmoid(y_pred) - (
+            1.0 - y_true
+        ) * jax.nn.log_sigmoid(-y_pred)
     else:
         values = _bce_from_probs(y_true, y_pred)
     return jnp.mean(values, axis=axis), None
 
 
+@_compiled
 def _focal_elements(
     y_true,
     y_pred,
@@ -329,6 +368,7 @@ def _log_probs(y_pred: Array, from_logits: bool) -> Array:
     return jnp.log(jnp.clip(y_pred, EPSILON, 1.0 - EPSILON))
 
 
+@_compiled
 def _cce_elements(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     fn = "categorical_crossentropy"
     label_smoothing = _check_label_smoothing(fn, label_smoothing)
@@ -377,7 +417,10 @@ def _sparse_labels(fn: str, y_true: ArrayLike, y_pred: Array) -> Array:
                 f"{str(expected)}."
             )
         else:
-            hint = f" Expected integer class ids of shape {str(expected)} (or with a trailing 1)."
+            hint = (
+                f" Expected integer class ids of shape {str(expected)} "
+                "(or with a trailing 1)."
+            )
         raise ValueError(
             f"{fn}: y_true.shape={_shape(y_true)} does not fit "
             f"y_pred.shape={_shape(y_pred)}.{hint}"
@@ -385,6 +428,7 @@ def _sparse_labels(fn: str, y_true: ArrayLike, y_pred: Array) -> Array:
     return y_true.astype(jnp.int32)
 
 
+@_compiled
 def _scce_elements(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
     fn = "sparse_categorical_crossentropy"
     if ignore_class is not None:
@@ -417,6 +461,7 @@ def _scce_elements(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1
     return values, valid
 
 
+@_compiled
 def _kld_elements(y_true, y_pred) -> Elements:
     y_true, y_pred = _match("kl_divergence", *_as_float(y_true, y_pred))
     y_true = jnp.clip(y_true, EPSILON, 1.0)
@@ -424,6 +469,7 @@ def _kld_elements(y_true, y_pred) -> Elements:
     return jnp.sum(y_true * jnp.log(y_true / y_pred), axis=-1), None
 
 
+@_compiled
 def _poisson_elements(y_true, y_pred) -> Elements:
     y_true, y_pred = _match("poisson", *_as_float(y_true, y_pred))
     return jnp.mean(y_pred - y_true * jnp.log(y_pred + EPSILON), axis=-1), None
@@ -435,18 +481,21 @@ def _to_hinge_labels(y_true: Array) -> Array:
     return jnp.where(is_binary, 2.0 * y_true - 1.0, y_true)
 
 
+@_compiled
 def _hinge_elements(y_true, y_pred) -> Elements:
     y_true, y_pred = _match("hinge", *_as_float(y_true, y_pred))
     y_true = _to_hinge_labels(y_true)
     return jnp.mean(jnp.maximum(1.0 - y_true * y_pred, 0.0), axis=-1), None
 
 
+@_compiled
 def _squared_hinge_elements(y_true, y_pred) -> Elements:
     y_true, y_pred = _match("squared_hinge", *_as_float(y_true, y_pred))
     y_true = _to_hinge_labels(y_true)
     return jnp.mean(jnp.square(jnp.maximum(1.0 - y_true * y_pred, 0.0)), axis=-1), None
 
 
+@_compiled
 def _categorical_hinge_elements(y_true, y_pred) -> Elements:
     y_true, y_pred = _match("categorical_hinge", *_as_float(y_true, y_pred))
     pos = jnp.sum(y_true * y_pred, axis=-1)
@@ -454,11 +503,14 @@ def _categorical_hinge_elements(y_true, y_pred) -> Elements:
     return jnp.maximum(neg - pos + 1.0, 0.0), None
 
 
+@_compiled
 def _cosine_elements(y_true, y_pred, axis=-1) -> Elements:
     fn = "cosine_similarity"
     y_true, y_pred = _match(fn, *_as_float(y_true, y_pred))
     axis = _class_axis(fn, axis, y_pred.ndim)
-    return -jnp.sum(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis=axis), None
+    return -jnp.sum(
+        _l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis=axis
+    ), None
 
 
 # ----------------------------------------------------------------------------
@@ -499,7 +551,8 @@ def mean_absolute_error(y_true: ArrayLike, y_pred: ArrayLike) -> Array:
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import losses
-        >>> losses.mean_absolute_error(jnp.array([[0., 1.]]), jnp.array([[1., 3.]])).tolist()
+        >>> y_true, y_pred = jnp.array([[0., 1.]]), jnp.array([[1., 3.]])
+        >>> losses.mean_absolute_error(y_true, y_pred).tolist()
         [1.5]
     """
     return _per_sample(_mae_elements(y_true, y_pred)[0])
@@ -542,8 +595,8 @@ def mean_squared_logarithmic_error(y_true: ArrayLike, y_pred: ArrayLike) -> Arra
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import losses
-        >>> v = losses.mean_squared_logarithmic_error(jnp.array([[0., 1.]]), jnp.array([[1., 1.]]))
-        >>> round(float(v[0]), 4)
+        >>> y_true, y_pred = jnp.array([[0., 1.]]), jnp.array([[1., 1.]])
+        >>> round(float(losses.mean_squared_logarithmic_error(y_true, y_pred)[0]), 4)
         0.2402
     """
     return _per_sample(_msle_elements(y_true, y_pred)[0])
@@ -587,7 +640,8 @@ def log_cosh(y_true: ArrayLike, y_pred: ArrayLike) -> Array:
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import losses
-        >>> round(float(losses.log_cosh(jnp.array([[0., 1.]]), jnp.array([[1., 1.]]))[0]), 4)
+        >>> y_true, y_pred = jnp.array([[0., 1.]]), jnp.array([[1., 1.]])
+        >>> round(float(losses.log_cosh(y_true, y_pred)[0]), 4)
         0.2169
     """
     return _per_sample(_log_cosh_elements(y_true, y_pred)[0])
@@ -604,7 +658,8 @@ def binary_crossentropy(
 
     With probabilities, `y_pred` is clipped to `[1e-7, 1 - 1e-7]`; with
     `from_logits=True` the stable `log_sigmoid` form is used. Label smoothing
-    squeezes the labels towards 0.5: `y * (1 - label_smoothing) + 0.5 * label_smoothing`.
+    squeezes the labels towards 0.5:
+    `y * (1 - label_smoothing) + 0.5 * label_smoothing`.
 
     Args:
         y_true: Labels in [0, 1], the same shape as `y_pred`.
@@ -627,7 +682,9 @@ def binary_crossentropy(
         >>> [round(x, 3) for x in v.tolist()]
         [0.916, 0.714]
     """
-    return _per_sample(_bce_elements(y_true, y_pred, from_logits, label_smoothing, axis)[0])
+    return _per_sample(
+        _bce_elements(y_true, y_pred, from_logits, label_smoothing, axis)[0]
+    )
 
 
 def binary_focal_crossentropy(
@@ -669,7 +726,14 @@ def binary_focal_crossentropy(
     """
     return _per_sample(
         _focal_elements(
-            y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits, label_smoothing, axis
+            y_true,
+            y_pred,
+            apply_class_balancing,
+            alpha,
+            gamma,
+            from_logits,
+            label_smoothing,
+            axis,
         )[0]
     )
 
@@ -704,12 +768,15 @@ def categorical_crossentropy(
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import losses
-        >>> v = losses.categorical_crossentropy(jnp.array([[0., 1., 0.], [0., 0., 1.]]),
-        ...                                     jnp.array([[0.05, 0.95, 0.], [0.1, 0.8, 0.1]]))
+        >>> y_true = jnp.array([[0., 1., 0.], [0., 0., 1.]])
+        >>> y_pred = jnp.array([[0.05, 0.95, 0.], [0.1, 0.8, 0.1]])
+        >>> v = losses.categorical_crossentropy(y_true, y_pred)
         >>> [round(x, 4) for x in v.tolist()]
         [0.0513, 2.3026]
     """
-    return _per_sample(_cce_elements(y_true, y_pred, from_logits, label_smoothing, axis)[0])
+    return _per_sample(
+        _cce_elements(y_true, y_pred, from_logits, label_smoothing, axis)[0]
+    )
 
 
 def sparse_categorical_crossentropy(
@@ -752,7 +819,9 @@ def sparse_categorical_crossentropy(
         >>> [round(x, 4) for x in v.tolist()]
         [0.0513, 2.3026]
     """
-    return _per_sample(_scce_elements(y_true, y_pred, from_logits, ignore_class, axis)[0])
+    return _per_sample(
+        _scce_elements(y_true, y_pred, from_logits, ignore_class, axis)[0]
+    )
 
 
 def kl_divergence(y_true: ArrayLike, y_pred: ArrayLike) -> Array:
@@ -770,7 +839,8 @@ def kl_divergence(y_true: ArrayLike, y_pred: ArrayLike) -> Array:
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import losses
-        >>> round(float(losses.kl_divergence(jnp.array([[0.5, 0.5]]), jnp.array([[0.25, 0.75]]))[0]), 4)
+        >>> y_true, y_pred = jnp.array([[0.5, 0.5]]), jnp.array([[0.25, 0.75]])
+        >>> round(float(losses.kl_divergence(y_true, y_pred)[0]), 4)
         0.1438
     """
     return _per_sample(_kld_elements(y_true, y_pred)[0])
@@ -789,7 +859,8 @@ def poisson(y_true: ArrayLike, y_pred: ArrayLike) -> Array:
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import losses
-        >>> round(float(losses.poisson(jnp.array([[1., 0.]]), jnp.array([[1., 2.]]))[0]), 4)
+        >>> y_true, y_pred = jnp.array([[1., 0.]]), jnp.array([[1., 2.]])
+        >>> round(float(losses.poisson(y_true, y_pred)[0]), 4)
         1.5
     """
     return _per_sample(_poisson_elements(y_true, y_pred)[0])
@@ -832,7 +903,8 @@ def squared_hinge(y_true: ArrayLike, y_pred: ArrayLike) -> Array:
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import losses
-        >>> losses.squared_hinge(jnp.array([[0., 1.]]), jnp.array([[0.5, 0.5]])).tolist()
+        >>> y_true, y_pred = jnp.array([[0., 1.]]), jnp.array([[0.5, 0.5]])
+        >>> losses.squared_hinge(y_true, y_pred).tolist()
         [1.25]
     """
     return _per_sample(_squared_hinge_elements(y_true, y_pred)[0])
@@ -854,7 +926,8 @@ def categorical_hinge(y_true: ArrayLike, y_pred: ArrayLike) -> Array:
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import losses
-        >>> losses.categorical_hinge(jnp.array([[0., 1.]]), jnp.array([[0.75, 0.5]])).tolist()
+        >>> y_true, y_pred = jnp.array([[0., 1.]]), jnp.array([[0.75, 0.5]])
+        >>> losses.categorical_hinge(y_true, y_pred).tolist()
         [1.25]
     """
     return _per_sample(_categorical_hinge_elements(y_true, y_pred)[0])
@@ -933,7 +1006,8 @@ def _row_weights_like(owner: str, what: str, w: ArrayLike, values: Array) -> Arr
     while w.ndim > values.ndim and w.shape[-1] == 1:
         w = jnp.squeeze(w, -1)
     fits = w.ndim <= values.ndim and all(
-        a == 1 or a == b for a, b in zip(w.shape[1:], values.shape[1 : w.ndim], strict=True)
+        a == 1 or a == b
+        for a, b in zip(w.shape[1:], values.shape[1 : w.ndim], strict=True)
     )
     if not fits:
         raise ValueError(
@@ -952,7 +1026,26 @@ def _reduce(
     mask: ArrayLike | None,
     reduction: str,
 ) -> Array:
-    values = jnp.asarray(values)
+    as_array = lambda x: None if x is None else jnp.asarray(x)  # noqa: E731
+    return _reduce_compiled(
+        owner,
+        jnp.asarray(values),
+        as_array(valid),
+        as_array(sample_weight),
+        as_array(mask),
+        reduction,
+    )
+
+
+@functools.partial(jax.jit, static_argnums=(0, 5))
+def _reduce_compiled(
+    owner: str,
+    values: Array,
+    valid: Array | None,
+    sample_weight: Array | None,
+    mask: Array | None,
+    reduction: str,
+) -> Array:
     if values.ndim == 0:
         raise ValueError(
             f"{owner}: the loss gave a scalar; a loss must give one value per sample "
@@ -974,7 +1067,9 @@ def _reduce(
         real = real * _row_weights_like(owner, "mask", mask.astype(bool), values)
     weights = real
     if sample_weight is not None:
-        weights = real * _row_weights_like(owner, "sample_weight", sample_weight, values)
+        weights = real * _row_weights_like(
+            owner, "sample_weight", sample_weight, values
+        )
     # `where`, not a product: a padded row's value never reaches the sum (not even
     # a NaN), and gets no gradient.
     weighted = jnp.where(real > 0, values * weights, 0.0)
@@ -1020,7 +1115,8 @@ def reduce_loss(
         >>> losses = jnp.array([1.0, 3.0, 100.0])
         >>> float(reduce_loss(losses, mask=jnp.array([True, True, False])))
         2.0
-        >>> float(reduce_loss(losses, sample_weight=jnp.array([1., 0., 0.]), reduction="sum"))
+        >>> weights = jnp.array([1., 0., 0.])
+        >>> float(reduce_loss(losses, sample_weight=weights, reduction="sum"))
         1.0
     """
     reduction = _standardize_reduction("reduce_loss", reduction)
@@ -1104,7 +1200,9 @@ class Loss:
         if self.dtype is not None:
             y_pred = y_pred.astype(self.dtype)
         values, valid = self._elements(y_true, y_pred)
-        return _reduce(type(self).__name__, values, valid, sample_weight, mask, self.reduction)
+        return _reduce(
+            type(self).__name__, values, valid, sample_weight, mask, self.reduction
+        )
 
     def get_config(self) -> dict[str, Any]:
         """The loss' configuration as a JSON-safe dict (`from_config` inverts it)."""
@@ -1149,7 +1247,9 @@ class LossFunctionWrapper(Loss):
             raise TypeError(
                 f"{type(self).__name__}: `fn` must be a loss function, got {fn!r}."
             )
-        super().__init__(name=name or getattr(fn, "__name__", None), reduction=reduction, dtype=dtype)
+        super().__init__(
+            name=name or getattr(fn, "__name__", None), reduction=reduction, dtype=dtype
+        )
         self.fn = fn
         self._fn_kwargs = dict(kwargs)
 
@@ -1199,8 +1299,12 @@ class MeanSquaredError(LossFunctionWrapper):
         0.5
     """
 
-    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
-        super().__init__(mean_squared_error, reduction=reduction, name=name, dtype=dtype)
+    def __init__(
+        self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None
+    ):
+        super().__init__(
+            mean_squared_error, reduction=reduction, name=name, dtype=dtype
+        )
 
 
 class MeanAbsoluteError(LossFunctionWrapper):
@@ -1214,12 +1318,17 @@ class MeanAbsoluteError(LossFunctionWrapper):
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import losses
-        >>> float(losses.MeanAbsoluteError()(jnp.array([[0., 1.]]), jnp.array([[1., 1.]])))
+        >>> y_true, y_pred = jnp.array([[0., 1.]]), jnp.array([[1., 1.]])
+        >>> float(losses.MeanAbsoluteError()(y_true, y_pred))
         0.5
     """
 
-    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None):
-        super().__init__(mean_absolute_error, reduction=reduction, name=name, dtype=dtype)
+    def __init__(
+        self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None
+    ):
+        super().__init__(
+            mean_absolute_error, reduction=reduction, name=name, dtype=dtype
+        )
 
 
 class MeanAbsolutePercentageError(LossFunctionWrapper):
@@ -1233,12 +1342,16 @@ class MeanAbsolutePercentageError(LossFunctionWrapper):
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import losses
-        >>> float(losses.MeanAbsolutePercentageError()(jnp.array([[2.]]), jnp.array([[1.]])))
+        >>> y_true, y_pred = jnp.array([[2.]]), jnp.array([[1.]])
+        >>> float(losses.MeanAbsolutePercentageError()(y_true, y_pred))
         50.0
     """
 
     def __init__(
-        self, reduction="sum_over_batch_size", name="mean_absolute_percentage_error", dtype=None
+        self,
+        reduction="sum_over_batch_size",
+        name="mean_absolute_percentage_error",
+        dtype=None,
     ):
         super().__init__(
             mean_absolute_percentage_error, reduction=reduction, name=name, dtype=dtype
@@ -1256,12 +1369,16 @@ class MeanSquaredLogarithmicError(LossFunctionWrapper):
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import losses
-        >>> float(losses.MeanSquaredLogarithmicError()(jnp.array([[1.]]), jnp.array([[1.]])))
+        >>> y_true, y_pred = jnp.array([[1.]]), jnp.array([[1.]])
+        >>> float(losses.MeanSquaredLogarithmicError()(y_true, y_pred))
         0.0
     """
 
     def __init__(
-        self, reduction="sum_over_batch_size", name="mean_squared_logarithmic_error", dtype=None
+        self,
+        reduction="sum_over_batch_size",
+        name="mean_squared_logarithmic_error",
+        dtype=None,
     ):
         super().__init__(
             mean_squared_logarithmic_error, reduction=reduction, name=name, dtype=dtype
@@ -1284,9 +1401,13 @@ class Huber(LossFunctionWrapper):
         2.5
     """
 
-    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None):
+    def __init__(
+        self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None
+    ):
         delta = check_float("Huber", "delta", delta, low=0.0, low_inclusive=False)
-        super().__init__(huber, reduction=reduction, name=name, dtype=dtype, delta=delta)
+        super().__init__(
+            huber, reduction=reduction, name=name, dtype=dtype, delta=delta
+        )
 
 
 class LogCosh(LossFunctionWrapper):
@@ -1369,7 +1490,9 @@ class BinaryFocalCrossentropy(LossFunctionWrapper):
         >>> import jax.numpy as jnp
         >>> from funkeras import losses
         >>> loss = losses.BinaryFocalCrossentropy(gamma=2.0, from_logits=True)
-        >>> round(float(loss(jnp.array([[0., 1., 0., 0.]]), jnp.array([[-18.6, 0.51, 2.94, -12.8]]))), 3)
+        >>> y_true = jnp.array([[0., 1., 0., 0.]])
+        >>> logits = jnp.array([[-18.6, 0.51, 2.94, -12.8]])
+        >>> round(float(loss(y_true, logits)), 3)
         0.691
     """
 
@@ -1391,7 +1514,9 @@ class BinaryFocalCrossentropy(LossFunctionWrapper):
             reduction=reduction,
             name=name,
             dtype=dtype,
-            apply_class_balancing=_check_bool(owner, "apply_class_balancing", apply_class_balancing),
+            apply_class_balancing=_check_bool(
+                owner, "apply_class_balancing", apply_class_balancing
+            ),
             alpha=check_float(owner, "alpha", alpha, low=0.0, high=1.0),
             gamma=check_float(owner, "gamma", gamma, low=0.0),
             from_logits=_check_bool(owner, "from_logits", from_logits),
@@ -1458,7 +1583,8 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         >>> import jax.numpy as jnp
         >>> from funkeras import losses
         >>> scce = losses.SparseCategoricalCrossentropy()
-        >>> round(float(scce(jnp.array([1, 2]), jnp.array([[0.05, 0.95, 0.], [0.1, 0.8, 0.1]]))), 3)
+        >>> y_pred = jnp.array([[0.05, 0.95, 0.], [0.1, 0.8, 0.1]])
+        >>> round(float(scce(jnp.array([1, 2]), y_pred)), 3)
         1.177
     """
 
@@ -1494,11 +1620,14 @@ class KLDivergence(LossFunctionWrapper):
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import losses
-        >>> float(losses.KLDivergence()(jnp.array([[0.5, 0.5]]), jnp.array([[0.5, 0.5]])))
+        >>> y = jnp.array([[0.5, 0.5]])
+        >>> float(losses.KLDivergence()(y, y))
         0.0
     """
 
-    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence", dtype=None):
+    def __init__(
+        self, reduction="sum_over_batch_size", name="kl_divergence", dtype=None
+    ):
         super().__init__(kl_divergence, reduction=reduction, name=name, dtype=dtype)
 
 
@@ -1551,11 +1680,14 @@ class SquaredHinge(LossFunctionWrapper):
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import losses
-        >>> float(losses.SquaredHinge()(jnp.array([[1.], [-1.]]), jnp.array([[0.5], [0.5]])))
+        >>> y_true, y_pred = jnp.array([[1.], [-1.]]), jnp.array([[0.5], [0.5]])
+        >>> float(losses.SquaredHinge()(y_true, y_pred))
         1.25
     """
 
-    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge", dtype=None):
+    def __init__(
+        self, reduction="sum_over_batch_size", name="squared_hinge", dtype=None
+    ):
         super().__init__(squared_hinge, reduction=reduction, name=name, dtype=dtype)
 
 
@@ -1570,11 +1702,14 @@ class CategoricalHinge(LossFunctionWrapper):
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import losses
-        >>> float(losses.CategoricalHinge()(jnp.array([[0., 1.]]), jnp.array([[0.75, 0.5]])))
+        >>> y_true, y_pred = jnp.array([[0., 1.]]), jnp.array([[0.75, 0.5]])
+        >>> float(losses.CategoricalHinge()(y_true, y_pred))
         1.25
     """
 
-    def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge", dtype=None):
+    def __init__(
+        self, reduction="sum_over_batch_size", name="categorical_hinge", dtype=None
+    ):
         super().__init__(categorical_hinge, reduction=reduction, name=name, dtype=dtype)
 
 
@@ -1590,11 +1725,18 @@ class CosineSimilarity(LossFunctionWrapper):
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import losses
-        >>> round(float(losses.CosineSimilarity()(jnp.array([[1., 1.]]), jnp.array([[2., 2.]]))), 4)
+        >>> y_true, y_pred = jnp.array([[1., 1.]]), jnp.array([[2., 2.]])
+        >>> round(float(losses.CosineSimilarity()(y_true, y_pred)), 4)
         -1.0
     """
 
-    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity", dtype=None):
+    def __init__(
+        self,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="cosine_similarity",
+        dtype=None,
+    ):
         super().__init__(
             cosine_similarity,
             reduction=reduction,
@@ -1631,10 +1773,10 @@ def check_sparse_labels(
         >>> import numpy as np
         >>> from funkeras.losses import check_sparse_labels
         >>> check_sparse_labels(np.array([0, 2, 1]), 3)
-        >>> check_sparse_labels(np.array([0, 3]), 3)
+        >>> check_sparse_labels(np.array([0, 3]), 3)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: sparse labels: found label 3 at index (1,), but labels must be integers in [0, 3) (num_classes=3); 1 of 2 labels are invalid.
+        ValueError: sparse labels: found label 3 at index (1,), but labels must be ...
     """
     num_classes = check_int("check_sparse_labels", "num_classes", num_classes)
     labels = np.asarray(y_true)
@@ -1782,7 +1924,8 @@ def get(
         >>> from funkeras import losses
         >>> losses.get("mse") is losses.mean_squared_error
         True
-        >>> losses.get({"class_name": "CategoricalCrossentropy", "config": {"from_logits": True}})
+        >>> config = {"from_logits": True}
+        >>> losses.get({"class_name": "CategoricalCrossentropy", "config": config})
         CategoricalCrossentropy(name='categorical_crossentropy')
     """
     if identifier is None:
@@ -1797,13 +1940,15 @@ def get(
         obj = identifier
     if inspect.isclass(obj):
         if not issubclass(obj, Loss):
-            raise TypeError(f"Could not interpret loss identifier {identifier!r}: not a Loss class.")
+            raise TypeError(
+                f"Could not interpret loss identifier {identifier!r}: not a Loss class."
+            )
         return obj()
     if callable(obj):
         return obj
     raise TypeError(
-        f"Could not interpret loss identifier {identifier!r}: expected a name, a config "
-        "dict, a Loss or a function."
+        f"Could not interpret loss identifier {identifier!r}: expected a name, a "
+        "config dict, a Loss or a function."
     )
 
 
@@ -1857,7 +2002,8 @@ def deserialize(
 
     Example:
         >>> from funkeras import losses
-        >>> losses.deserialize({"class_name": "Huber", "config": {"delta": 2.0}}).get_config()["delta"]
+        >>> loss = losses.deserialize({"class_name": "Huber", "config": {"delta": 2.0}})
+        >>> loss.get_config()["delta"]
         2.0
     """
     if not isinstance(config, dict) or "class_name" not in config:
@@ -1868,14 +2014,23 @@ def deserialize(
     class_name, inner = config["class_name"], config.get("config", {})
     if class_name == "function":
         if not isinstance(inner, str):
-            raise ValueError(f"Could not deserialize loss {config!r}: 'config' must be a name.")
+            raise ValueError(
+                f"Could not deserialize loss {config!r}: 'config' must be a name."
+            )
         obj = _lookup(inner, custom_objects)
         if inspect.isclass(obj):
-            raise ValueError(f"Could not deserialize loss {config!r}: {inner!r} is a class.")
+            raise ValueError(
+                f"Could not deserialize loss {config!r}: {inner!r} is a class."
+            )
         return obj
     cls = _lookup(class_name, custom_objects)
     if not (inspect.isclass(cls) and issubclass(cls, Loss)):
-        raise ValueError(f"Could not deserialize loss {config!r}: {class_name!r} is not a Loss class.")
+        raise ValueError(
+            f"Could not deserialize loss {config!r}: {class_name!r} is not a Loss "
+            "class."
+        )
     if not isinstance(inner, dict):
-        raise ValueError(f"Could not deserialize loss {config!r}: 'config' must be a dict.")
+        raise ValueError(
+            f"Could not deserialize loss {config!r}: 'config' must be a dict."
+        )
     return cls.from_config(inner)

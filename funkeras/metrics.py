@@ -18,6 +18,7 @@ also provided, as in `keras.metrics`.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import math
 from collections.abc import Callable, Sequence
@@ -159,7 +160,9 @@ def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> Array:
     return _per_sample(jnp.mean((y_true == y_pred).astype(jnp.float32), axis=-1))
 
 
-def binary_accuracy(y_true: ArrayLike, y_pred: ArrayLike, threshold: float = 0.5) -> Array:
+def binary_accuracy(
+    y_true: ArrayLike, y_pred: ArrayLike, threshold: float = 0.5
+) -> Array:
     """How often `y_pred > threshold` matches the binary labels, per sample.
 
     Args:
@@ -199,8 +202,9 @@ def categorical_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> Array:
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import metrics
-        >>> metrics.categorical_accuracy(jnp.array([[0, 0, 1], [0, 1, 0]]),
-        ...                              jnp.array([[0.1, 0.9, 0.8], [0.05, 0.95, 0]])).tolist()
+        >>> y_true = jnp.array([[0, 0, 1], [0, 1, 0]])
+        >>> y_pred = jnp.array([[0.1, 0.9, 0.8], [0.05, 0.95, 0]])
+        >>> metrics.categorical_accuracy(y_true, y_pred).tolist()
         [0.0, 1.0]
     """
     fn = "categorical_accuracy"
@@ -226,8 +230,8 @@ def sparse_categorical_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> Array:
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import metrics
-        >>> metrics.sparse_categorical_accuracy(jnp.array([[2], [1]]),
-        ...                                     jnp.array([[0.1, 0.6, 0.3], [0.05, 0.95, 0]])).tolist()
+        >>> y_pred = jnp.array([[0.1, 0.6, 0.3], [0.05, 0.95, 0]])
+        >>> metrics.sparse_categorical_accuracy(jnp.array([[2], [1]]), y_pred).tolist()
         [0.0, 1.0]
     """
     fn = "sparse_categorical_accuracy"
@@ -245,7 +249,9 @@ def _in_top_k(labels: Array, y_pred: Array, k: int) -> Array:
     return target >= kth
 
 
-def top_k_categorical_accuracy(y_true: ArrayLike, y_pred: ArrayLike, k: int = 5) -> Array:
+def top_k_categorical_accuracy(
+    y_true: ArrayLike, y_pred: ArrayLike, k: int = 5
+) -> Array:
     """Whether the one-hot label's class is among the `k` highest scores, per sample.
 
     Args:
@@ -259,9 +265,9 @@ def top_k_categorical_accuracy(y_true: ArrayLike, y_pred: ArrayLike, k: int = 5)
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import metrics
-        >>> metrics.top_k_categorical_accuracy(jnp.array([[0, 0, 1], [0, 1, 0]]),
-        ...                                    jnp.array([[0.1, 0.9, 0.8], [0.05, 0.95, 0]]),
-        ...                                    k=1).tolist()
+        >>> y_true = jnp.array([[0, 0, 1], [0, 1, 0]])
+        >>> y_pred = jnp.array([[0.1, 0.9, 0.8], [0.05, 0.95, 0]])
+        >>> metrics.top_k_categorical_accuracy(y_true, y_pred, k=1).tolist()
         [0.0, 1.0]
     """
     fn = "top_k_categorical_accuracy"
@@ -288,8 +294,9 @@ def sparse_top_k_categorical_accuracy(
     Example:
         >>> import jax.numpy as jnp
         >>> from funkeras import metrics
-        >>> metrics.sparse_top_k_categorical_accuracy(
-        ...     jnp.array([2, 1]), jnp.array([[0.1, 0.9, 0.8], [0.05, 0.95, 0]]), k=1).tolist()
+        >>> y_pred = jnp.array([[0.1, 0.9, 0.8], [0.05, 0.95, 0]])
+        >>> y_true = jnp.array([2, 1])
+        >>> metrics.sparse_top_k_categorical_accuracy(y_true, y_pred, k=1).tolist()
         [0.0, 1.0]
     """
     fn = "sparse_top_k_categorical_accuracy"
@@ -380,7 +387,7 @@ class Metric:
         ...     def init(self, y_pred_spec=None):
         ...         return {"max": jnp.zeros(())}
         ...     def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
-        ...         err = jnp.abs(y_pred - y_true).reshape(y_pred.shape[0], -1).max(axis=1)
+        ...         err = jnp.abs(y_pred - y_true).max(axis=-1)
         ...         w = metrics.row_weights(y_pred, sample_weight, mask)
         ...         err = err if w is None else jnp.where(w > 0, err, 0.0)
         ...         return {"max": jnp.maximum(state["max"], err.max())}
@@ -419,11 +426,15 @@ class Metric:
         mask: ArrayLike | None = None,
     ) -> State:
         """The state after one more batch (pure)."""
-        raise TypeError(f"{type(self).__name__}: a Metric subclass must define `update`.")
+        raise TypeError(
+            f"{type(self).__name__}: a Metric subclass must define `update`."
+        )
 
     def result(self, state: State) -> Array:
         """The metric's value for everything accumulated in `state`."""
-        raise TypeError(f"{type(self).__name__}: a Metric subclass must define `result`.")
+        raise TypeError(
+            f"{type(self).__name__}: a Metric subclass must define `result`."
+        )
 
     def get_config(self) -> dict[str, Any]:
         """The metric's configuration as a JSON-safe dict (`from_config` inverts it)."""
@@ -553,7 +564,9 @@ class Sum(Metric):
                 weight = weight * jnp.asarray(sample_weight, self.dtype).reshape(())
             if mask is not None:
                 weight = weight * jnp.sum(jnp.asarray(mask).astype(self.dtype))
-            return {"total": state["total"] + jnp.where(weight != 0, values * weight, 0.0)}
+            return {
+                "total": state["total"] + jnp.where(weight != 0, values * weight, 0.0)
+            }
         if values.ndim > 1:
             values = jnp.sum(values, axis=tuple(range(1, values.ndim)))
         weights = row_weights(values, sample_weight, mask)
@@ -689,7 +702,9 @@ class BinaryAccuracy(MeanMetricWrapper):
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
         threshold = check_float("BinaryAccuracy", "threshold", threshold)
         if not math.isfinite(threshold):
-            raise ValueError(f"BinaryAccuracy: `threshold` must be finite, got {threshold}.")
+            raise ValueError(
+                f"BinaryAccuracy: `threshold` must be finite, got {threshold}."
+            )
         super().__init__(binary_accuracy, name=name, dtype=dtype, threshold=threshold)
         self.threshold = threshold
 
@@ -946,7 +961,9 @@ class R2Score(Metric):
         >>> from funkeras import metrics
         >>> m = metrics.R2Score()
         >>> state = m.init(jax.ShapeDtypeStruct((1,), jnp.float32))
-        >>> state = m.update(state, jnp.array([[1.], [4.], [3.]]), jnp.array([[2.], [4.], [4.]]))
+        >>> y_true = jnp.array([[1.], [4.], [3.]])
+        >>> y_pred = jnp.array([[2.], [4.], [4.]])
+        >>> state = m.update(state, y_true, y_pred)
         >>> round(float(m.result(state)), 4)
         0.5714
     """
@@ -966,7 +983,9 @@ class R2Score(Metric):
                 f"{class_aggregation!r}."
             )
         self.class_aggregation = class_aggregation
-        self.num_regressors = check_int("R2Score", "num_regressors", num_regressors, minimum=0)
+        self.num_regressors = check_int(
+            "R2Score", "num_regressors", num_regressors, minimum=0
+        )
 
     def init(self, y_pred_spec: Any = None) -> State:
         n = _num_outputs("R2Score", y_pred_spec)
@@ -993,8 +1012,10 @@ class R2Score(Metric):
         y_true = y_true.astype(self.dtype)
         y_pred = y_pred.astype(self.dtype)
         weights = row_weights(y_pred, sample_weight, mask)
-        w = jnp.ones_like(y_true) if weights is None else jnp.broadcast_to(
-            weights[:, None].astype(self.dtype), y_true.shape
+        w = (
+            jnp.ones_like(y_true)
+            if weights is None
+            else jnp.broadcast_to(weights[:, None].astype(self.dtype), y_true.shape)
         )
         real = w != 0
         wy = jnp.where(real, y_true * w, 0.0)
@@ -1005,7 +1026,8 @@ class R2Score(Metric):
             rows = jnp.asarray(mask).astype(self.dtype)
             samples = jnp.sum(rows) * y_true.shape[-1]
         return {
-            "squared_sum": state["squared_sum"] + jnp.sum(jnp.where(real, y_true * wy, 0.0), 0),
+            "squared_sum": state["squared_sum"]
+            + jnp.sum(jnp.where(real, y_true * wy, 0.0), 0),
             "sum": state["sum"] + jnp.sum(wy, axis=0),
             "residual": state["residual"] + jnp.sum(residual, axis=0),
             "count": state["count"] + jnp.sum(w, axis=0),
@@ -1046,7 +1068,11 @@ class R2Score(Metric):
 def _parse_thresholds(owner: str, thresholds: Any, default: float) -> list[float]:
     if thresholds is None:
         return [default]
-    values = list(thresholds) if isinstance(thresholds, list | tuple | np.ndarray) else [thresholds]
+    values = (
+        list(thresholds)
+        if isinstance(thresholds, list | tuple | np.ndarray)
+        else [thresholds]
+    )
     if not values:
         raise ValueError(f"{owner}: `thresholds` must not be empty.")
     return [check_float(owner, "thresholds", t, low=0.0, high=1.0) for t in values]
@@ -1069,11 +1095,22 @@ def _filter_top_k(x: Array, k: int) -> Array:
     return x * keep + _NEG_INF * (1.0 - keep)
 
 
+@functools.partial(
+    jax.jit,
+    static_argnames=(
+        "owner",
+        "thresholds",
+        "evenly",
+        "top_k",
+        "class_id",
+        "multi_label",
+    ),
+)
 def _confusion_counts(
     owner: str,
     y_true: ArrayLike,
     y_pred: ArrayLike,
-    thresholds: Sequence[float],
+    thresholds: tuple[float, ...],
     *,
     evenly: bool,
     weights: Array | None,
@@ -1085,6 +1122,8 @@ def _confusion_counts(
     """Weighted tp/fp/fn/tn at every threshold (`y_pred > threshold` is positive).
 
     Returns arrays of shape `(T,)`, or `(T, num_labels)` with `multi_label`.
+    Jitted (with the configuration static), so an eager update compiles one
+    program rather than one per operation; inside a jitted step it is inlined.
     """
     y_pred = jnp.asarray(y_pred).astype(jnp.float32)
     y_true = jnp.asarray(y_true)
@@ -1120,8 +1159,8 @@ def _confusion_counts(
     if multi_label:
         if y_pred.ndim != 2:
             raise ValueError(
-                f"{owner}: multi_label=True expects y_pred of shape (batch, num_labels), "
-                f"got {_shape(y_pred)}."
+                f"{owner}: multi_label=True expects y_pred of shape "
+                f"(batch, num_labels), got {_shape(y_pred)}."
             )
         pred, lab, w = y_pred, y_true, w
     else:
@@ -1163,7 +1202,9 @@ def _confusion_counts(
 class _PrecisionRecall(Metric):
     _other: str  # "false_positives" (precision) or "false_negatives" (recall)
 
-    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+    def __init__(
+        self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None
+    ):
         super().__init__(name=name, dtype=dtype)
         owner = type(self).__name__
         if top_k is not None:
@@ -1186,7 +1227,7 @@ class _PrecisionRecall(Metric):
             type(self).__name__,
             y_true,
             y_pred,
-            self.thresholds,
+            tuple(self.thresholds),
             evenly=self._evenly,
             weights=row_weights(jnp.asarray(y_pred), sample_weight, mask),
             top_k=self.top_k,
@@ -1235,7 +1276,8 @@ class Precision(_PrecisionRecall):
         >>> import jax.numpy as jnp
         >>> from funkeras import metrics
         >>> m = metrics.Precision()
-        >>> state = m.update(m.init(), jnp.array([0, 1, 1, 1]), jnp.array([1., 0., 1., 1.]))
+        >>> y_true, y_pred = jnp.array([0, 1, 1, 1]), jnp.array([1., 0., 1., 1.])
+        >>> state = m.update(m.init(), y_true, y_pred)
         >>> round(float(m.result(state)), 4)
         0.6667
     """
@@ -1260,7 +1302,8 @@ class Recall(_PrecisionRecall):
         >>> import jax.numpy as jnp
         >>> from funkeras import metrics
         >>> m = metrics.Recall()
-        >>> state = m.update(m.init(), jnp.array([0, 1, 1, 1]), jnp.array([1., 0., 1., 1.]))
+        >>> y_true, y_pred = jnp.array([0, 1, 1, 1]), jnp.array([1., 0., 1., 1.])
+        >>> state = m.update(m.init(), y_true, y_pred)
         >>> round(float(m.result(state)), 4)
         0.6667
     """
@@ -1301,7 +1344,8 @@ class AUC(Metric):
         >>> import jax.numpy as jnp
         >>> from funkeras import metrics
         >>> m = metrics.AUC(num_thresholds=3)
-        >>> state = m.update(m.init(), jnp.array([0, 0, 1, 1]), jnp.array([0., 0.5, 0.3, 0.9]))
+        >>> y_true, y_pred = jnp.array([0, 0, 1, 1]), jnp.array([0., 0.5, 0.3, 0.9])
+        >>> state = m.update(m.init(), y_true, y_pred)
         >>> float(m.result(state))
         0.75
     """
@@ -1323,7 +1367,10 @@ class AUC(Metric):
         if not isinstance(curve, str) or curve.upper() not in ("ROC", "PR"):
             raise ValueError(f"AUC: `curve` must be 'ROC' or 'PR', got {curve!r}.")
         methods = ("interpolation", "minoring", "majoring")
-        if not isinstance(summation_method, str) or summation_method.lower() not in methods:
+        if (
+            not isinstance(summation_method, str)
+            or summation_method.lower() not in methods
+        ):
             raise ValueError(
                 f"AUC: `summation_method` must be one of {list(methods)}, got "
                 f"{summation_method!r}."
@@ -1336,9 +1383,13 @@ class AUC(Metric):
             self.num_thresholds = len(inner) + 2
             self._evenly = _evenly_distributed([0.0, *inner, 1.0])
         else:
-            num_thresholds = check_int("AUC", "num_thresholds", num_thresholds, minimum=2)
+            num_thresholds = check_int(
+                "AUC", "num_thresholds", num_thresholds, minimum=2
+            )
             self.num_thresholds = num_thresholds
-            inner = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+            inner = [
+                (i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)
+            ]
             self._evenly = True
         # End points just outside [0, 1] so that predictions of exactly 0 or 1 are
         # counted on the right side.
@@ -1348,7 +1399,9 @@ class AUC(Metric):
         self.multi_label = multi_label
         if num_labels is not None:
             if not multi_label:
-                raise ValueError("AUC: `num_labels` is needed only when `multi_label` is True.")
+                raise ValueError(
+                    "AUC: `num_labels` is needed only when `multi_label` is True."
+                )
             num_labels = check_int("AUC", "num_labels", num_labels)
         self.num_labels = num_labels
         if label_weights is not None:
@@ -1363,9 +1416,16 @@ class AUC(Metric):
     def init(self, y_pred_spec=None):
         shape: tuple[int, ...] = (self.num_thresholds,)
         if self.multi_label:
-            labels = self.num_labels or _num_outputs("AUC(multi_label=True)", y_pred_spec)
+            labels = self.num_labels or _num_outputs(
+                "AUC(multi_label=True)", y_pred_spec
+            )
             shape = (self.num_thresholds, labels)
-        keys = ("true_positives", "false_positives", "true_negatives", "false_negatives")
+        keys = (
+            "true_positives",
+            "false_positives",
+            "true_negatives",
+            "false_negatives",
+        )
         return {k: self._zeros(shape) for k in keys}
 
     def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
@@ -1379,7 +1439,7 @@ class AUC(Metric):
             "AUC",
             y_true,
             y_pred,
-            self.thresholds,
+            tuple(self.thresholds),
             evenly=self._evenly,
             weights=row_weights(y_pred, sample_weight, mask),
             multi_label=self.multi_label,
@@ -1391,9 +1451,15 @@ class AUC(Metric):
                 f"batch gives {_shape(counts['tp'])}; pass the prediction spec (or "
                 "`num_labels`) to make the state."
             )
-        names = {"tp": "true_positives", "fp": "false_positives", "tn": "true_negatives",
-                 "fn": "false_negatives"}
-        return {names[k]: state[names[k]] + v.astype(self.dtype) for k, v in counts.items()}
+        names = {
+            "tp": "true_positives",
+            "fp": "false_positives",
+            "tn": "true_negatives",
+            "fn": "false_negatives",
+        }
+        return {
+            names[k]: state[names[k]] + v.astype(self.dtype) for k, v in counts.items()
+        }
 
     def _average_labels(self, by_label: Array) -> Array:
         if not self.multi_label:
@@ -1408,7 +1474,11 @@ class AUC(Metric):
         # Davis & Goadrich (2006), closed form (Keras): within each interval TP and
         # P = TP + FP vary linearly, so precision = (TP_A + slope * (P - P_A)) / P
         # integrates to slope * (dTP + intercept * log(P_B / P_A)).
-        tp, fp, fn = state["true_positives"], state["false_positives"], state["false_negatives"]
+        tp, fp, fn = (
+            state["true_positives"],
+            state["false_positives"],
+            state["false_negatives"],
+        )
         dtp = tp[:-1] - tp[1:]
         p = tp + fp
         dp = p[:-1] - p[1:]
@@ -1417,7 +1487,8 @@ class AUC(Metric):
         both = (p[:-1] > 0) & (p[1:] > 0)
         ratio = jnp.where(both, _div_no_nan(p[:-1], jnp.maximum(p[1:], 0.0)), 1.0)
         increments = _div_no_nan(
-            slope * (dtp + intercept * jnp.log(ratio)), jnp.maximum(tp[1:] + fn[1:], 0.0)
+            slope * (dtp + intercept * jnp.log(ratio)),
+            jnp.maximum(tp[1:] + fn[1:], 0.0),
         )
         return self._average_labels(increments)
 
@@ -1478,13 +1549,16 @@ class FBetaScore(Metric):
         >>> from funkeras import metrics
         >>> m = metrics.FBetaScore(beta=2.0, threshold=0.5)
         >>> state = m.init(jax.ShapeDtypeStruct((3,), jnp.float32))
-        >>> state = m.update(state, jnp.array([[1, 1, 1], [1, 0, 0], [1, 1, 0]]),
-        ...                  jnp.array([[0.2, 0.6, 0.7], [0.2, 0.6, 0.6], [0.6, 0.8, 0.0]]))
+        >>> y_true = jnp.array([[1, 1, 1], [1, 0, 0], [1, 1, 0]])
+        >>> y_pred = jnp.array([[0.2, 0.6, 0.7], [0.2, 0.6, 0.6], [0.6, 0.8, 0.0]])
+        >>> state = m.update(state, y_true, y_pred)
         >>> [round(x, 4) for x in m.result(state).tolist()]
         [0.3846, 0.9091, 0.8333]
     """
 
-    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
+    def __init__(
+        self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None
+    ):
         super().__init__(name=name, dtype=dtype)
         owner = type(self).__name__
         if average not in (None, "micro", "macro", "weighted"):
@@ -1501,8 +1575,17 @@ class FBetaScore(Metric):
         self.threshold = threshold
 
     def init(self, y_pred_spec=None):
-        shape = () if self.average == "micro" else (_num_outputs(type(self).__name__, y_pred_spec),)
-        keys = ("true_positives", "false_positives", "false_negatives", "intermediate_weights")
+        shape = (
+            ()
+            if self.average == "micro"
+            else (_num_outputs(type(self).__name__, y_pred_spec),)
+        )
+        keys = (
+            "true_positives",
+            "false_positives",
+            "false_negatives",
+            "intermediate_weights",
+        )
         return {k: self._zeros(shape) for k in keys}
 
     def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
@@ -1510,9 +1593,9 @@ class FBetaScore(Metric):
         y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
         if y_pred.ndim != 2 or y_true.shape[1:] != y_pred.shape[1:] or y_true.ndim != 2:
             raise ValueError(
-                f"{owner}: expected y_true and y_pred of shape (batch, num_classes), got "
-                f"y_true.shape={_shape(y_true)} and y_pred.shape={_shape(y_pred)}. One-hot "
-                "encode integer class ids."
+                f"{owner}: expected y_true and y_pred of shape (batch, num_classes), "
+                f"got y_true.shape={_shape(y_true)} and y_pred.shape={_shape(y_pred)}. "
+                "One-hot encode integer class ids."
             )
         y_pred = y_pred.astype(self.dtype)
         if self.threshold is None:
@@ -1533,12 +1616,14 @@ class FBetaScore(Metric):
             return jnp.sum(values, axis=axis)
 
         return {
-            "true_positives": state["true_positives"] + weighted_sum(predicted * y_true),
+            "true_positives": state["true_positives"]
+            + weighted_sum(predicted * y_true),
             "false_positives": state["false_positives"]
             + weighted_sum(predicted * (1.0 - y_true)),
             "false_negatives": state["false_negatives"]
             + weighted_sum((1.0 - predicted) * y_true),
-            "intermediate_weights": state["intermediate_weights"] + weighted_sum(y_true),
+            "intermediate_weights": state["intermediate_weights"]
+            + weighted_sum(y_true),
         }
 
     def result(self, state):
@@ -1577,14 +1662,17 @@ class F1Score(FBetaScore):
         >>> from funkeras import metrics
         >>> m = metrics.F1Score(threshold=0.5)
         >>> state = m.init(jax.ShapeDtypeStruct((3,), jnp.float32))
-        >>> state = m.update(state, jnp.array([[1, 1, 1], [1, 0, 0], [1, 1, 0]]),
-        ...                  jnp.array([[0.2, 0.6, 0.7], [0.2, 0.6, 0.6], [0.6, 0.8, 0.0]]))
+        >>> y_true = jnp.array([[1, 1, 1], [1, 0, 0], [1, 1, 0]])
+        >>> y_pred = jnp.array([[0.2, 0.6, 0.7], [0.2, 0.6, 0.6], [0.6, 0.8, 0.0]])
+        >>> state = m.update(state, y_true, y_pred)
         >>> [round(x, 4) for x in m.result(state).tolist()]
         [0.5, 0.8, 0.6667]
     """
 
     def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
-        super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype)
+        super().__init__(
+            average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype
+        )
 
     def get_config(self):
         config = super().get_config()
@@ -1623,7 +1711,11 @@ _CLASSES: dict[str, type[Metric]] = {
     )
 }
 _NAMES: dict[str, type[Metric]] = {
-    **{to_snake_case(name): cls for name, cls in _CLASSES.items() if cls is not MeanMetricWrapper},
+    **{
+        to_snake_case(name): cls
+        for name, cls in _CLASSES.items()
+        if cls is not MeanMetricWrapper
+    },
     "mse": MeanSquaredError,
     "MSE": MeanSquaredError,
     "mae": MeanAbsoluteError,
@@ -1699,17 +1791,21 @@ def _loss_kind(loss: Any) -> tuple[str | None, bool]:
 
 
 def _accuracy(
-    name: str, loss: Any, output_shape: Sequence[Any] | None, label_shape: Sequence[Any] | None
+    name: str,
+    loss: Any,
+    output_shape: Sequence[Any] | None,
+    label_shape: Sequence[Any] | None,
 ) -> Metric:
     kind, from_logits = _loss_kind(loss)
     if kind is None and output_shape is not None:
-        out = tuple(output_shape)
+        out = tuple(getattr(output_shape, "shape", output_shape))
         # Keras 3 (compile_utils): one output unit is binary; labels of lower rank,
-        # or one label column against several outputs, are sparse.
-        if len(out) <= 1 or out[-1] == 1:
+        # or one label column against several outputs, are sparse. Shapes here
+        # have no batch axis, so () is one value per sample.
+        if not out or out[-1] == 1:
             kind = "binary"
         elif label_shape is not None:
-            lab = tuple(label_shape)
+            lab = tuple(getattr(label_shape, "shape", label_shape))
             sparse = len(lab) < len(out) or (lab[-1] == 1 and out[-1] != 1)
             kind = "sparse" if sparse else "categorical"
         else:
@@ -1751,8 +1847,10 @@ def get(
         identifier: `None`, a name, a dict `{"class_name", "config"}`, a `Metric`
             class or instance, or a per-sample function.
         loss: The compiled loss (name, function or `Loss`), for `"accuracy"`.
-        output_shape: The prediction shape with the batch axis (`(None, 10)`).
-        label_shape: The label shape with the batch axis (`(None,)`).
+        output_shape: The shape of one prediction, without the batch axis
+            (`(10,)`), or its spec; for `"accuracy"`.
+        label_shape: The shape of one label, without the batch axis (`()` for
+            integer class ids), or its spec; for `"accuracy"`.
         custom_objects: Optional mapping of extra names to classes or functions.
 
     Returns:
@@ -1766,7 +1864,7 @@ def get(
         >>> from funkeras import metrics
         >>> metrics.get("accuracy", loss="sparse_categorical_crossentropy")
         SparseCategoricalAccuracy(name='accuracy')
-        >>> metrics.get("acc", output_shape=(None, 1))
+        >>> metrics.get("acc", output_shape=(1,))
         BinaryAccuracy(name='acc')
         >>> metrics.get("mae")
         MeanAbsoluteError(name='mae')
@@ -1785,7 +1883,9 @@ def get(
         if identifier in _NAMES or identifier in _CLASSES:
             cls = _NAMES.get(identifier) or _CLASSES[identifier]
             if cls is MeanMetricWrapper:
-                raise ValueError("metrics.get('MeanMetricWrapper'): it needs a function `fn`.")
+                raise ValueError(
+                    "metrics.get('MeanMetricWrapper'): it needs a function `fn`."
+                )
             return cls(name=identifier)
         if identifier in _METRIC_FUNCTIONS:
             return MeanMetricWrapper(_METRIC_FUNCTIONS[identifier], name=identifier)
@@ -1801,7 +1901,9 @@ def get(
             raise TypeError(f"Could not interpret metric identifier {identifier!r}.")
         return identifier()
     if isinstance(identifier, losses_module.LossFunctionWrapper):
-        return MeanMetricWrapper(identifier.fn, name=identifier.name, **identifier._fn_kwargs)
+        return MeanMetricWrapper(
+            identifier.fn, name=identifier.name, **identifier._fn_kwargs
+        )
     if callable(identifier):
         return MeanMetricWrapper(identifier)
     raise TypeError(
@@ -1821,7 +1923,8 @@ def serialize(metric: Metric) -> dict[str, Any]:
 
     Example:
         >>> from funkeras import metrics
-        >>> metrics.serialize(metrics.BinaryAccuracy(threshold=0.3))["config"]["threshold"]
+        >>> config = metrics.serialize(metrics.BinaryAccuracy(threshold=0.3))
+        >>> config["config"]["threshold"]
         0.3
     """
     if not isinstance(metric, Metric):
@@ -1829,7 +1932,9 @@ def serialize(metric: Metric) -> dict[str, Any]:
     return {"class_name": type(metric).__name__, "config": metric.get_config()}
 
 
-def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> Metric:
+def deserialize(
+    config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+) -> Metric:
     """Rebuild a metric from `serialize`'s output.
 
     Args:
@@ -1849,15 +1954,19 @@ def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = 
     """
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(
-            f"Could not deserialize metric {config!r}: expected a dict with 'class_name' "
-            "and 'config'."
+            f"Could not deserialize metric {config!r}: expected a dict with "
+            "'class_name' and 'config'."
         )
     name, inner = config["class_name"], config.get("config", {})
     cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
     if cls is None:
         raise _unknown(name)
     if not (inspect.isclass(cls) and issubclass(cls, Metric)):
-        raise ValueError(f"Could not deserialize metric {config!r}: {name!r} is not a Metric.")
+        raise ValueError(
+            f"Could not deserialize metric {config!r}: {name!r} is not a Metric."
+        )
     if not isinstance(inner, dict):
-        raise ValueError(f"Could not deserialize metric {config!r}: 'config' must be a dict.")
+        raise ValueError(
+            f"Could not deserialize metric {config!r}: 'config' must be a dict."
+        )
     return cls.from_config(inner)

@@ -97,8 +97,10 @@ def np_cce(t, p, from_logits=False, label_smoothing=0.0):
 
 def np_scce(labels, p, from_logits=False, ignore_class=None):
     labels = np.asarray(labels).reshape(p.shape[:-1])
-    logp = np_log_softmax(p) if from_logits else np.log(
-        np.clip(p / p.sum(-1, keepdims=True), EPS, 1 - EPS)
+    logp = (
+        np_log_softmax(p)
+        if from_logits
+        else np.log(np.clip(p / p.sum(-1, keepdims=True), EPS, 1 - EPS))
     )
     out = np.zeros(labels.shape)
     for idx in np.ndindex(labels.shape):
@@ -157,9 +159,13 @@ def _data(kind, shape, seed=0):
     if kind == "positive":
         return rng.uniform(0.2, 3.0, size=shape), rng.uniform(0.2, 3.0, size=shape)
     if kind == "binary":
-        return rng.integers(0, 2, size=shape).astype(float), rng.uniform(0.02, 0.98, size=shape)
+        return rng.integers(0, 2, size=shape).astype(float), rng.uniform(
+            0.02, 0.98, size=shape
+        )
     if kind == "binary_logits":
-        return rng.integers(0, 2, size=shape).astype(float), rng.normal(0, 3, size=shape)
+        return rng.integers(0, 2, size=shape).astype(float), rng.normal(
+            0, 3, size=shape
+        )
     if kind == "signs":
         return rng.choice([-1.0, 1.0], size=shape), rng.normal(size=shape)
     if kind == "probs":
@@ -185,7 +191,12 @@ ELEMENTWISE = [
     (L.huber, {"delta": 0.3}, lambda t, p: np_huber(t, p, 0.3), "regression"),
     (L.log_cosh, {}, np_log_cosh, "regression"),
     (L.binary_crossentropy, {}, np_bce, "binary"),
-    (L.binary_crossentropy, {"from_logits": True}, lambda t, p: np_bce(t, p, True), "binary_logits"),
+    (
+        L.binary_crossentropy,
+        {"from_logits": True},
+        lambda t, p: np_bce(t, p, True),
+        "binary_logits",
+    ),
     (
         L.binary_crossentropy,
         {"label_smoothing": 0.2},
@@ -201,13 +212,23 @@ ELEMENTWISE = [
     (L.binary_focal_crossentropy, {}, np_focal, "binary"),
     (
         L.binary_focal_crossentropy,
-        {"apply_class_balancing": True, "alpha": 0.4, "gamma": 1.5, "from_logits": True,
-         "label_smoothing": 0.1},
+        {
+            "apply_class_balancing": True,
+            "alpha": 0.4,
+            "gamma": 1.5,
+            "from_logits": True,
+            "label_smoothing": 0.1,
+        },
         lambda t, p: np_focal(t, p, True, 0.4, 1.5, True, 0.1),
         "binary_logits",
     ),
     (L.categorical_crossentropy, {}, np_cce, "onehot"),
-    (L.categorical_crossentropy, {"from_logits": True}, lambda t, p: np_cce(t, p, True), "onehot_logits"),
+    (
+        L.categorical_crossentropy,
+        {"from_logits": True},
+        lambda t, p: np_cce(t, p, True),
+        "onehot_logits",
+    ),
     (
         L.categorical_crossentropy,
         {"label_smoothing": 0.1},
@@ -261,9 +282,15 @@ def test_rank3_per_sample_is_mean_over_non_batch_axes(fn, kwargs, ref, kind):
 
 @pytest.mark.parametrize(
     "fn,ref",
-    [(L.mean_squared_error, np_mse), (L.binary_crossentropy, np_bce), (L.huber, np_huber)],
+    [
+        (L.mean_squared_error, np_mse),
+        (L.binary_crossentropy, np_bce),
+        (L.huber, np_huber),
+    ],
 )
-@pytest.mark.parametrize("true_shape,pred_shape", [((B,), (B, 1)), ((B, 1), (B,)), ((B,), (B,))])
+@pytest.mark.parametrize(
+    "true_shape,pred_shape", [((B,), (B, 1)), ((B, 1), (B,)), ((B,), (B,))]
+)
 def test_vector_against_column_is_one_value_per_sample(fn, ref, true_shape, pred_shape):
     t, p = _data("binary", (B, 1), seed=2)
     out = fn(jnp.asarray(t.reshape(true_shape)), jnp.asarray(p.reshape(pred_shape)))
@@ -278,9 +305,13 @@ def test_sparse_categorical_crossentropy(from_logits, label_shape):
     onehot, p = _data(kind, (B, C), seed=3)
     labels = onehot.argmax(-1)
     out = L.sparse_categorical_crossentropy(
-        jnp.asarray(labels.reshape(label_shape)), jnp.asarray(p, jnp.float32), from_logits
+        jnp.asarray(labels.reshape(label_shape)),
+        jnp.asarray(p, jnp.float32),
+        from_logits,
     )
-    np.testing.assert_allclose(out, np_scce(labels, p, from_logits), rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(
+        out, np_scce(labels, p, from_logits), rtol=2e-5, atol=2e-5
+    )
     dense = L.categorical_crossentropy(jnp.asarray(onehot), jnp.asarray(p), from_logits)
     np.testing.assert_allclose(out, dense, rtol=1e-5, atol=1e-6)
 
@@ -291,10 +322,15 @@ def test_sparse_categorical_ignore_class_function_and_class():
     labels[0, :2] = -1
     labels[3, 4] = -1
     per_sample = L.sparse_categorical_crossentropy(
-        jnp.asarray(labels), jnp.asarray(p, jnp.float32), from_logits=True, ignore_class=-1
+        jnp.asarray(labels),
+        jnp.asarray(p, jnp.float32),
+        from_logits=True,
+        ignore_class=-1,
     )
     elements = np_scce(labels, p, True, ignore_class=-1)
-    np.testing.assert_allclose(per_sample, np_per_sample(elements), rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(
+        per_sample, np_per_sample(elements), rtol=2e-5, atol=2e-6
+    )
     # The class reduces over the non-ignored entries only (Keras' mask).
     loss = L.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)
     got = loss(jnp.asarray(labels), jnp.asarray(p, jnp.float32))
@@ -338,12 +374,20 @@ def test_class_reductions_and_sample_weights(reduction, weighted):
     t, p = _data("binary_logits", (B, C), seed=5)
     w = np.random.default_rng(6).uniform(0.1, 2.0, size=B) if weighted else np.ones(B)
     loss = L.BinaryCrossentropy(from_logits=True, reduction=reduction)
-    got = loss(jnp.asarray(t), jnp.asarray(p), sample_weight=jnp.asarray(w) if weighted else None)
-    np.testing.assert_allclose(got, np_reduce(np_bce(t, p, True), w, reduction), rtol=2e-5)
+    got = loss(
+        jnp.asarray(t),
+        jnp.asarray(p),
+        sample_weight=jnp.asarray(w) if weighted else None,
+    )
+    np.testing.assert_allclose(
+        got, np_reduce(np_bce(t, p, True), w, reduction), rtol=2e-5
+    )
     jitted = jax.jit(lambda a, b, c: loss(a, b, sample_weight=c))(
         jnp.asarray(t), jnp.asarray(p), jnp.asarray(w)
     )
-    np.testing.assert_allclose(jitted, np_reduce(np_bce(t, p, True), w, reduction), rtol=2e-5)
+    np.testing.assert_allclose(
+        jitted, np_reduce(np_bce(t, p, True), w, reduction), rtol=2e-5
+    )
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -364,7 +408,9 @@ def test_mask_gives_the_loss_of_the_real_rows(reduction):
     else:
         np.testing.assert_allclose(masked, real_only, rtol=2e-5)
         np.testing.assert_allclose(
-            masked, np_reduce(np_cce(t[real], p[real], True), w[real], reduction), rtol=2e-5
+            masked,
+            np_reduce(np_cce(t[real], p[real], True), w[real], reduction),
+            rtol=2e-5,
         )
 
 
@@ -373,11 +419,15 @@ def test_reduce_loss_with_mask_equals_real_rows(reduction):
     values = np.array([1.0, 2.0, 7.0, 4.0, -3.0])
     w = np.array([0.5, 1.0, 3.0, 2.0, 1.0])
     real = np.array([True, True, False, True, False])
-    got = L.reduce_loss(jnp.asarray(values), jnp.asarray(w), jnp.asarray(real), reduction)
+    got = L.reduce_loss(
+        jnp.asarray(values), jnp.asarray(w), jnp.asarray(real), reduction
+    )
     if reduction == "none":
         np.testing.assert_allclose(got, np.where(real, values * w, 0.0))
     else:
-        np.testing.assert_allclose(got, np_reduce(values[real], w[real], reduction), rtol=1e-6)
+        np.testing.assert_allclose(
+            got, np_reduce(values[real], w[real], reduction), rtol=1e-6
+        )
     assert float(L.reduce_loss(jnp.ones(3), mask=jnp.zeros(3, bool))) == 0.0
 
 
@@ -398,7 +448,9 @@ def test_rank3_class_reduction_matches_keras_elementwise_reduction():
     w = np.random.default_rng(11).uniform(0.5, 2.0, size=(B, 3))
     elements = np_mse(t, p)
     for reduction in ("sum", "sum_over_batch_size", "mean_with_sample_weight"):
-        got = L.MeanSquaredError(reduction=reduction)(jnp.asarray(t), jnp.asarray(p), jnp.asarray(w))
+        got = L.MeanSquaredError(reduction=reduction)(
+            jnp.asarray(t), jnp.asarray(p), jnp.asarray(w)
+        )
         np.testing.assert_allclose(got, np_reduce(elements, w, reduction), rtol=2e-5)
 
 
@@ -407,9 +459,13 @@ def test_keras_documented_values():
     logits = jnp.array([[-18.6, 0.51], [2.94, -12.8]])
     bce = L.BinaryCrossentropy(from_logits=True)
     np.testing.assert_allclose(bce(y_true, logits), 0.8654, atol=1e-3)
-    np.testing.assert_allclose(bce(y_true, logits, jnp.array([0.8, 0.2])), 0.243, atol=1e-3)
     np.testing.assert_allclose(
-        L.BinaryCrossentropy(from_logits=True, reduction="sum")(y_true, logits), 1.730, atol=1e-3
+        bce(y_true, logits, jnp.array([0.8, 0.2])), 0.243, atol=1e-3
+    )
+    np.testing.assert_allclose(
+        L.BinaryCrossentropy(from_logits=True, reduction="sum")(y_true, logits),
+        1.730,
+        atol=1e-3,
     )
     np.testing.assert_allclose(
         L.BinaryCrossentropy(from_logits=True, reduction=None)(y_true, logits),
@@ -417,17 +473,23 @@ def test_keras_documented_values():
         atol=1e-3,
     )
     focal = L.BinaryFocalCrossentropy
-    np.testing.assert_allclose(focal(gamma=3, from_logits=True)(y_true, logits), 0.647, atol=1e-3)
+    np.testing.assert_allclose(
+        focal(gamma=3, from_logits=True)(y_true, logits), 0.647, atol=1e-3
+    )
     np.testing.assert_allclose(
         focal(apply_class_balancing=True, gamma=3, from_logits=True)(y_true, logits),
         0.482,
         atol=1e-3,
     )
     np.testing.assert_allclose(
-        focal(gamma=3, from_logits=True)(y_true, logits, jnp.array([0.8, 0.2])), 0.133, atol=1e-3
+        focal(gamma=3, from_logits=True)(y_true, logits, jnp.array([0.8, 0.2])),
+        0.133,
+        atol=1e-3,
     )
     np.testing.assert_allclose(
-        focal(gamma=4, from_logits=True, reduction="sum")(y_true, logits), 1.222, atol=1e-3
+        focal(gamma=4, from_logits=True, reduction="sum")(y_true, logits),
+        1.222,
+        atol=1e-3,
     )
     np.testing.assert_allclose(
         focal(apply_class_balancing=True, gamma=5, from_logits=True, reduction=None)(
@@ -440,8 +502,12 @@ def test_keras_documented_values():
     onehot = jnp.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     probs = jnp.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
     np.testing.assert_allclose(cce(onehot, probs), 1.177, atol=1e-3)
-    np.testing.assert_allclose(cce(onehot, probs, jnp.array([0.3, 0.7])), 0.814, atol=1e-3)
-    np.testing.assert_allclose(L.huber([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]), [0.18, 0.13])
+    np.testing.assert_allclose(
+        cce(onehot, probs, jnp.array([0.3, 0.7])), 0.814, atol=1e-3
+    )
+    np.testing.assert_allclose(
+        L.huber([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]), [0.18, 0.13]
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -451,7 +517,11 @@ def test_keras_documented_values():
 
 GRAD_CASES = [
     (L.binary_crossentropy, {}, "binary"),
-    (L.binary_crossentropy, {"from_logits": True, "label_smoothing": 0.1}, "binary_logits"),
+    (
+        L.binary_crossentropy,
+        {"from_logits": True, "label_smoothing": 0.1},
+        "binary_logits",
+    ),
     (L.binary_focal_crossentropy, {"apply_class_balancing": True}, "binary"),
     (L.binary_focal_crossentropy, {"from_logits": True}, "binary_logits"),
     (L.categorical_crossentropy, {"label_smoothing": 0.1}, "onehot"),
@@ -483,7 +553,9 @@ def test_check_grads_sparse(from_logits):
     onehot, p = _data("onehot_logits" if from_logits else "onehot", (3, C), seed=13)
     labels = jnp.asarray(onehot.argmax(-1))
     check_grads(
-        jax.jit(lambda x: jnp.sum(L.sparse_categorical_crossentropy(labels, x, from_logits))),
+        jax.jit(
+            lambda x: jnp.sum(L.sparse_categorical_crossentropy(labels, x, from_logits))
+        ),
         (jnp.asarray(p, jnp.float32),),
         order=1,
         modes=("rev",),
@@ -539,11 +611,15 @@ def test_other_shape_errors():
     with pytest.raises(ValueError, match="single class"):
         L.categorical_crossentropy(jnp.ones((B, 1)), jnp.ones((B, 1)))
     with pytest.raises(ValueError, match="does not fit"):
-        L.sparse_categorical_crossentropy(jnp.zeros((B, 2), jnp.int32), jnp.ones((B, 5, 3)))
+        L.sparse_categorical_crossentropy(
+            jnp.zeros((B, 2), jnp.int32), jnp.ones((B, 5, 3))
+        )
     with pytest.raises(ValueError, match="sample_weight"):
         L.MeanSquaredError()(jnp.zeros((B, 2)), jnp.zeros((B, 2)), jnp.ones((B, 3)))
     with pytest.raises(ValueError, match="one value per sample"):
-        L.LossFunctionWrapper(lambda t, p: jnp.mean(t - p))(jnp.zeros((B, 2)), jnp.zeros((B, 2)))
+        L.LossFunctionWrapper(lambda t, p: jnp.mean(t - p))(
+            jnp.zeros((B, 2)), jnp.zeros((B, 2))
+        )
 
 
 def test_shape_checks_accept_a_symbolic_batch():
@@ -562,7 +638,9 @@ def test_check_sparse_labels():
     L.check_sparse_labels(np.array([0, 3, 2]), 4)
     L.check_sparse_labels(np.array([0.0, 3.0]), 4)
     L.check_sparse_labels(np.array([[0, 255], [1, 2]]), 3, ignore_class=255)
-    with pytest.raises(ValueError, match=r"label 7 at index \(1, 0\).*\[0, 3\).*1 of 4"):
+    with pytest.raises(
+        ValueError, match=r"label 7 at index \(1, 0\).*\[0, 3\).*1 of 4"
+    ):
         L.check_sparse_labels(np.array([[0, 1], [7, 2]]), 3)
     with pytest.raises(ValueError, match=r"label -1 .*\[0, 3\)"):
         L.check_sparse_labels(np.array([-1, 1]), 3)
@@ -575,7 +653,9 @@ def test_sparse_labels_out_of_range_in_graph():
     assert not bool(f(jnp.array([0, 1, 2])))
     assert bool(f(jnp.array([0, 3])))
     assert bool(f(jnp.array([-1, 0])))
-    assert not bool(L.sparse_labels_out_of_range(jnp.array([0, -1]), 3, ignore_class=-1))
+    assert not bool(
+        L.sparse_labels_out_of_range(jnp.array([0, -1]), 3, ignore_class=-1)
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -611,7 +691,9 @@ def test_get_other_identifiers():
     assert isinstance(L.get(L.Poisson), L.Poisson)
     custom = lambda t, p: (t - p) ** 2  # noqa: E731
     assert L.get(custom) is custom
-    got = L.get({"class_name": "SparseCategoricalCrossentropy", "config": {"from_logits": True}})
+    got = L.get(
+        {"class_name": "SparseCategoricalCrossentropy", "config": {"from_logits": True}}
+    )
     assert got.get_config()["from_logits"] is True
     with pytest.raises(ValueError, match="Did you mean 'mean_squared_error'"):
         L.get("mean_squared_eror")
@@ -641,7 +723,9 @@ ALL_CLASSES = [
 ]
 
 
-@pytest.mark.parametrize("loss,kind", ALL_CLASSES, ids=[type(c[0]).__name__ for c in ALL_CLASSES])
+@pytest.mark.parametrize(
+    "loss,kind", ALL_CLASSES, ids=[type(c[0]).__name__ for c in ALL_CLASSES]
+)
 def test_class_matches_function_and_config_round_trips(loss, kind):
     t, p = _data(kind, (B, C), seed=15)
     t, p = jnp.asarray(t, jnp.float32), jnp.asarray(p, jnp.float32)
@@ -658,7 +742,9 @@ def test_class_matches_function_and_config_round_trips(loss, kind):
 
 
 def test_scce_class_config_round_trip():
-    loss = L.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0, reduction="sum")
+    loss = L.SparseCategoricalCrossentropy(
+        from_logits=True, ignore_class=0, reduction="sum"
+    )
     rebuilt = L.get(L.serialize(loss))
     assert rebuilt.get_config() == loss.get_config()
 

@@ -64,8 +64,12 @@ def np_counts(t, p, w, thresholds):
     for thr in thresholds:
         pos = p > thr
         out.append(
-            [(ww * (t & pos)).sum(), (ww * (~t & pos)).sum(), (ww * (t & ~pos)).sum(),
-             (ww * (~t & ~pos)).sum()]
+            [
+                (ww * (t & pos)).sum(),
+                (ww * (~t & pos)).sum(),
+                (ww * (t & ~pos)).sum(),
+                (ww * (~t & ~pos)).sum(),
+            ]
         )
     return np.array(out).T  # (4, T)
 
@@ -150,8 +154,16 @@ CASES = [
         "multilabel",
         lambda t, p, w: wmean(((p > 0.3) == t).mean(-1), w),
     ),
-    (M.CategoricalAccuracy, "onehot", lambda t, p, w: wmean(t.argmax(-1) == p.argmax(-1), w)),
-    (M.SparseCategoricalAccuracy, "sparse", lambda t, p, w: wmean(t == p.argmax(-1), w)),
+    (
+        M.CategoricalAccuracy,
+        "onehot",
+        lambda t, p, w: wmean(t.argmax(-1) == p.argmax(-1), w),
+    ),
+    (
+        M.SparseCategoricalAccuracy,
+        "sparse",
+        lambda t, p, w: wmean(t == p.argmax(-1), w),
+    ),
     (
         lambda: M.TopKCategoricalAccuracy(k=2),
         "onehot",
@@ -162,8 +174,16 @@ CASES = [
         "sparse",
         lambda t, p, w: wmean(np_in_top_k(t, p, 2), w),
     ),
-    (M.MeanSquaredError, "regression", lambda t, p, w: wmean(((t - p) ** 2).mean(-1), w)),
-    (M.MeanAbsoluteError, "regression", lambda t, p, w: wmean(np.abs(t - p).mean(-1), w)),
+    (
+        M.MeanSquaredError,
+        "regression",
+        lambda t, p, w: wmean(((t - p) ** 2).mean(-1), w),
+    ),
+    (
+        M.MeanAbsoluteError,
+        "regression",
+        lambda t, p, w: wmean(np.abs(t - p).mean(-1), w),
+    ),
     (
         M.RootMeanSquaredError,
         "regression",
@@ -179,17 +199,25 @@ CASES = [
         "positive",
         lambda t, p, w: wmean(((np.log1p(p) - np.log1p(t)) ** 2).mean(-1), w),
     ),
-    (M.LogCoshError, "regression", lambda t, p, w: wmean(np.log(np.cosh(p - t)).mean(-1), w)),
+    (
+        M.LogCoshError,
+        "regression",
+        lambda t, p, w: wmean(np.log(np.cosh(p - t)).mean(-1), w),
+    ),
     (M.R2Score, "regression", np_r2),
     (
         M.Precision,
         "binary",
-        lambda t, p, w: (lambda c: c[0] / (c[0] + c[1]))(np_counts(t, p, w, [0.5])[:, 0]),
+        lambda t, p, w: (lambda c: c[0] / (c[0] + c[1]))(
+            np_counts(t, p, w, [0.5])[:, 0]
+        ),
     ),
     (
         M.Recall,
         "multilabel",
-        lambda t, p, w: (lambda c: c[0] / (c[0] + c[2]))(np_counts(t, p, w, [0.5])[:, 0]),
+        lambda t, p, w: (lambda c: c[0] / (c[0] + c[2]))(
+            np_counts(t, p, w, [0.5])[:, 0]
+        ),
     ),
     (
         lambda: M.Recall(thresholds=[0.0, 0.25, 0.5, 0.75, 1.0]),  # evenly spaced path
@@ -252,13 +280,17 @@ def test_accumulated_result_matches_numpy(factory, kind, ref):
         real_t.append(t[keep])
         real_p.append(p[keep])
         real_w.append(w[keep])
-    expected = ref(np.concatenate(real_t), np.concatenate(real_p), np.concatenate(real_w))
+    expected = ref(
+        np.concatenate(real_t), np.concatenate(real_p), np.concatenate(real_w)
+    )
     eager = _accumulate(metric, batches, jit=False)
     jitted = _accumulate(metric, batches, jit=True)
     for key in eager:
         np.testing.assert_allclose(jitted[key], eager[key], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(metric.result(eager), expected, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(jax.jit(metric.result)(jitted), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        jax.jit(metric.result)(jitted), expected, rtol=1e-4, atol=1e-5
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -269,7 +301,9 @@ def test_accumulated_result_matches_numpy(factory, kind, ref):
 def _one_state(metric, kind, n=40, seed=20):
     t, p = _data(kind, n, seed)
     w = np.random.default_rng(seed).uniform(0.2, 2.0, size=n)
-    state = jax.jit(metric.update)(metric.init(_spec(p)), jnp.asarray(t), jnp.asarray(p), w)
+    state = jax.jit(metric.update)(
+        metric.init(_spec(p)), jnp.asarray(t), jnp.asarray(p), w
+    )
     return state, t, p, w
 
 
@@ -287,7 +321,9 @@ def test_r2_and_fbeta_aggregations():
     state, t, p, w = _one_state(M.R2Score(), "regression")
     for aggregation in ("uniform_average", "variance_weighted_average", None):
         m = M.R2Score(class_aggregation=aggregation)
-        np.testing.assert_allclose(m.result(state), np_r2(t, p, w, aggregation), rtol=1e-5)
+        np.testing.assert_allclose(
+            m.result(state), np_r2(t, p, w, aggregation), rtol=1e-5
+        )
     state, t, p, w = _one_state(M.FBetaScore(threshold=0.4), "multilabel")
     for average in (None, "macro", "weighted"):
         for beta in (0.5, 1.0, 2.0):
@@ -329,7 +365,9 @@ def test_auc_equals_exact_roc_auc_on_well_separated_scores():
     logits = np.log(scores / (1 - scores))
     ml = M.AUC(from_logits=True)
     np.testing.assert_allclose(
-        ml.result(ml.update(ml.init(), jnp.asarray(labels), jnp.asarray(logits))), exact, rtol=1e-5
+        ml.result(ml.update(ml.init(), jnp.asarray(labels), jnp.asarray(logits))),
+        exact,
+        rtol=1e-5,
     )
 
 
@@ -348,7 +386,9 @@ def test_auc_explicit_thresholds_and_multi_label():
     state = jax.jit(mm.update)(mm.init(_spec(p)), jnp.asarray(t), jnp.asarray(p))
     assert state["true_positives"].shape == (40, C)
     per_label = [np_auc_keras(t[:, j], p[:, j], np.ones(30), 40) for j in range(C)]
-    np.testing.assert_allclose(mm.result(state), np.average(per_label, weights=lw), rtol=1e-5)
+    np.testing.assert_allclose(
+        mm.result(state), np.average(per_label, weights=lw), rtol=1e-5
+    )
 
 
 def test_precision_recall_top_k_and_class_id():
@@ -360,7 +400,9 @@ def test_precision_recall_top_k_and_class_id():
     np.testing.assert_allclose(m.result(state), 4 / 6, rtol=1e-6)
     r = M.Recall(class_id=3)
     state = r.update(r.init(), jnp.asarray(t), jnp.asarray(p))
-    np.testing.assert_allclose(r.result(state), 0.5)  # class 3: true in rows 1, 2; 0.95 found
+    np.testing.assert_allclose(
+        r.result(state), 0.5
+    )  # class 3: true in rows 1, 2; 0.95 found
     rk = M.Recall(top_k=1, class_id=2)
     state = rk.update(rk.init(), jnp.asarray(t), jnp.asarray(p))
     np.testing.assert_allclose(rk.result(state), 0.0)
@@ -370,9 +412,18 @@ def test_precision_recall_top_k_and_class_id():
 
 def test_top_k_ties_count_as_hits():
     scores = jnp.array([[0.5, 0.5, 0.5, 0.1]])
-    assert float(M.sparse_top_k_categorical_accuracy(jnp.array([2]), scores, k=1)[0]) == 1.0
-    assert float(M.sparse_top_k_categorical_accuracy(jnp.array([3]), scores, k=3)[0]) == 0.0
-    assert float(M.sparse_top_k_categorical_accuracy(jnp.array([3]), scores, k=9)[0]) == 1.0
+    assert (
+        float(M.sparse_top_k_categorical_accuracy(jnp.array([2]), scores, k=1)[0])
+        == 1.0
+    )
+    assert (
+        float(M.sparse_top_k_categorical_accuracy(jnp.array([3]), scores, k=3)[0])
+        == 0.0
+    )
+    assert (
+        float(M.sparse_top_k_categorical_accuracy(jnp.array([3]), scores, k=9)[0])
+        == 1.0
+    )
 
 
 def test_mean_and_sum_values_and_scalars():
@@ -382,7 +433,9 @@ def test_mean_and_sum_values_and_scalars():
     state = m.update(state, jnp.asarray(4.0), mask=jnp.array([True, True, False]))
     np.testing.assert_allclose(m.result(state), (2 + 6 + 20 + 8) / 6)
     s = M.Sum()
-    state = s.update(s.init(), jnp.array([[1.0, 3.0], [5.0, 7.0]]), mask=jnp.array([True, False]))
+    state = s.update(
+        s.init(), jnp.array([[1.0, 3.0], [5.0, 7.0]]), mask=jnp.array([True, False])
+    )
     np.testing.assert_allclose(s.result(state), 4.0)
     assert float(m.result(m.init())) == 0.0
 
@@ -392,7 +445,9 @@ def test_mean_metric_wrapper_of_a_loss_and_r2_adjusted():
     m = M.MeanMetricWrapper(L.binary_crossentropy, label_smoothing=0.1)
     state = m.update(m.init(), jnp.asarray(t), jnp.asarray(p))
     np.testing.assert_allclose(
-        m.result(state), np.mean(L.binary_crossentropy(t, p, label_smoothing=0.1)), rtol=1e-6
+        m.result(state),
+        np.mean(L.binary_crossentropy(t, p, label_smoothing=0.1)),
+        rtol=1e-6,
     )
     assert m.name == "binary_crossentropy"
     t, p = _data("regression", 12, seed=5)
@@ -400,7 +455,9 @@ def test_mean_metric_wrapper_of_a_loss_and_r2_adjusted():
     state = r2.update(r2.init(_spec(p)), jnp.asarray(t), jnp.asarray(p))
     n, k = 36.0, 3.0  # Keras counts every element as a sample
     plain = np_r2(t, p, np.ones(12))
-    np.testing.assert_allclose(r2.result(state), 1 - (1 - plain) * (n - 1) / (n - k - 1), rtol=1e-5)
+    np.testing.assert_allclose(
+        r2.result(state), 1 - (1 - plain) * (n - 1) / (n - k - 1), rtol=1e-5
+    )
     few = M.R2Score(num_regressors=100)
     state = few.update(few.init(_spec(p)), jnp.asarray(t), jnp.asarray(p))
     np.testing.assert_allclose(few.result(state), plain, rtol=1e-5)
@@ -423,7 +480,9 @@ def test_subclass_with_mask():
     m = CountPositives()
     assert m.name == "count_positives"
     y = jnp.array([[1.0], [2.0], [-1.0], [3.0]])
-    state = jax.jit(m.update)(m.init(), y, y, None, jnp.array([True, True, True, False]))
+    state = jax.jit(m.update)(
+        m.init(), y, y, None, jnp.array([True, True, True, False])
+    )
     assert float(m.result(state)) == 2.0
     with pytest.raises(TypeError, match="must define `init`"):
         M.Metric().init()
@@ -443,12 +502,18 @@ def test_label_shape_errors():
     with pytest.raises(ValueError, match="sparse_top_k_categorical_accuracy"):
         M.top_k_categorical_accuracy(jnp.zeros((4, 1)), jnp.asarray(p))
     with pytest.raises(ValueError, match="same shape"):
-        M.BinaryAccuracy().update(M.BinaryAccuracy().init(), jnp.zeros((4,)), jnp.zeros((4, 3)))
+        M.BinaryAccuracy().update(
+            M.BinaryAccuracy().init(), jnp.zeros((4,)), jnp.zeros((4, 3))
+        )
     with pytest.raises(ValueError, match="needs `y_pred_spec`"):
         M.R2Score().init()
     with pytest.raises(ValueError, match="3 outputs"):
         r2 = M.R2Score()
-        r2.update(r2.init(jax.ShapeDtypeStruct((3,), jnp.float32)), jnp.zeros((4, 2)), jnp.zeros((4, 2)))
+        r2.update(
+            r2.init(jax.ShapeDtypeStruct((3,), jnp.float32)),
+            jnp.zeros((4, 2)),
+            jnp.zeros((4, 2)),
+        )
     with pytest.raises(ValueError, match="mask"):
         M.row_weights(jnp.zeros((4, 2)), mask=jnp.ones((4, 2), bool))
 
@@ -472,16 +537,36 @@ def test_vector_labels_against_column_predictions_do_not_broadcast():
     [
         ({"loss": "binary_crossentropy"}, M.BinaryAccuracy, 0.5),
         ({"loss": L.BinaryCrossentropy(from_logits=True)}, M.BinaryAccuracy, 0.0),
-        ({"loss": "bce", "output_shape": (None, 5)}, M.BinaryAccuracy, 0.5),
+        ({"loss": "bce", "output_shape": (5,)}, M.BinaryAccuracy, 0.5),
         ({"loss": L.binary_focal_crossentropy}, M.BinaryAccuracy, 0.5),
-        ({"loss": "sparse_categorical_crossentropy"}, M.SparseCategoricalAccuracy, None),
-        ({"loss": L.SparseCategoricalCrossentropy(True)}, M.SparseCategoricalAccuracy, None),
+        (
+            {"loss": "sparse_categorical_crossentropy"},
+            M.SparseCategoricalAccuracy,
+            None,
+        ),
+        (
+            {"loss": L.SparseCategoricalCrossentropy(True)},
+            M.SparseCategoricalAccuracy,
+            None,
+        ),
         ({"loss": "CategoricalCrossentropy"}, M.CategoricalAccuracy, None),
-        ({"loss": "mse", "output_shape": (None, 1)}, M.BinaryAccuracy, 0.5),
-        ({"output_shape": (None,)}, M.BinaryAccuracy, 0.5),
-        ({"output_shape": (None, 10), "label_shape": (None,)}, M.SparseCategoricalAccuracy, None),
-        ({"output_shape": (None, 10), "label_shape": (None, 1)}, M.SparseCategoricalAccuracy, None),
-        ({"output_shape": (None, 10), "label_shape": (None, 10)}, M.CategoricalAccuracy, None),
+        ({"loss": "mse", "output_shape": (1,)}, M.BinaryAccuracy, 0.5),
+        ({"output_shape": ()}, M.BinaryAccuracy, 0.5),
+        (
+            {"output_shape": (10,), "label_shape": ()},
+            M.SparseCategoricalAccuracy,
+            None,
+        ),
+        (
+            {"output_shape": (10,), "label_shape": (1,)},
+            M.SparseCategoricalAccuracy,
+            None,
+        ),
+        (
+            {"output_shape": (10,), "label_shape": (10,)},
+            M.CategoricalAccuracy,
+            None,
+        ),
         ({}, M.Accuracy, None),
     ],
 )
@@ -494,9 +579,15 @@ def test_accuracy_resolution(kwargs, cls, threshold, name):
         assert metric.threshold == threshold
 
 
-def test_accuracy_resolution_needs_label_shape_when_ambiguous():
+def test_accuracy_resolution_from_specs_and_ambiguity():
+    out = jax.ShapeDtypeStruct((10,), jnp.float32)
+    labels = jax.ShapeDtypeStruct((), jnp.int32)
+    assert (
+        type(M.get("accuracy", None, out, label_shape=labels))
+        is M.SparseCategoricalAccuracy
+    )
     with pytest.raises(ValueError, match="label_shape"):
-        M.get("accuracy", output_shape=(None, 10))
+        M.get("accuracy", output_shape=(10,))
 
 
 @pytest.mark.parametrize(
@@ -561,7 +652,9 @@ CONFIG_CASES = [
     M.Precision(thresholds=[0.3, 0.6], class_id=1),
     M.Recall(top_k=2),
     M.AUC(num_thresholds=50, curve="PR", from_logits=True),
-    M.AUC(thresholds=[0.2, 0.4], multi_label=True, num_labels=3, label_weights=[1, 2, 3]),
+    M.AUC(
+        thresholds=[0.2, 0.4], multi_label=True, num_labels=3, label_weights=[1, 2, 3]
+    ),
     M.F1Score(average="macro", threshold=0.4),
     M.FBetaScore(beta=0.5),
     M.MeanMetricWrapper(L.huber, name="h", delta=0.5),

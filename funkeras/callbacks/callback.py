@@ -7,6 +7,7 @@ them, so a progress bar that reads on a timer does not sync every step.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -39,7 +40,9 @@ class Logs(Mapping[str, float]):
     def __getitem__(self, key: str) -> float:
         if key not in self._cache:
             value = self._raw[key]
-            self._cache[key] = float(np.asarray(value)) if not isinstance(value, float) else value
+            self._cache[key] = (
+                float(np.asarray(value)) if not isinstance(value, float) else value
+            )
         return self._cache[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -119,29 +122,53 @@ class Callback:
 
     def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None: ...
     def on_train_end(self, logs: Mapping[str, float] | None = None) -> None: ...
-    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None: ...
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None: ...
-    def on_train_batch_begin(self, batch: int, logs: Mapping[str, float] | None = None) -> None: ...
-    def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None: ...
+    def on_epoch_begin(
+        self, epoch: int, logs: Mapping[str, float] | None = None
+    ) -> None: ...
+    def on_epoch_end(
+        self, epoch: int, logs: Mapping[str, float] | None = None
+    ) -> None: ...
+    def on_train_batch_begin(
+        self, batch: int, logs: Mapping[str, float] | None = None
+    ) -> None: ...
+    def on_train_batch_end(
+        self, batch: int, logs: Mapping[str, float] | None = None
+    ) -> None: ...
     def on_test_begin(self, logs: Mapping[str, float] | None = None) -> None: ...
     def on_test_end(self, logs: Mapping[str, float] | None = None) -> None: ...
-    def on_test_batch_begin(self, batch: int, logs: Mapping[str, float] | None = None) -> None: ...
-    def on_test_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None: ...
+    def on_test_batch_begin(
+        self, batch: int, logs: Mapping[str, float] | None = None
+    ) -> None: ...
+    def on_test_batch_end(
+        self, batch: int, logs: Mapping[str, float] | None = None
+    ) -> None: ...
     def on_predict_begin(self, logs: Mapping[str, float] | None = None) -> None: ...
     def on_predict_end(self, logs: Mapping[str, float] | None = None) -> None: ...
-    def on_predict_batch_begin(self, batch: int, logs: Mapping[str, float] | None = None) -> None: ...
-    def on_predict_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None: ...
+    def on_predict_batch_begin(
+        self, batch: int, logs: Mapping[str, float] | None = None
+    ) -> None: ...
+    def on_predict_batch_end(
+        self, batch: int, logs: Mapping[str, float] | None = None
+    ) -> None: ...
 
 
 def _overrides(cb: Callback, hook: str) -> bool:
+    """Whether `cb` defines `hook`: on its class, or on the instance (`LambdaCallback`)."""
+    if hook in vars(cb):
+        return True
     return getattr(type(cb), hook, None) is not getattr(Callback, hook)
 
 
 class CallbackList:
     """Dispatches each hook to every callback that overrides it, in order."""
 
-    def __init__(self, callbacks: Sequence[Callback] = (), *, model: Any = None,
-                 params: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        callbacks: Sequence[Callback] = (),
+        *,
+        model: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
@@ -153,9 +180,18 @@ class CallbackList:
                 cb.set_model(model)
             if params is not None:
                 cb.set_params(params)
+        for cb in self.callbacks:
+            set_peers = getattr(cb, "_set_peers", None)
+            if set_peers is not None:
+                set_peers(self.callbacks)
+        # A callback with `_runs_last = True` (`BackupAndRestore`) gets every hook
+        # after the others: its checkpoint then holds their state after the epoch,
+        # and its restore overrides the fresh state their `on_train_begin` set.
+        ordered = [cb for cb in self.callbacks if not getattr(cb, "_runs_last", False)]
+        ordered += [cb for cb in self.callbacks if getattr(cb, "_runs_last", False)]
         self._hooks: dict[str, list[Callable[..., Any]]] = {}
         for name in [n for n in dir(Callback) if n.startswith("on_")]:
-            self._hooks[name] = [getattr(cb, name) for cb in self.callbacks if _overrides(cb, name)]
+            self._hooks[name] = [getattr(cb, name) for cb in ordered if _overrides(cb, name)]
 
     def has(self, hook: str) -> bool:
         """Whether any callback overrides `hook` (no dispatch happens otherwise)."""
@@ -171,8 +207,9 @@ class CallbackList:
 
     @property
     def probe_every(self) -> int:
-        every = [cb.probe_every for cb in self.callbacks if cb.probe_every]
-        return min(every) if every else 0
+        """Probe interval serving every callback: the gcd of their `probe_every`."""
+        every = [int(cb.probe_every) for cb in self.callbacks if cb.probe_every]
+        return math.gcd(*every) if every else 0
 
     def call(self, hook: str, *args: Any) -> None:
         for fn in self._hooks.get(hook, ()):

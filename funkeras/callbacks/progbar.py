@@ -29,7 +29,9 @@ class ProgbarLogger(Callback):
         file: Where to print (stdout by default).
     """
 
-    def __init__(self, verbose: int = 1, interval: float = 0.2, file: Any = None) -> None:
+    def __init__(
+        self, verbose: int = 1, interval: float = 0.2, file: Any = None
+    ) -> None:
         super().__init__()
         self.verbose = verbose
         self.interval = interval
@@ -42,7 +44,9 @@ class ProgbarLogger(Callback):
     def _out(self) -> Any:
         return self.file or sys.stdout
 
-    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+    def on_epoch_begin(
+        self, epoch: int, logs: Mapping[str, float] | None = None
+    ) -> None:
         epochs = self.params.get("epochs")
         print(f"Epoch {epoch + 1}/{epochs}", file=self._out())
         self._start = time.perf_counter()
@@ -51,11 +55,17 @@ class ProgbarLogger(Callback):
             from tqdm.auto import tqdm
 
             self._bar = tqdm(
-                total=self.params.get("steps"), file=self._out(), unit="step",
-                dynamic_ncols=True, leave=True, mininterval=self.interval,
+                total=self.params.get("steps"),
+                file=self._out(),
+                unit="step",
+                dynamic_ncols=True,
+                leave=True,
+                mininterval=self.interval,
             )
 
-    def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
+    def on_train_batch_end(
+        self, batch: int, logs: Mapping[str, float] | None = None
+    ) -> None:
         if self._bar is None:
             return
         done = batch + 1
@@ -74,7 +84,7 @@ class ProgbarLogger(Callback):
                 self._bar.set_postfix_str(_fmt(logs), refresh=False)
             self._bar.close()
             self._bar = None
-        if self.verbose == 2 or self.verbose == 1:
+        if self.verbose == 2:
             per_step = elapsed / steps * 1e3
             print(
                 f"{steps}/{steps} - {elapsed:.2f}s - {per_step:.2f}ms/step - "

@@ -18,7 +18,7 @@ import dataclasses
 import itertools
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -72,8 +72,7 @@ def check_int(owner: str, arg: str, value: Any, *, minimum: int | None = 1) -> i
     """Validate an integer argument at construction time."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(
-            f"{owner}: `{arg}` must be an int, got {value!r} "
-            f"({type(value).__name__})."
+            f"{owner}: `{arg}` must be an int, got {value!r} ({type(value).__name__})."
         )
     if minimum is not None and value < minimum:
         raise ValueError(f"{owner}: `{arg}` must be >= {minimum}, got {value}.")
@@ -123,8 +122,7 @@ def normalize_tuple(owner: str, arg: str, value: Any, n: int) -> tuple[int, ...]
         value = (int(value),) * n
     if not isinstance(value, tuple | list) or len(value) != n:
         raise ValueError(
-            f"{owner}: `{arg}` must be an int or a sequence of {n} ints, "
-            f"got {value!r}."
+            f"{owner}: `{arg}` must be an int or a sequence of {n} ints, got {value!r}."
         )
     return tuple(check_int(owner, arg, v) for v in value)
 
@@ -138,8 +136,10 @@ def normalize_dtype(owner: str, value: Any) -> str:
 
 
 def _shape_str(shape: Sequence[Any]) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (
-        ",)" if len(shape) == 1 else ")"
+    return (
+        "("
+        + ", ".join("None" if d is None else str(d) for d in shape)
+        + (",)" if len(shape) == 1 else ")")
     )
 
 
@@ -154,7 +154,9 @@ def check_last_axis(layer: Any, x: Any, expected: int, *, what: str = "x") -> No
         )
 
 
-def check_rank(layer: Any, spec: Any, ranks: int | Sequence[int], *, hint: str = "") -> None:
+def check_rank(
+    layer: Any, spec: Any, ranks: int | Sequence[int], *, hint: str = ""
+) -> None:
     """Raise a clear error if `spec` (no batch axis) has a rank not in `ranks`."""
     ranks = (ranks,) if isinstance(ranks, int) else tuple(ranks)
     rank = len(spec.shape)
@@ -176,7 +178,9 @@ def add_batch_axis(spec: InputSpec, batch: Any) -> InputSpec:
 
 def strip_batch_axis(spec: InputSpec) -> InputSpec:
     """Drop the leading axis of every spec leaf."""
-    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(tuple(s.shape[1:]), s.dtype), spec)
+    return jax.tree.map(
+        lambda s: jax.ShapeDtypeStruct(tuple(s.shape[1:]), s.dtype), spec
+    )
 
 
 def _symbolic_batch() -> Any:
@@ -227,14 +231,18 @@ class Layer:
     def __post_init__(self) -> None:
         owner = type(self).__name__
         if self.name is not None and (not isinstance(self.name, str) or not self.name):
-            raise TypeError(f"{owner}: `name` must be a non-empty str, got {self.name!r}.")
+            raise TypeError(
+                f"{owner}: `name` must be a non-empty str, got {self.name!r}."
+            )
         if self.name is not None and "/" in self.name:
             raise ValueError(
                 f"{owner}: `name` may not contain '/', got {self.name!r} "
                 "('/' separates layers in weight keys)."
             )
         if not isinstance(self.trainable, bool):
-            raise TypeError(f"{owner}: `trainable` must be a bool, got {self.trainable!r}.")
+            raise TypeError(
+                f"{owner}: `trainable` must be a bool, got {self.trainable!r}."
+            )
         self.dtype = normalize_dtype(owner, self.dtype)
 
     # -- the protocol ---------------------------------------------------------
@@ -267,7 +275,9 @@ class Layer:
             key: A PRNG key, needed only by layers that draw random numbers.
             mask: Optional boolean `(batch,)` vector marking the real rows.
         """
-        raise TypeError(f"{layer_label(self)}: the layer class does not define `apply`.")
+        raise TypeError(
+            f"{layer_label(self)}: the layer class does not define `apply`."
+        )
 
     def penalty(self, params: Params) -> Array:
         """The regularization loss of `params` (0.0 without regularizers).
@@ -291,7 +301,9 @@ class Layer:
         shape errors surface here, before anything runs, and no second shape
         formula can drift from `apply`.
         """
-        params, state = jax.eval_shape(lambda k: self.init(k, input_spec), jax.random.key(0))
+        params, state = jax.eval_shape(
+            lambda k: self.init(k, input_spec), jax.random.key(0)
+        )
         x = add_batch_axis(input_spec, _symbolic_batch())
         y, _ = jax.eval_shape(
             lambda p, s, x: self.apply(p, s, x, training=False), params, state, x
@@ -305,7 +317,9 @@ class Layer:
                 f"{layer_label(self)}: `get_config` is automatic only for dataclass "
                 "layers; define `get_config` on this class to make it serializable."
             )
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {
+            f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)
+        }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
@@ -527,7 +541,9 @@ def build_graph(inputs: Any, outputs: Any, *, owner: str = "Model") -> Graph:
         if mark == 2:
             return
         if mark == 1:
-            raise GraphError(f"{owner}: the graph has a cycle through {' -> '.join(path)}.")
+            raise GraphError(
+                f"{owner}: the graph has a cycle through {' -> '.join(path)}."
+            )
         state[id(node)] = 1
         for t in node.input_tensors:
             visit(t, (*path, layer_label(node.layer)))
@@ -590,8 +606,10 @@ def _assign_names(layers: Sequence[Layer], owner: str) -> None:
 def spec_of(x: Any) -> InputSpec:
     """The spec (no batch axis) of an array or a pytree of arrays."""
     return jax.tree.map(
-        lambda a: jax.ShapeDtypeStruct(tuple(np.shape(a))[1:], jnp.asarray(a).dtype
-                                       if not hasattr(a, "dtype") else a.dtype),
+        lambda a: jax.ShapeDtypeStruct(
+            tuple(np.shape(a))[1:],
+            jnp.asarray(a).dtype if not hasattr(a, "dtype") else a.dtype,
+        ),
         x,
     )
 

@@ -95,13 +95,16 @@ def check_input_spec(graph: Graph, input_spec: InputSpec, owner: str) -> None:
             )
 
 
-def _cast_input(layer: InputLayer, x: Any, want: jax.ShapeDtypeStruct, owner: str) -> Array:
+def _cast_input(
+    layer: InputLayer, x: Any, want: jax.ShapeDtypeStruct, owner: str
+) -> Array:
     if not hasattr(x, "dtype"):
         x = np.asarray(x)
     got_dtype = jnp.dtype(x.dtype)
     shape = tuple(np.shape(x))
     if len(shape) != len(want.shape) + 1 or any(
-        isinstance(g, int) and g != w for g, w in zip(shape[1:], want.shape, strict=True)
+        isinstance(g, int) and g != w
+        for g, w in zip(shape[1:], want.shape, strict=True)
     ):
         raise ValueError(
             f"{owner}: input {layer.name!r} expects shape "

@@ -124,7 +124,9 @@ class Model(Trainer, Layer):
     @trainable.setter
     def trainable(self, value: bool) -> None:
         if not isinstance(value, bool):
-            raise TypeError(f"{self._owner()}: `trainable` must be a bool, got {value!r}.")
+            raise TypeError(
+                f"{self._owner()}: `trainable` must be a bool, got {value!r}."
+            )
         self._trainable = value
         if self._graph is not None:
             for layer in self._graph.layers:
@@ -171,7 +173,10 @@ class Model(Trainer, Layer):
         graph = self._require_graph("output_names")
         if isinstance(graph.outputs, dict):
             return sorted(graph.outputs)
-        return [t.node.layer.name for t in jax.tree.leaves(graph.outputs, is_leaf=_is_symbolic)]
+        return [
+            t.node.layer.name
+            for t in jax.tree.leaves(graph.outputs, is_leaf=_is_symbolic)
+        ]
 
     @property
     def layers(self) -> list[Layer]:
@@ -239,7 +244,13 @@ class Model(Trainer, Layer):
         """Run the model on a batch; return `(outputs, new_state)`. Pure."""
         graph = self._require_graph("apply")
         return fn.graph_apply(
-            graph, params, state, x, training=training, key=key, mask=mask,
+            graph,
+            params,
+            state,
+            x,
+            training=training,
+            key=key,
+            mask=mask,
             owner=self._owner(),
         )
 
@@ -326,7 +337,9 @@ class Model(Trainer, Layer):
         params, state = self._param_shapes()
         out: list[tuple[tuple[str, ...], bool, bool]] = []
 
-        def walk(g: Graph, p: Params, s: State, prefix: tuple[str, ...], on: bool) -> None:
+        def walk(
+            g: Graph, p: Params, s: State, prefix: tuple[str, ...], on: bool
+        ) -> None:
             for layer in g.layers:
                 sub = getattr(layer, "graph", None)
                 lp, ls = p[layer.name], s[layer.name]
@@ -388,7 +401,9 @@ class Model(Trainer, Layer):
     @property
     def trainable_weights(self) -> list[Array]:
         params = self.params
-        return [self._get_path(params, path) for path, p, t in self._weight_entries() if t]
+        return [
+            self._get_path(params, path) for path, p, t in self._weight_entries() if t
+        ]
 
     @property
     def non_trainable_weights(self) -> list[Array]:
@@ -407,7 +422,9 @@ class Model(Trainer, Layer):
     # -- description ---------------------------------------------------------------
 
     def summary(
-        self, line_length: int | None = None, print_fn: Callable[[str], Any] | None = None
+        self,
+        line_length: int | None = None,
+        print_fn: Callable[[str], Any] | None = None,
     ) -> None:
         """Print a table of layers, output shapes and parameter counts (as Keras)."""
         from funkeras.inspect import summary_text
@@ -446,4 +463,3 @@ def _as_spec(shape: Any) -> InputSpec:
     if shape and shape[0] is None:
         shape = shape[1:]
     return jax.ShapeDtypeStruct(shape, jnp.float32)
-

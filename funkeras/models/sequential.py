@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from funkeras.layers.base import InputLayer, Layer, SymbolicTensor, build_graph, layer_label
+from funkeras.layers.base import (
+    InputLayer,
+    Layer,
+    SymbolicTensor,
+    build_graph,
+    layer_label,
+)
 from funkeras.models.functional import Input
 from funkeras.models.model import Model
 from funkeras.typing import InputSpec
@@ -67,7 +73,9 @@ class Sequential(Model):
                 f"{self._owner()}: `add` expects a layer, got {type(layer).__name__}."
             )
         if isinstance(layer, InputLayer):
-            raise TypeError(f"{self._owner()}: add `fk.Input(shape=...)`, not an InputLayer.")
+            raise TypeError(
+                f"{self._owner()}: add `fk.Input(shape=...)`, not an InputLayer."
+            )
         if any(existing is layer for existing in self._layers):
             raise ValueError(
                 f"{self._owner()}: {layer_label(layer)} is already in this model; a "
@@ -95,7 +103,9 @@ class Sequential(Model):
         if not self._layers:
             raise ValueError(f"{self._owner()}: there is no layer to pop.")
         if self._params is not None:
-            raise ValueError(f"{self._owner()}: cannot pop layers after the weights exist.")
+            raise ValueError(
+                f"{self._owner()}: cannot pop layers after the weights exist."
+            )
         layer = self._layers.pop()
         self._graph = None
         if self._input is not None and self._layers:
@@ -104,7 +114,9 @@ class Sequential(Model):
 
     def _build_graph(self, inp: SymbolicTensor) -> None:
         if not self._layers:
-            raise ValueError(f"{self._owner()}: a Sequential model needs at least one layer.")
+            raise ValueError(
+                f"{self._owner()}: a Sequential model needs at least one layer."
+            )
         x: Any = inp
         for layer in self._layers:
             x = layer(x)

@@ -16,7 +16,12 @@ import jax
 from funkeras.errors import GraphError
 from funkeras.layers.base import InputLayer, Layer, SymbolicTensor, _is_symbolic
 
-__all__ = ["layer_config", "layer_from_config", "functional_config", "functional_from_config"]
+__all__ = [
+    "layer_config",
+    "layer_from_config",
+    "functional_config",
+    "functional_from_config",
+]
 
 Resolve = Callable[[str], type]
 
@@ -37,8 +42,14 @@ def layer_config(layer: Layer) -> dict[str, Any]:
 def layer_from_config(data: Mapping[str, Any], resolve: Resolve | None = None) -> Layer:
     """Rebuild one layer (or nested model) from `layer_config`'s output."""
     resolve = resolve or _default_resolve()
-    if not isinstance(data, Mapping) or "class_name" not in data or "config" not in data:
-        raise GraphError(f"A layer entry needs `class_name` and `config`, got {data!r:.200}.")
+    if (
+        not isinstance(data, Mapping)
+        or "class_name" not in data
+        or "config" not in data
+    ):
+        raise GraphError(
+            f"A layer entry needs `class_name` and `config`, got {data!r:.200}."
+        )
     cls = resolve(data["class_name"])
     config = data["config"]
     if not isinstance(config, Mapping):
@@ -57,16 +68,24 @@ def _ref_tree(tree: Any, refs: dict[int, list[Any]]) -> Any:
         return {"dict": {k: _ref_tree(v, refs) for k, v in tree.items()}}
     if isinstance(tree, list | tuple):
         return {"list": [_ref_tree(v, refs) for v in tree]}
-    raise GraphError(f"Cannot serialize a graph structure holding {type(tree).__name__}.")
+    raise GraphError(
+        f"Cannot serialize a graph structure holding {type(tree).__name__}."
+    )
 
 
-def _from_ref_tree(data: Any, tensors: dict[tuple[str, int, int], SymbolicTensor]) -> Any:
+def _from_ref_tree(
+    data: Any, tensors: dict[tuple[str, int, int], SymbolicTensor]
+) -> Any:
     if not isinstance(data, Mapping) or len(data) != 1:
         raise GraphError(f"Malformed tensor reference {data!r:.200}.")
     ((kind, value),) = data.items()
     if kind == "ref":
-        if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
-                and all(isinstance(v, int) for v in value[1:])):
+        if not (
+            isinstance(value, list)
+            and len(value) == 3
+            and isinstance(value[0], str)
+            and all(isinstance(v, int) for v in value[1:])
+        ):
             raise GraphError(f"Malformed tensor reference {value!r:.200}.")
         key = (value[0], value[1], value[2])
         if key not in tensors:
@@ -87,8 +106,11 @@ def functional_config(model: Any) -> dict[str, Any]:
             "name": model.name,
             "seed": model.seed,
             "trainable": model.trainable,
-            "input": None if inp is None else {
-                "shape": list(inp.spec.shape), "dtype": str(inp.spec.dtype),
+            "input": None
+            if inp is None
+            else {
+                "shape": list(inp.spec.shape),
+                "dtype": str(inp.spec.dtype),
             },
             "layers": [layer_config(layer) for layer in model._layers],
         }
@@ -97,8 +119,9 @@ def functional_config(model: Any) -> dict[str, Any]:
     layers_data = []
     node_counts: dict[str, int] = {}
     for layer in graph.input_layers:
-        refs[jax.tree.leaves(layer_outputs(graph, layer), is_leaf=_is_symbolic)[0]._id] = [
-            layer.name, 0, 0]
+        refs[
+            jax.tree.leaves(layer_outputs(graph, layer), is_leaf=_is_symbolic)[0]._id
+        ] = [layer.name, 0, 0]
     nodes = []
     for layer in graph.layers:
         layers_data.append({"name": layer.name, **layer_config(layer)})
@@ -133,12 +156,15 @@ def layer_outputs(graph: Any, layer: InputLayer) -> Any:
 def _expect(config: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     value = config.get(key)
     if not isinstance(value, kind):
-        raise GraphError(f"Model config: `{key}` must be a {kind}, got {type(value).__name__}.")
+        raise GraphError(
+            f"Model config: `{key}` must be a {kind}, got {type(value).__name__}."
+        )
     return value
 
 
-def functional_from_config(cls: type, config: Mapping[str, Any],
-                           resolve: Resolve | None = None) -> Any:
+def functional_from_config(
+    cls: type, config: Mapping[str, Any], resolve: Resolve | None = None
+) -> Any:
     """Rebuild a Sequential or functional model from its config (weights fresh)."""
     from funkeras.models.functional import Input
     from funkeras.models.sequential import Sequential
@@ -152,12 +178,18 @@ def functional_from_config(cls: type, config: Mapping[str, Any],
     if not isinstance(seed, int) or not isinstance(trainable, bool):
         raise GraphError("Model config: `seed` must be an int and `trainable` a bool.")
     if issubclass(cls, Sequential):
-        layers = [layer_from_config(d, resolve) for d in _expect(config, "layers", list)]
+        layers = [
+            layer_from_config(d, resolve) for d in _expect(config, "layers", list)
+        ]
         inp = config.get("input")
         items: list[Any] = []
         if inp is not None:
-            items.append(Input(shape=tuple(_expect(inp, "shape", list)),
-                               dtype=_expect(inp, "dtype", str)))
+            items.append(
+                Input(
+                    shape=tuple(_expect(inp, "shape", list)),
+                    dtype=_expect(inp, "dtype", str),
+                )
+            )
         model = cls(items + layers, name=name, seed=seed)
         if not trainable:
             model.trainable = False
@@ -165,8 +197,11 @@ def functional_from_config(cls: type, config: Mapping[str, Any],
 
     tensors: dict[tuple[str, int, int], SymbolicTensor] = {}
     for entry in _expect(config, "input_layers", list):
-        t = Input(shape=tuple(_expect(entry, "shape", list)), dtype=_expect(entry, "dtype", str),
-                  name=_expect(entry, "name", str))
+        t = Input(
+            shape=tuple(_expect(entry, "shape", list)),
+            dtype=_expect(entry, "dtype", str),
+            name=_expect(entry, "name", str),
+        )
         tensors[(entry["name"], 0, 0)] = t
     by_name: dict[str, Layer] = {}
     for entry in _expect(config, "layers", list):

@@ -109,8 +109,11 @@ class Trainer:
                 f"{owner}: `execution` must be one of {list(EXECUTIONS)}, got "
                 f"{execution!r}." + (f" Did you mean {close[0]!r}?" if close else "")
             )
-        if isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, int) \
-                or steps_per_execution < 1:
+        if (
+            isinstance(steps_per_execution, bool)
+            or not isinstance(steps_per_execution, int)
+            or steps_per_execution < 1
+        ):
             raise ValueError(
                 f"{owner}: `steps_per_execution` must be a positive int, got "
                 f"{steps_per_execution!r}."
@@ -143,7 +146,9 @@ class Trainer:
 
     @property
     def execution(self) -> str | None:
-        return None if self._compile_config is None else self._compile_config["execution"]
+        return (
+            None if self._compile_config is None else self._compile_config["execution"]
+        )
 
     def _require_compiled(self, what: str) -> dict[str, Any]:
         if self._compile_config is None:
@@ -171,18 +176,24 @@ class Trainer:
         mask = self.trainable_mask()
         if not all(jax.tree.leaves(mask)):
             labels = jax.tree.map(lambda on: "train" if on else "freeze", mask)
-            tx = optax.multi_transform({"train": tx, "freeze": optax.set_to_zero()}, labels)
+            tx = optax.multi_transform(
+                {"train": tx, "freeze": optax.set_to_zero()}, labels
+            )
         loss_fn = None
         if type(self).compute_loss is not Trainer.compute_loss:
+
             def loss_fn(x: Any, y: Any, y_pred: Any, sw: Any, mask: Any) -> Any:
                 weight = mask.astype(np.float32) if sw is None else sw * mask
                 return self.compute_loss(x, y, y_pred, weight)
+
         custom_step = None
         if type(self).train_step is not Trainer.train_step:
             custom_step = self.train_step
         sparse = [
-            (i, shape[-1]) for i, (fn, shape) in enumerate(
-                zip(objective.losses, output_shapes, strict=True))
+            (i, shape[-1])
+            for i, (fn, shape) in enumerate(
+                zip(objective.losses, output_shapes, strict=True)
+            )
             if fn is not None and _is_sparse_ce(fn) and shape
         ]
         sparse_check = None
@@ -191,7 +202,9 @@ class Trainer:
 
             def sparse_check(y: Any) -> Any:
                 ys = objective._flat(y, "y") if multi else [y]
-                flags = [losses_lib.sparse_labels_out_of_range(ys[i], c) for i, c in sparse]
+                flags = [
+                    losses_lib.sparse_labels_out_of_range(ys[i], c) for i, c in sparse
+                ]
                 return np.logical_or.reduce(flags) if len(flags) > 1 else flags[0]
 
         self._sparse_outputs = sparse
@@ -259,7 +272,9 @@ class Trainer:
 
     # -- overridable pieces (Keras' customization points) ----------------------------
 
-    def compute_loss(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+    def compute_loss(
+        self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None
+    ) -> Any:
         """The scalar training loss. Override it on a subclass to customize the loss.
 
         An override receives `sample_weight` with padding rows weighted 0 (a short
@@ -267,18 +282,23 @@ class Trainer:
         """
         del x
         runner = self._ensure_runner()
-        mask = np.ones((jax.tree.leaves(y_pred)[0].shape[0],), bool) if sample_weight is None \
+        mask = (
+            np.ones((jax.tree.leaves(y_pred)[0].shape[0],), bool)
+            if sample_weight is None
             else sample_weight > 0
+        )
         total, _ = runner.objective.loss(y, y_pred, sample_weight, mask)
         return total
 
-    def train_step(self, train_state: TrainState, batch: Batch) -> tuple[TrainState, Any]:
+    def train_step(
+        self, train_state: TrainState, batch: Batch
+    ) -> tuple[TrainState, Any]:
         """One pure training step. Override on a subclass for a custom loop (a GAN).
 
         Must be pure and jit-compatible: `(TrainState, Batch) -> (TrainState, logs)`
         where logs is a dict of scalar arrays.
         """
-        return self._ensure_runner().train_step()(train_state, batch)
+        return self._ensure_runner().default_train_step()(train_state, batch)
 
     # -- data plumbing ----------------------------------------------------------
 
@@ -287,10 +307,14 @@ class Trainer:
             return
         leaves = jax.tree.leaves(x)
         if not leaves:
-            raise ValueError(f"{self._owner()}: cannot build the model from empty data.")
+            raise ValueError(
+                f"{self._owner()}: cannot build the model from empty data."
+            )
         integer_ok = _wants_integers(self)
         spec = jax.tree.map(
-            lambda a: jax.ShapeDtypeStruct(tuple(np.shape(a))[1:], _input_dtype(a, integer_ok)),
+            lambda a: jax.ShapeDtypeStruct(
+                tuple(np.shape(a))[1:], _input_dtype(a, integer_ok)
+            ),
             x,
         )
         self._build_from_spec(spec)
@@ -306,8 +330,9 @@ class Trainer:
             if hasattr(losses_lib, "check_sparse_labels"):
                 losses_lib.check_sparse_labels(labels, classes)
 
-    def _array_data(self, x: Any, y: Any, sw: Any, batch_size: int | None,
-                    class_weight: Any = None) -> ArrayData:
+    def _array_data(
+        self, x: Any, y: Any, sw: Any, batch_size: int | None, class_weight: Any = None
+    ) -> ArrayData:
         data = ArrayData(x, y, sw, batch_size or 32)
         hx, hy, hsw = data.host
         self._build_from_data(hx)
@@ -316,8 +341,13 @@ class Trainer:
             data.host = (hx, hy, _class_weights(class_weight, hy, hsw))
         return data
 
-    def _callbacks(self, callbacks: Any, verbose: Any, params: dict[str, Any],
-                   history: History | None = None) -> CallbackList:
+    def _callbacks(
+        self,
+        callbacks: Any,
+        verbose: Any,
+        params: dict[str, Any],
+        history: History | None = None,
+    ) -> CallbackList:
         cbs: list[Callback] = []
         if history is not None:
             cbs.append(history)
@@ -383,9 +413,13 @@ class Trainer:
         if x is None:
             raise ValueError(f"{self._owner()}.fit: `x` is required.")
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-            raise ValueError(f"fit: `epochs` must be a non-negative int, got {epochs!r}.")
+            raise ValueError(
+                f"fit: `epochs` must be a non-negative int, got {epochs!r}."
+            )
         if validation_freq < 1:
-            raise ValueError(f"fit: `validation_freq` must be >= 1, got {validation_freq}.")
+            raise ValueError(
+                f"fit: `validation_freq` must be >= 1, got {validation_freq}."
+            )
         if not 0.0 <= float(validation_split) < 1.0:
             raise ValueError(
                 f"fit: `validation_split` must be in [0, 1), got {validation_split}."
@@ -432,8 +466,9 @@ class Trainer:
             vbs = validation_batch_size or batch_size
 
             def validation() -> dict[str, float]:
-                return self._evaluate_logs(val_source, vbs, validation_steps,
-                                           CallbackList([]))
+                return self._evaluate_logs(
+                    val_source, vbs, validation_steps, CallbackList([])
+                )
 
         if initial_epoch is None:
             start, end = self._epoch, self._epoch + epochs
@@ -442,17 +477,29 @@ class Trainer:
         history = History()
         self.history = history
         cbs = self._callbacks(
-            callbacks, verbose, {"epochs": end, "steps": steps, "verbose": verbose}, history
+            callbacks,
+            verbose,
+            {"epochs": end, "steps": steps, "verbose": verbose},
+            history,
         )
         runner.fit(
-            self, data, epochs=end, initial_epoch=start, steps_per_epoch=steps_per_epoch,
-            callbacks=cbs, seed=seed, shuffle=shuffle, validation=validation,
-            validation_freq=validation_freq, start_step=self._train_step_count,
+            self,
+            data,
+            epochs=end,
+            initial_epoch=start,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=cbs,
+            seed=seed,
+            shuffle=shuffle,
+            validation=validation,
+            validation_freq=validation_freq,
+            start_step=self._train_step_count,
         )
         return history
 
-    def _source(self, x: Any, y: Any, sw: Any, batch_size: int | None,
-                steps: int | None) -> ArrayData | IterableData:
+    def _source(
+        self, x: Any, y: Any, sw: Any, batch_size: int | None, steps: int | None
+    ) -> ArrayData | IterableData:
         if is_array_like(x):
             return self._array_data(x, y, sw, batch_size)
         if isinstance(x, tuple) and len(x) in (2, 3) and is_array_like(x[0]):
@@ -467,9 +514,15 @@ class Trainer:
         self._build_from_data(first[0])
         return source
 
-    def _evaluate_logs(self, x: Any, batch_size: int | None, steps: int | None,
-                       cbs: CallbackList, y: Any = None, sample_weight: Any = None
-                       ) -> dict[str, float]:
+    def _evaluate_logs(
+        self,
+        x: Any,
+        batch_size: int | None,
+        steps: int | None,
+        cbs: CallbackList,
+        y: Any = None,
+        sample_weight: Any = None,
+    ) -> dict[str, float]:
         data = self._source(x, y, sample_weight, batch_size, steps)
         runner = self._ensure_runner()
         return runner.evaluate(self, data, steps=steps, callbacks=cbs)
@@ -496,7 +549,9 @@ class Trainer:
             raise ValueError(f"{self._owner()}.evaluate: `x` is required.")
         del verbose
         cbs = CallbackList(list(callbacks or []), model=self, params={"steps": steps})
-        logs = self._evaluate_logs(x, batch_size, steps, cbs, y=y, sample_weight=sample_weight)
+        logs = self._evaluate_logs(
+            x, batch_size, steps, cbs, y=y, sample_weight=sample_weight
+        )
         if return_dict:
             return logs
         values = list(logs.values())
@@ -524,16 +579,26 @@ class Trainer:
             self._build_from_data(jax.tree.map(lambda a: as_host_array(a, "x"), x))
         runner = self._predict_runner()
         cbs = CallbackList(list(callbacks or []), model=self, params={"steps": steps})
-        return runner.predict(self, x, batch_size=batch_size or 32, steps=steps,
-                              callbacks=cbs, iterable=iterable)
+        return runner.predict(
+            self,
+            x,
+            batch_size=batch_size or 32,
+            steps=steps,
+            callbacks=cbs,
+            iterable=iterable,
+        )
 
     def _predict_runner(self) -> Runner:
         if self._compile_config is not None:
             return self._ensure_runner()
         runner = getattr(self, "_plain_runner", None)
         if runner is None:
-            runner = Runner(apply_fn=self.apply, objective=None, optimizer=None,
-                            executor=get_executor("jit"))
+            runner = Runner(
+                apply_fn=self.apply,
+                objective=None,
+                optimizer=None,
+                executor=get_executor("jit"),
+            )
             self._plain_runner = runner
         return runner
 
@@ -555,18 +620,29 @@ class Trainer:
         values = list(out.values())
         return values[0] if len(values) == 1 else values
 
-    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
-                       class_weight: Any = None, return_dict: bool = False) -> Any:
+    def train_on_batch(
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        class_weight: Any = None,
+        return_dict: bool = False,
+    ) -> Any:
         """One optimizer step on one batch; returns that batch's loss (and metrics)."""
         self._require_compiled("train_on_batch")
         batch = self._one_batch(x, y, sample_weight)
         if class_weight is not None:
-            batch = batch._replace(sample_weight=_class_weights(class_weight, batch.y,
-                                                                batch.sample_weight))
+            batch = batch._replace(
+                sample_weight=_class_weights(class_weight, batch.y, batch.sample_weight)
+            )
         runner = self._ensure_runner()
         ts = TrainState.create(
-            copy_tree(self.params), copy_tree(self.state), copy_tree(self.opt_state),
-            runner.init_metrics(), jax.random.key(self.seed), step=self._train_step_count,
+            copy_tree(self.params),
+            copy_tree(self.state),
+            copy_tree(self.opt_state),
+            runner.init_metrics(),
+            jax.random.key(self.seed),
+            step=self._train_step_count,
             epoch=self._epoch,
         )
         ts, logs = runner.train_host_program()(ts, batch)
@@ -574,13 +650,20 @@ class Trainer:
         self._train_step_count = int(ts.step)
         return self._result(logs, return_dict)
 
-    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
-                      return_dict: bool = False) -> Any:
+    def test_on_batch(
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        return_dict: bool = False,
+    ) -> Any:
         """Loss (and metrics) of one batch in inference mode."""
         self._require_compiled("test_on_batch")
         batch = self._one_batch(x, y, sample_weight)
         runner = self._ensure_runner()
-        _, logs = runner.test_host_program()(self.params, self.state, runner.init_metrics(), batch)
+        _, logs = runner.test_host_program()(
+            self.params, self.state, runner.init_metrics(), batch
+        )
         return self._result(logs, return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
@@ -622,7 +705,9 @@ def _input_dtype(a: Any, integer_ok: bool) -> Any:
 
 def _class_weights(class_weight: Mapping[int, float], y: Any, sw: Any) -> np.ndarray:
     if not isinstance(class_weight, Mapping):
-        raise TypeError(f"fit: `class_weight` must be a dict {{class: weight}}, got {class_weight!r}.")
+        raise TypeError(
+            f"fit: `class_weight` must be a dict {{class: weight}}, got {class_weight!r}."
+        )
     labels = np.asarray(y)
     if labels.ndim > 1 and labels.shape[-1] > 1:
         labels = labels.argmax(-1)
@@ -637,8 +722,10 @@ def _class_weights(class_weight: Mapping[int, float], y: Any, sw: Any) -> np.nda
 
 
 def _check_losses(loss: Any) -> None:
-    items = list(loss.values()) if isinstance(loss, Mapping) else (
-        list(loss) if isinstance(loss, list | tuple) else [loss]
+    items = (
+        list(loss.values())
+        if isinstance(loss, Mapping)
+        else (list(loss) if isinstance(loss, list | tuple) else [loss])
     )
     for item in items:
         if item is not None:

@@ -1,6 +1,11 @@
 """Training: the pure steps, the executors and the loops (no `Model` here)."""
 
-from funkeras.training.executors import EagerExecutor, Executor, JitExecutor, get_executor
+from funkeras.training.executors import (
+    EagerExecutor,
+    Executor,
+    JitExecutor,
+    get_executor,
+)
 from funkeras.training.loop import Runner
 from funkeras.training.objective import Objective
 from funkeras.training.state import Batch, TrainState

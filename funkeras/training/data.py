@@ -21,7 +21,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from funkeras.training.state import Batch, to_device
@@ -147,7 +146,9 @@ class ArrayData:
                 f"{_tree_len(y, 'y')}."
             )
         if sample_weight is not None:
-            sample_weight = as_host_array(sample_weight, "sample_weight").astype(np.float32)
+            sample_weight = as_host_array(sample_weight, "sample_weight").astype(
+                np.float32
+            )
             if sample_weight.ndim != 1 or sample_weight.shape[0] != n:
                 raise ValueError(
                     f"`sample_weight` must have shape ({n},), got {sample_weight.shape}."
@@ -157,7 +158,9 @@ class ArrayData:
                 if np.issubdtype(np.asarray(leaf).dtype, np.floating) and not np.all(
                     np.isfinite(np.asarray(leaf))
                 ):
-                    bad = np.argwhere(~np.isfinite(np.asarray(leaf)).reshape(n, -1).all(1))
+                    bad = np.argwhere(
+                        ~np.isfinite(np.asarray(leaf)).reshape(n, -1).all(1)
+                    )
                     raise ValueError(
                         f"`{what}` contains NaN or infinite values (first bad rows: "
                         f"{bad[:5, 0].tolist()}). Clean or impute the data first."
@@ -178,28 +181,38 @@ class ArrayData:
         full = math.ceil(self.n / self.batch_size)
         return full if steps_per_epoch is None else min(int(steps_per_epoch), full)
 
-    def order(self, seed: int, epoch: int, shuffle: bool, steps: int, block: int) -> Any:
+    def order(
+        self, seed: int, epoch: int, shuffle: bool, steps: int, block: int
+    ) -> Any:
         """`(indices, valid)` for an epoch, padded to whole K-step blocks, on device.
 
         `valid` marks the positions that are real rows of this epoch's `steps`
         batches; padding positions repeat real rows and are masked out.
         """
         total = math.ceil(steps / block) * block
-        idx = pad_order(epoch_order(self.n, seed, epoch, shuffle), self.batch_size, total)
-        valid = np.arange(total * self.batch_size) < min(self.n, steps * self.batch_size)
+        idx = pad_order(
+            epoch_order(self.n, seed, epoch, shuffle), self.batch_size, total
+        )
+        valid = np.arange(total * self.batch_size) < min(
+            self.n, steps * self.batch_size
+        )
         return to_device((idx, valid))
 
     def spec_batch(self) -> Batch:
         """A one-batch example (host arrays) to build models from."""
         x, y, sw = self.host
-        take = lambda t: None if t is None else jax.tree.map(lambda a: np.asarray(a[:1]), t)  # noqa: E731
+        take = lambda t: (
+            None if t is None else jax.tree.map(lambda a: np.asarray(a[:1]), t)
+        )  # noqa: E731
         return Batch(take(x), take(y), take(sw), np.ones((1,), bool))
 
 
 def unpack_batch(item: Any) -> tuple[Any, Any, Any]:
     """An iterable's element as `(x, y, sample_weight)` (Keras' conventions)."""
-    if isinstance(item, tuple | list) and len(item) in (1, 2, 3) and not isinstance(
-        item, np.ndarray
+    if (
+        isinstance(item, tuple | list)
+        and len(item) in (1, 2, 3)
+        and not isinstance(item, np.ndarray)
     ):
         parts = list(item) + [None] * (3 - len(item))
         return parts[0], parts[1], parts[2]
@@ -213,7 +226,9 @@ class IterableData:
     with repeated real rows and masked; any other change of shape is an error.
     """
 
-    def __init__(self, source: Iterable[Any], steps_per_epoch: int | None = None) -> None:
+    def __init__(
+        self, source: Iterable[Any], steps_per_epoch: int | None = None
+    ) -> None:
         if not isinstance(source, Iterable):
             raise TypeError(
                 f"Expected arrays or an iterable of batches, got {type(source).__name__}."
@@ -324,6 +339,8 @@ def pad_batch(x: Any, y: Any, sw: Any, n: int, batch_size: int) -> Batch:
     idx = np.arange(batch_size) % n
 
     def pad(tree: Any) -> Any:
-        return None if tree is None else jax.tree.map(lambda a: np.asarray(a)[idx], tree)
+        return (
+            None if tree is None else jax.tree.map(lambda a: np.asarray(a)[idx], tree)
+        )
 
     return Batch(pad(x), pad(y), pad(sw), mask)

@@ -62,7 +62,9 @@ class Executor:
 
         return run
 
-    def make_train_step(self, default: Callable[..., Any], **context: Any) -> Callable[..., Any]:
+    def make_train_step(
+        self, default: Callable[..., Any], **context: Any
+    ) -> Callable[..., Any]:
         """The train step this executor runs (the shared pure step by default)."""
         del context
         return default

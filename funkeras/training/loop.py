@@ -84,7 +84,9 @@ def _gather(data: Any, order: Any, i: jax.Array, batch_size: int) -> Batch:
     indices, valid = order
     idx = jax.lax.dynamic_slice_in_dim(indices, i * batch_size, batch_size)
     mask = jax.lax.dynamic_slice_in_dim(valid, i * batch_size, batch_size)
-    take = lambda t: None if t is None else jax.tree.map(lambda a: jnp.take(a, idx, axis=0), t)  # noqa: E731
+    take = lambda t: (
+        None if t is None else jax.tree.map(lambda a: jnp.take(a, idx, axis=0), t)
+    )  # noqa: E731
     return Batch(take(x), take(y), take(sw), mask)
 
 
@@ -134,11 +136,29 @@ class Runner:
 
     # -- step functions ------------------------------------------------------------
 
-    def train_step(self, *, probe_every: int = 0, finite_gate: bool = False,
-                   skip_empty: bool = False, sparse_check: bool = False) -> Callable[..., Any]:
+    def train_step(
+        self,
+        *,
+        probe_every: int = 0,
+        finite_gate: bool = False,
+        skip_empty: bool = False,
+        sparse_check: bool = False,
+    ) -> Callable[..., Any]:
         """The pure train step for these options (a model override wins)."""
         if self.custom_train_step is not None:
             return self.custom_train_step
+        return self.default_train_step(
+            probe_every=probe_every, finite_gate=finite_gate, skip_empty=skip_empty,
+            sparse_check=sparse_check,
+        )
+
+    def default_train_step(self, *, probe_every: int = 0, finite_gate: bool = False,
+                           skip_empty: bool = False,
+                           sparse_check: bool = False) -> Callable[..., Any]:
+        """The built-in train step (what a `train_step` override may call)."""
+        cache_key = ("default_step", probe_every, finite_gate, skip_empty, sparse_check)
+        if cache_key in self._programs:
+            return self._programs[cache_key]
         kwargs = dict(
             penalty_fn=self.penalty_fn,
             loss_fn=self.loss_fn,
@@ -147,8 +167,10 @@ class Runner:
             skip_empty=skip_empty,
             sparse_check=self.sparse_check if sparse_check else None,
         )
-        default = make_train_step(self.apply_fn, self.objective, self.optimizer, **kwargs)
-        return self.executor.make_train_step(
+        default = make_train_step(
+            self.apply_fn, self.objective, self.optimizer, **kwargs
+        )
+        step = self.executor.make_train_step(
             default,
             apply_fn=self.apply_fn,
             objective=self.objective,
@@ -156,14 +178,21 @@ class Runner:
             graph=self.graph,
             **kwargs,
         )
+        self._programs[cache_key] = step
+        return step
 
     def init_metrics(self) -> Any:
         if self._metric_init is None:
             self._metric_init = self.objective.init_metrics()
         return copy_tree(self._metric_init)
 
-    def _program(self, key: Any, build: Callable[[], Callable[..., Any]], name: str,
-                 donate: tuple[int, ...] = ()) -> Callable[..., Any]:
+    def _program(
+        self,
+        key: Any,
+        build: Callable[[], Callable[..., Any]],
+        name: str,
+        donate: tuple[int, ...] = (),
+    ) -> Callable[..., Any]:
         prog = self._programs.get(key)
         if prog is None:
             prog = self.executor.wrap(build(), name, donate_argnums=donate)
@@ -187,13 +216,19 @@ class Runner:
                 return one
 
             def block(ts: TrainState, data: Any, order: jax.Array) -> Any:
-                ts, logs = jax.lax.scan(lambda c, _: one(c, data, order), ts, None, length=k)
+                ts, logs = jax.lax.scan(
+                    lambda c, _: one(c, data, order), ts, None, length=k
+                )
                 return ts, _reduce_block_logs(logs)
 
             return block
 
-        return self._program(("train_array", batch_size, k, tuple(sorted(flags.items()))),
-                             build, "train_step", donate=(0,))
+        return self._program(
+            ("train_array", batch_size, k, tuple(sorted(flags.items()))),
+            build,
+            "train_step",
+            donate=(0,),
+        )
 
     def train_host_program(self, **flags: Any) -> Callable[..., Any]:
         """`(ts, batch) -> (ts, logs)`: one step on a batch from the host."""
@@ -201,12 +236,20 @@ class Runner:
         def build() -> Callable[..., Any]:
             return self.train_step(**flags)
 
-        return self._program(("train_host", tuple(sorted(flags.items()))), build,
-                             "train_step_host", donate=(0,))
+        return self._program(
+            ("train_host", tuple(sorted(flags.items()))),
+            build,
+            "train_step_host",
+            donate=(0,),
+        )
 
     def _test_step(self) -> Callable[..., Any]:
-        return make_test_step(self.apply_fn, self.objective, penalty_fn=self.penalty_fn,
-                              loss_fn=self.loss_fn)
+        return make_test_step(
+            self.apply_fn,
+            self.objective,
+            penalty_fn=self.penalty_fn,
+            loss_fn=self.loss_fn,
+        )
 
     def test_array_program(self, batch_size: int) -> Callable[..., Any]:
         fuse = self.executor.fuses_steps and self.k > 1
@@ -215,26 +258,39 @@ class Runner:
         def build() -> Callable[..., Any]:
             step = self._test_step()
 
-            def one(params: Any, state: Any, carry: Any, data: Any, order: jax.Array) -> Any:
+            def one(
+                params: Any, state: Any, carry: Any, data: Any, order: jax.Array
+            ) -> Any:
                 metrics, i = carry
-                metrics, logs = step(params, state, metrics, _gather(data, order, i, batch_size))
+                metrics, logs = step(
+                    params, state, metrics, _gather(data, order, i, batch_size)
+                )
                 return (metrics, i + 1), logs
 
             if k == 1:
                 return one
 
-            def block(params: Any, state: Any, carry: Any, data: Any, order: Any) -> Any:
+            def block(
+                params: Any, state: Any, carry: Any, data: Any, order: Any
+            ) -> Any:
                 carry, logs = jax.lax.scan(
-                    lambda c, _: one(params, state, c, data, order), carry, None, length=k
+                    lambda c, _: one(params, state, c, data, order),
+                    carry,
+                    None,
+                    length=k,
                 )
                 return carry, _last(logs)
 
             return block
 
-        return self._program(("test_array", batch_size, k), build, "test_step", donate=(2,))
+        return self._program(
+            ("test_array", batch_size, k), build, "test_step", donate=(2,)
+        )
 
     def test_host_program(self) -> Callable[..., Any]:
-        return self._program(("test_host",), self._test_step, "test_step_host", donate=(2,))
+        return self._program(
+            ("test_host",), self._test_step, "test_step_host", donate=(2,)
+        )
 
     def predict_array_program(self, batch_size: int) -> Callable[..., Any]:
         fuse = self.executor.fuses_steps and self.k > 1
@@ -264,8 +320,11 @@ class Runner:
         return self._program(("predict_array", batch_size, k), build, "predict_step")
 
     def predict_host_program(self) -> Callable[..., Any]:
-        return self._program(("predict_host",), lambda: make_predict_step(self.apply_fn),
-                             "predict_step_host")
+        return self._program(
+            ("predict_host",),
+            lambda: make_predict_step(self.apply_fn),
+            "predict_step_host",
+        )
 
     def host_logs(self, logs: dict[str, Any]) -> dict[str, float]:
         """Public logs as Python floats, in Keras' order (loss, output losses, metrics)."""
@@ -284,7 +343,9 @@ class Runner:
         return ts.params, ts.state, ts.opt_state
 
     @staticmethod
-    def reread(host: Any, ts: TrainState, published: tuple[Any, Any, Any]) -> TrainState:
+    def reread(
+        host: Any, ts: TrainState, published: tuple[Any, Any, Any]
+    ) -> TrainState:
         """Pick up weights or optimizer state a callback replaced (copied, as donated)."""
         p, s, o = published
         if host._params is not p:
@@ -311,22 +372,25 @@ class Runner:
         validation: Callable[[], dict[str, float]] | None,
         validation_freq: int,
         start_step: int,
-        on_resume: Callable[[TrainState], TrainState] | None = None,
     ) -> TrainState:
         """Train from `initial_epoch` to `epochs`; return the final train state."""
         flags = dict(
             probe_every=callbacks.probe_every,
             finite_gate=callbacks.finite_gate,
-            sparse_check=self.sparse_check is not None and isinstance(data, IterableData),
+            sparse_check=self.sparse_check is not None
+            and isinstance(data, IterableData),
         )
         key = jax.random.key(seed)
         ts = TrainState.create(
-            copy_tree(host.params), copy_tree(host.state), copy_tree(host.opt_state),
-            self.init_metrics(), key, step=start_step, epoch=initial_epoch,
+            copy_tree(host.params),
+            copy_tree(host.state),
+            copy_tree(host.opt_state),
+            self.init_metrics(),
+            key,
+            step=start_step,
+            epoch=initial_epoch,
         )
         batch_hooks = callbacks.has_train_batch_hooks or flags["finite_gate"]
-        if on_resume is not None:
-            ts = on_resume(ts)
         published = self.publish(host, ts)
         host.stop_training = False
         epoch_logs: dict[str, float] = {}
@@ -334,19 +398,39 @@ class Runner:
             try:
                 callbacks.call("on_train_begin", Logs({}))
                 ts = self.reread(host, ts, published)
-                epoch = max(initial_epoch, int(getattr(host, "_resume_epoch", initial_epoch)))
+                epoch = initial_epoch
+                # A callback restoring a checkpoint (BackupAndRestore) sets the
+                # model's weights and optimizer state, and `_resume_state`: the
+                # epoch to continue from and the step count reached.
+                resume = getattr(host, "_resume_state", None)
+                if resume:
+                    host._resume_state = None
+                    epoch = int(resume["epoch"])
+                    ts = ts._replace(
+                        step=to_device(np.asarray(resume["step"], np.int32))
+                    )
                 while epoch < epochs:
-                    ts = ts._replace(metrics=self.init_metrics(),
-                                     epoch=to_device(np.asarray(epoch, np.int32)),
-                                     batch=to_device(np.zeros((), np.int32)))
+                    ts = ts._replace(
+                        metrics=self.init_metrics(),
+                        epoch=to_device(np.asarray(epoch, np.int32)),
+                        batch=to_device(np.zeros((), np.int32)),
+                    )
                     published = self.publish(host, ts)
                     callbacks.call("on_epoch_begin", epoch, Logs({}))
                     ts = self.reread(host, ts, published)
                     self._live = ts
                     ts, logs = self._train_epoch(
-                        host, ts, data, epoch=epoch, seed=seed, shuffle=shuffle,
-                        steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-                        batch_hooks=batch_hooks, flags=flags, interrupted=interrupted,
+                        host,
+                        ts,
+                        data,
+                        epoch=epoch,
+                        seed=seed,
+                        shuffle=shuffle,
+                        steps_per_epoch=steps_per_epoch,
+                        callbacks=callbacks,
+                        batch_hooks=batch_hooks,
+                        flags=flags,
+                        interrupted=interrupted,
                     )
                     if logs is None:  # an iterable ran dry before this epoch
                         break
@@ -381,10 +465,21 @@ class Runner:
         callbacks.call("on_train_end", epoch_logs)
         return ts
 
-    def _train_epoch(self, host: Any, ts: TrainState, data: Any, *, epoch: int, seed: int,
-                     shuffle: bool, steps_per_epoch: int | None, callbacks: CallbackList,
-                     batch_hooks: bool, flags: dict[str, Any], interrupted: Callable[[], bool],
-                     ) -> tuple[TrainState, dict[str, Any] | None]:
+    def _train_epoch(
+        self,
+        host: Any,
+        ts: TrainState,
+        data: Any,
+        *,
+        epoch: int,
+        seed: int,
+        shuffle: bool,
+        steps_per_epoch: int | None,
+        callbacks: CallbackList,
+        batch_hooks: bool,
+        flags: dict[str, Any],
+        interrupted: Callable[[], bool],
+    ) -> tuple[TrainState, dict[str, Any] | None]:
         logs: dict[str, Any] | None = None
         if isinstance(data, ArrayData):
             steps = data.steps(steps_per_epoch)
@@ -405,7 +500,9 @@ class Runner:
                     self._live = ts
                     step_index += per_call
                 step_index = block_end
-                ts = self._after_block(host, ts, logs, block_end - 1, callbacks, batch_hooks)
+                ts = self._after_block(
+                    host, ts, logs, block_end - 1, callbacks, batch_hooks
+                )
                 if host.stop_training or interrupted():
                     break
             return ts, logs
@@ -421,15 +518,24 @@ class Runner:
             self._live = ts
             index += 1
             if index % self.k == 0:
-                ts = self._after_block(host, ts, logs, index - 1, callbacks, batch_hooks)
+                ts = self._after_block(
+                    host, ts, logs, index - 1, callbacks, batch_hooks
+                )
                 if host.stop_training or interrupted():
                     break
         if logs is not None and index % self.k != 0:
             ts = self._after_block(host, ts, logs, index - 1, callbacks, batch_hooks)
         return ts, logs
 
-    def _after_block(self, host: Any, ts: TrainState, logs: dict[str, Any], index: int,
-                     callbacks: CallbackList, batch_hooks: bool) -> TrainState:
+    def _after_block(
+        self,
+        host: Any,
+        ts: TrainState,
+        logs: dict[str, Any],
+        index: int,
+        callbacks: CallbackList,
+        batch_hooks: bool,
+    ) -> TrainState:
         if not batch_hooks:
             return ts
         values = dict(logs)
@@ -439,14 +545,22 @@ class Runner:
         callbacks.call("on_train_batch_end", index, Logs(values, values.get("_probes")))
         return self.reread(host, ts, published)
 
-    def evaluate(self, host: Any, data: ArrayData | IterableData, *,
-                 steps: int | None, callbacks: CallbackList) -> dict[str, float]:
+    def evaluate(
+        self,
+        host: Any,
+        data: ArrayData | IterableData,
+        *,
+        steps: int | None,
+        callbacks: CallbackList,
+    ) -> dict[str, float]:
         """Run the test step over `data`; return the final logs as floats."""
         params, state = to_device((host.params, host.state))
         metrics = self.init_metrics()
         logs: dict[str, Any] | None = None
         callbacks.call("on_test_begin", Logs({}))
-        hooks = callbacks.has("on_test_batch_end") or callbacks.has("on_test_batch_begin")
+        hooks = callbacks.has("on_test_batch_end") or callbacks.has(
+            "on_test_batch_begin"
+        )
         if isinstance(data, ArrayData):
             n_steps = data.steps(steps)
             fused = self.executor.fuses_steps and self.k > 1
@@ -474,8 +588,16 @@ class Runner:
         callbacks.call("on_test_end", out)
         return out
 
-    def predict(self, host: Any, x: Any, *, batch_size: int, steps: int | None,
-                callbacks: CallbackList, iterable: bool) -> Any:
+    def predict(
+        self,
+        host: Any,
+        x: Any,
+        *,
+        batch_size: int,
+        steps: int | None,
+        callbacks: CallbackList,
+        iterable: bool,
+    ) -> Any:
         """Outputs for every row of `x` (NumPy), in order."""
         params, state = to_device((host.params, host.state))
         outs: list[Any] = []
@@ -495,7 +617,9 @@ class Runner:
                 if hooks:
                     callbacks.call("on_predict_batch_end", b * per_call, {"outputs": y})
             n_rows = min(data.n, n_steps * batch_size)
-            ys = jax.tree.map(lambda *a: np.concatenate([np.asarray(v) for v in a])[:n_rows], *outs)
+            ys = jax.tree.map(
+                lambda *a: np.concatenate([np.asarray(v) for v in a])[:n_rows], *outs
+            )
         else:
             program = self.predict_host_program()
             source = IterableData(x, steps)
@@ -509,7 +633,9 @@ class Runner:
             if not outs:
                 raise ValueError("predict: the data yielded no batch.")
             ys = jax.tree.map(
-                lambda *a: np.concatenate([np.asarray(v)[:c] for v, c in zip(a, counts, strict=True)]),
+                lambda *a: np.concatenate(
+                    [np.asarray(v)[:c] for v, c in zip(a, counts, strict=True)]
+                ),
                 *outs,
             )
         callbacks.call("on_predict_end", Logs({}))

@@ -161,7 +161,11 @@ class Objective:
     def log_names(self) -> list[str]:
         names = ["loss"]
         if self.multi:
-            names += [f"{n}_loss" for n, fn in zip(self.output_names, self.losses, strict=True) if fn is not None]
+            names += [
+                f"{n}_loss"
+                for n, fn in zip(self.output_names, self.losses, strict=True)
+                if fn is not None
+            ]
         return names + [name for _, _, name in self.metrics]
 
     # -- pure functions ------------------------------------------------------------
@@ -175,9 +179,11 @@ class Objective:
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
         """`(total, per-output losses)`, reduced over the real rows only."""
         ys, ps = self._flat(y_true, "y"), self._flat(y_pred, "outputs")
-        sws = self._flat(sample_weight, "sample_weight") if (
-            self.multi and isinstance(sample_weight, list | tuple | Mapping)
-        ) else [sample_weight] * len(ys)
+        sws = (
+            self._flat(sample_weight, "sample_weight")
+            if (self.multi and isinstance(sample_weight, list | tuple | Mapping))
+            else [sample_weight] * len(ys)
+        )
         total = jnp.zeros((), jnp.float32)
         parts: dict[str, jax.Array] = {}
         for name, fn, w, t, p, sw in zip(
@@ -217,9 +223,11 @@ class Objective:
             for tracker, value in zip(trackers[1:], values, strict=True):
                 new_trackers.append(_LossTracker.update(tracker, value, count))
         ys, ps = self._flat(y_true, "y"), self._flat(y_pred, "outputs")
-        sws = self._flat(sample_weight, "sample_weight") if (
-            self.multi and isinstance(sample_weight, list | tuple | Mapping)
-        ) else [sample_weight] * len(ys)
+        sws = (
+            self._flat(sample_weight, "sample_weight")
+            if (self.multi and isinstance(sample_weight, list | tuple | Mapping))
+            else [sample_weight] * len(ys)
+        )
         new_metrics = tuple(
             metric.update(state, ys[i], ps[i], sample_weight=sws[i], mask=mask)
             for (i, metric, _), state in zip(self.metrics, metric_states, strict=True)
@@ -231,7 +239,11 @@ class Objective:
         trackers, metric_states = states
         logs = {"loss": _LossTracker.result(trackers[0])}
         if self.multi:
-            names = [f"{n}_loss" for n, fn in zip(self.output_names, self.losses, strict=True) if fn is not None]
+            names = [
+                f"{n}_loss"
+                for n, fn in zip(self.output_names, self.losses, strict=True)
+                if fn is not None
+            ]
             for name, tracker in zip(names, trackers[1:], strict=True):
                 logs[name] = _LossTracker.result(tracker)
         for (_, metric, name), state in zip(self.metrics, metric_states, strict=True):

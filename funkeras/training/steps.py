@@ -94,6 +94,19 @@ def make_train_step(
         The pure train step.
     """
 
+    # The pieces that are not the model's code (loss reduction, optimizer update,
+    # metrics) are compiled on their own: under the outer jit they are inlined;
+    # in eager mode only the layers run op by op, the rest costs one dispatch each.
+    objective_loss = jax.jit(objective.loss) if objective is not None else None
+    penalty = jax.jit(penalty_fn) if penalty_fn is not None else None
+
+    @jax.jit
+    def update(grads: Any, opt_state: Any, params: Any) -> Any:
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), updates, opt_state
+
+    update_metrics = jax.jit(objective.update_metrics) if objective is not None else None
+
     def compute(ts: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Any], Any]:
         step_key = jax.random.fold_in(ts.key, ts.step)
 
@@ -108,19 +121,18 @@ def make_train_step(
                 )
                 parts: dict[str, jax.Array] = {}
             else:
-                total, parts = objective.loss(
+                total, parts = objective_loss(
                     batch.y, y_pred, batch.sample_weight, batch.mask
                 )
-            if penalty_fn is not None:
-                total = total + penalty_fn(params)
+            if penalty is not None:
+                total = total + penalty(params)
             return total, (y_pred, new_state, parts)
 
         (loss, (y_pred, new_state, parts)), grads = jax.value_and_grad(
             loss_of, has_aux=True
         )(ts.params)
-        updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
-        params = optax.apply_updates(ts.params, updates)
-        metrics = objective.update_metrics(
+        params, updates, opt_state = update(grads, ts.opt_state, ts.params)
+        metrics = update_metrics(
             ts.metrics, batch.y, y_pred, batch.sample_weight, batch.mask, loss, parts
         )
         new = ts._replace(
@@ -179,14 +191,19 @@ def make_test_step(
     """
 
     def test_step(params: Any, state: Any, metrics: Any, batch: Batch) -> Any:
-        y_pred, _ = apply_fn(params, state, batch.x, training=False, key=None, mask=batch.mask)
+        y_pred, _ = apply_fn(
+            params, state, batch.x, training=False, key=None, mask=batch.mask
+        )
         if loss_fn is not None:
             loss = jnp.asarray(
-                loss_fn(batch.x, batch.y, y_pred, batch.sample_weight, batch.mask), jnp.float32
+                loss_fn(batch.x, batch.y, y_pred, batch.sample_weight, batch.mask),
+                jnp.float32,
             )
             parts: dict[str, jax.Array] = {}
         else:
-            loss, parts = objective.loss(batch.y, y_pred, batch.sample_weight, batch.mask)
+            loss, parts = objective.loss(
+                batch.y, y_pred, batch.sample_weight, batch.mask
+            )
         if penalty_fn is not None:
             loss = loss + penalty_fn(params)
         metrics = objective.update_metrics(

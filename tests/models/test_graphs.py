@@ -92,13 +92,17 @@ def test_shared_layer_one_weight_set_two_dropout_masks(key):
     model = fk.Model(inp, out)
     params, state = model.init(key, spec(64))
     assert list(params) == ["dropout", "dense", "concatenate"]
-    y, _ = model.apply(params, state, np.ones((1, 64), np.float32), training=True, key=key)
+    y, _ = model.apply(
+        params, state, np.ones((1, 64), np.float32), training=True, key=key
+    )
     first, second = np.asarray(y[0, :64]), np.asarray(y[0, 64:])
     assert not np.array_equal(first == 0, second == 0)  # two different masks
 
 
 def test_nested_sequential_keeps_trained_weights(key):
-    encoder = fk.Sequential([fk.Input(shape=(4,)), L.Dense(3), L.Dense(2)], name="encoder")
+    encoder = fk.Sequential(
+        [fk.Input(shape=(4,)), L.Dense(3), L.Dense(2)], name="encoder"
+    )
     enc_params = jax.tree.map(lambda a: a + 1.0, encoder.params)
     encoder.params = enc_params
     inp = fk.Input(shape=(4,))
@@ -144,8 +148,9 @@ def test_names_unique_and_deterministic_across_processes():
         "print(','.join(l.name for l in m.layers))\n"
     )
     outs = {
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       check=True).stdout.strip()
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
         for _ in range(2)
     }
     assert outs == {"dense,dense_1,batch_normalization,dense_2"}
@@ -189,10 +194,14 @@ def test_wrong_feature_shape_is_refused_with_names():
 
 
 def test_symbolic_batch_dimension_traces():
-    model = fk.Sequential([fk.Input(shape=(4,)), L.Dense(3), L.Dropout(0.1), L.Dense(1)])
+    model = fk.Sequential(
+        [fk.Input(shape=(4,)), L.Dense(3), L.Dropout(0.1), L.Dense(1)]
+    )
     (b,) = jax.export.symbolic_shape("b")
     out = jax.eval_shape(
-        lambda p, s, x: model.apply(p, s, x)[0], model.params, model.state,
+        lambda p, s, x: model.apply(p, s, x)[0],
+        model.params,
+        model.state,
         jax.ShapeDtypeStruct((b, 4), jnp.float32),
     )
     assert out.shape[1:] == (1,)

@@ -28,16 +28,20 @@ def test_fit_equals_hand_written_sgd_with_short_last_batch(execution, spe):
     x, y = data(n=10)
     model = linear_model()
     w0 = [np.asarray(w) for w in model.get_weights()]
-    model.compile(optimizer=optax.sgd(0.1), loss="mse", execution=execution,
-                  steps_per_execution=spe)
+    model.compile(
+        optimizer=optax.sgd(0.1),
+        loss="mse",
+        execution=execution,
+        steps_per_execution=spe,
+    )
     model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
 
     kernel, bias = w0
     for _ in range(2):
         for start in range(0, 10, 4):
-            xb, yb = x[start:start + 4], y[start:start + 4]
-            err = xb @ kernel + bias - yb            # (b, 1)
-            grad_k = 2 * xb.T @ err / len(xb)       # mean over real rows only
+            xb, yb = x[start : start + 4], y[start : start + 4]
+            err = xb @ kernel + bias - yb  # (b, 1)
+            grad_k = 2 * xb.T @ err / len(xb)  # mean over real rows only
             grad_b = 2 * err.sum(0) / len(xb)
             kernel = kernel - 0.1 * grad_k
             bias = bias - 0.1 * grad_b
@@ -52,8 +56,12 @@ def test_history_and_epoch_loss_is_mean_over_samples():
     model.compile(optimizer=optax.sgd(0.0), loss="mse", metrics=["mae"])
     h = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
     pred = model.predict(x, verbose=0)
-    np.testing.assert_allclose(h.history["loss"][0], np.mean((pred - y) ** 2), rtol=1e-5)
-    np.testing.assert_allclose(h.history["mae"][0], np.mean(np.abs(pred - y)), rtol=1e-5)
+    np.testing.assert_allclose(
+        h.history["loss"][0], np.mean((pred - y) ** 2), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        h.history["mae"][0], np.mean(np.abs(pred - y)), rtol=1e-5
+    )
 
 
 def small_net(seed=0):
@@ -78,8 +86,12 @@ def test_jit_and_eager_agree_step_by_step_with_dropout_and_batchnorm():
     results = {}
     for execution in ("jit", "eager"):
         model = small_net()
-        model.compile(optimizer="adam", loss=fk.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"], execution=execution)
+        model.compile(
+            optimizer="adam",
+            loss=fk.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            execution=execution,
+        )
         trace = []
         for _ in range(3):
             model.fit(x, y, batch_size=16, epochs=1, verbose=0, seed=3)
@@ -95,7 +107,10 @@ def test_same_seed_same_everything():
     runs = []
     for _ in range(2):
         model = small_net()
-        model.compile(optimizer="adam", loss=fk.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.compile(
+            optimizer="adam",
+            loss=fk.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
         h = model.fit(x, y, batch_size=16, epochs=2, verbose=0, seed=7)
         runs.append((h.history["loss"], model.get_weights()))
     assert runs[0][0] == runs[1][0]
@@ -111,7 +126,9 @@ def test_no_recompile_second_epoch_second_fit_and_lr_change():
     assert model.compile_stats()["train_step"]["compiles"] == 1
     compiles = []
     jax.monitoring.register_event_duration_secs_listener(
-        lambda name, *a, **k: compiles.append(name) if "backend_compile" in name else None
+        lambda name, *a, **k: (
+            compiles.append(name) if "backend_compile" in name else None
+        )
     )
     try:
         model.opt_state = fk.optimizers.set_learning_rate(model.opt_state, 0.5)
@@ -137,8 +154,11 @@ def test_steps_per_execution_gives_the_same_weights():
     weights = []
     for k in (1, 4):
         model = small_net()
-        model.compile(optimizer="sgd", loss=fk.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      steps_per_execution=k)
+        model.compile(
+            optimizer="sgd",
+            loss=fk.losses.SparseCategoricalCrossentropy(from_logits=True),
+            steps_per_execution=k,
+        )
         model.fit(x, y, batch_size=8, epochs=2, verbose=0)
         weights.append(model.get_weights())
     for a, b in zip(*weights, strict=True):
@@ -150,7 +170,7 @@ def test_generator_input_with_short_final_batch_matches_arrays():
 
     def gen():
         for i in range(0, 10, 4):
-            yield x[i:i + 4], y[i:i + 4]
+            yield x[i : i + 4], y[i : i + 4]
 
     a, b = linear_model(), linear_model()
     for m in (a, b):
@@ -177,14 +197,20 @@ def test_evaluate_conventions_and_multi_output_names():
     a = fk.Input(shape=(3,))
     h = L.Dense(4)(a)
     model = fk.Model(a, [L.Dense(1, name="reg")(h), L.Dense(2, name="cls")(h)])
-    model.compile(optimizer="sgd", loss=["mse", fk.losses.SparseCategoricalCrossentropy(from_logits=True)],
-                  loss_weights=[1.0, 0.5], metrics=[["mae"], ["accuracy"]])
+    model.compile(
+        optimizer="sgd",
+        loss=["mse", fk.losses.SparseCategoricalCrossentropy(from_logits=True)],
+        loss_weights=[1.0, 0.5],
+        metrics=[["mae"], ["accuracy"]],
+    )
     x = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
     y1 = np.zeros((8, 1), np.float32)
     y2 = np.zeros((8,), np.int32)
     logs = model.evaluate(x, [y1, y2], return_dict=True, verbose=0)
     assert list(logs) == ["loss", "reg_loss", "cls_loss", "reg_mae", "cls_accuracy"]
-    np.testing.assert_allclose(logs["loss"], logs["reg_loss"] + 0.5 * logs["cls_loss"], rtol=1e-5)
+    np.testing.assert_allclose(
+        logs["loss"], logs["reg_loss"] + 0.5 * logs["cls_loss"], rtol=1e-5
+    )
     as_list = model.evaluate(x, [y1, y2], verbose=0)
     assert as_list == pytest.approx(list(logs.values()))
     single = linear_model()
@@ -211,13 +237,17 @@ def test_train_and_test_on_batch():
     model.train_on_batch(x, y)
     after = model.test_on_batch(x, y)
     assert after[0] < before[0]
-    np.testing.assert_allclose(model.predict_on_batch(x), model.predict(x, verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        model.predict_on_batch(x), model.predict(x, verbose=0), rtol=1e-6
+    )
 
 
 def test_sample_and_class_weights():
     x, y = cls_data(n=16)
     model = small_net()
-    model.compile(optimizer="sgd", loss=fk.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer="sgd", loss=fk.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     w = np.where(y == 0, 2.0, 1.0).astype(np.float32)
     a = model.evaluate(x, y, sample_weight=w, verbose=0)
     logits = model.predict(x, verbose=0)
@@ -226,15 +256,22 @@ def test_sample_and_class_weights():
     np.testing.assert_allclose(a, np.sum(per * w) / 16, rtol=1e-5)
     m1, m2 = small_net(), small_net()
     for m in (m1, m2):
-        m.compile(optimizer="sgd", loss=fk.losses.SparseCategoricalCrossentropy(from_logits=True))
-    m1.fit(x, y, class_weight={0: 2.0, 1: 1.0, 2: 1.0}, epochs=1, verbose=0, shuffle=False)
+        m.compile(
+            optimizer="sgd",
+            loss=fk.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+    m1.fit(
+        x, y, class_weight={0: 2.0, 1: 1.0, 2: 1.0}, epochs=1, verbose=0, shuffle=False
+    )
     m2.fit(x, y, sample_weight=w, epochs=1, verbose=0, shuffle=False)
     for wa, wb in zip(m1.get_weights(), m2.get_weights(), strict=True):
         np.testing.assert_allclose(wa, wb, rtol=1e-6)
 
 
 def test_frozen_layer_gets_no_update_and_frozen_bn_uses_moving_stats():
-    model = fk.Sequential([fk.Input(shape=(4,)), L.Dense(4), L.BatchNormalization(), L.Dense(1)])
+    model = fk.Sequential(
+        [fk.Input(shape=(4,)), L.Dense(4), L.BatchNormalization(), L.Dense(1)]
+    )
     model.layers[0].trainable = False
     model.layers[1].trainable = False
     model.compile(optimizer="adam", loss="mse")
@@ -264,10 +301,15 @@ def test_uint8_images_and_float64_cast():
     x = rng.integers(0, 255, size=(8, 4, 4, 1)).astype(np.uint8)
     y = rng.integers(0, 2, size=(8,)).astype(np.int64)
     model = fk.Sequential([L.Flatten(), L.Dense(2)])
-    model.compile(optimizer="sgd", loss=fk.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer="sgd", loss=fk.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     model.fit(x, y, epochs=1, verbose=0)
-    np.testing.assert_allclose(model.predict(x, verbose=0),
-                               model.predict(x.astype(np.float64), verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0),
+        model.predict(x.astype(np.float64), verbose=0),
+        rtol=1e-6,
+    )
 
 
 class ScaledLoss(fk.Model):
@@ -292,14 +334,24 @@ def test_compute_loss_override():
         (lambda m, x, y: m.fit(x, y[:5], verbose=0), "different numbers of rows"),
         (lambda m, x, y: m.fit(x[:0], y[:0], verbose=0), "empty"),
         (lambda m, x, y: m.fit(x, np.full((10,), 7, np.int32), verbose=0), "7"),
-        (lambda m, x, y: m.fit(np.where(x > 1, np.nan, x), np.zeros(10, np.int32), verbose=0), "NaN"),
-        (lambda m, x, y: m.fit(iter([(x, y)]), validation_split=0.2, verbose=0), "validation_split"),
+        (
+            lambda m, x, y: m.fit(
+                np.where(x > 1, np.nan, x), np.zeros(10, np.int32), verbose=0
+            ),
+            "NaN",
+        ),
+        (
+            lambda m, x, y: m.fit(iter([(x, y)]), validation_split=0.2, verbose=0),
+            "validation_split",
+        ),
     ],
 )
 def test_bad_input_errors_leave_model_unchanged(call, match):
     x, _ = data(n=10)
     model = fk.Sequential([fk.Input(shape=(3,)), L.Dense(3)])
-    model.compile(optimizer="sgd", loss=fk.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer="sgd", loss=fk.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     before = [np.asarray(w) for w in model.get_weights()]
     with pytest.raises((ValueError, TypeError), match=match):
         call(model, x, np.zeros((10,), np.int32))

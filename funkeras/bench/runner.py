@@ -1,0 +1,365 @@
+"""Timing: funkeras' `fit` and the hand-written loops, in one process, alternating.
+
+For each workload every variant (funkeras in each execution mode, the
+hand-written loops) is built and warmed up first; then the timed rounds run
+in turns: round 1 of every variant, round 2 of every variant (the order
+rotated each time), and so on, so that a noisy neighbour slows every variant
+alike. A round is one `fit` call (or one hand-written loop) of a fixed number
+of steps, ended with `jax.block_until_ready`; its time divided by its steps is
+one sample, and the reported step time is the median of the samples.
+
+What is measured, per variant:
+
+* `first_step_s`: wall time of the first step: trace, compile and one run
+  (for funkeras, the jitted step's first call as `compile_stats()` times it;
+  for op-by-op modes, the first `fit` call of one step, which compiles the
+  per-operation executables JAX caches).
+* `xla_compiles`, `xla_compile_s`: XLA compilations and their seconds during
+  warm-up, from JAX's monitoring events; `recompiles`: compilations during
+  the timed rounds (0 means no re-tracing).
+* `step_ms`: the median steady-state time per step; `samples_per_s` from it.
+* `compiles`: for funkeras, the train step's compile count from
+  `model.compile_stats()`; for the hand-written loops, the traces of the
+  jitted function.
+* `fit_call_ms`: funkeras only: the wall time of a `fit` call of one program
+  call (one step, or one K-step block), which bounds the fixed cost of `fit`.
+* `held_mb`: bytes of live JAX arrays the variant holds between rounds
+  (parameters, optimizer state, device-resident data), from `jax.live_arrays()`.
+  This is not a peak: temporaries inside a compiled step are not counted.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import statistics
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import numpy as np
+
+from funkeras.bench.handwritten import HandWritten
+from funkeras.bench.workloads import Workload, make_optimizer
+
+__all__ = [
+    "MODES",
+    "HAND_MODES",
+    "CompileEvents",
+    "Result",
+    "run_workload",
+    "live_bytes",
+    "rss_mb",
+]
+
+#: funkeras execution modes the harness knows (`--modes`).
+MODES = ("jit", "jit-spe", "eager", "layerwise")
+#: hand-written loops (always run: `jit`; `eager` next to op-by-op modes; `scan`
+#: next to `jit-spe`).
+HAND_MODES = ("jit", "eager", "scan")
+_OP_BY_OP = ("eager", "layerwise")
+_BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
+
+
+class CompileEvents:
+    """Counts XLA compilations (and their seconds) through JAX's monitoring events."""
+
+    _installed: CompileEvents | None = None
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seconds = 0.0
+
+    @classmethod
+    def get(cls) -> CompileEvents:
+        """The process-wide counter (registered with JAX once)."""
+        if cls._installed is None:
+            events = cls()
+
+            def listener(event: str, duration: float, **kwargs: Any) -> None:
+                del kwargs
+                if event == _BACKEND_COMPILE:
+                    events.count += 1
+                    events.seconds += duration
+
+            jax.monitoring.register_event_duration_secs_listener(listener)
+            cls._installed = events
+        return cls._installed
+
+    def snapshot(self) -> tuple[int, float]:
+        return self.count, self.seconds
+
+
+def live_bytes() -> int:
+    """Bytes held by live JAX arrays in this process."""
+    total = 0
+    for a in jax.live_arrays():
+        try:
+            total += a.nbytes
+        except Exception:  # noqa: BLE001 - a deleted or odd array counts as 0
+            continue
+    return total
+
+
+def rss_mb() -> tuple[float | None, float | None]:
+    """`(current RSS, peak RSS)` of this process in MB (Linux `/proc`), else None."""
+    try:
+        with open("/proc/self/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        return (int(fields["VmRSS"].split()[0]) / 1024,
+                int(fields["VmHWM"].split()[0]) / 1024)
+    except (OSError, KeyError, ValueError):
+        return None, None
+
+
+@dataclass
+class Result:
+    """One row of the benchmark table (see the module docstring for the fields)."""
+
+    model: str
+    impl: str
+    mode: str
+    label: str
+    batch_size: int
+    status: str = "ok"
+    reason: str = ""
+    steps_per_round: int = 0
+    epochs_per_round: int = 0
+    first_step_s: float | None = None
+    xla_compiles: int | None = None
+    xla_compile_s: float | None = None
+    recompiles: int = 0
+    compiles: int | None = None
+    fit_call_ms: float | None = None
+    held_mb: float | None = None
+    samples_ms: list[float] = field(default_factory=list)
+    step_ms: float | None = None
+    step_ms_min: float | None = None
+    samples_per_s: float | None = None
+    ratio_hand_jit: float | None = None
+    ratio_funkeras_jit: float | None = None
+
+    def finish(self) -> None:
+        if self.samples_ms:
+            self.step_ms = statistics.median(self.samples_ms)
+            self.step_ms_min = min(self.samples_ms)
+            self.samples_per_s = self.batch_size / (self.step_ms / 1000)
+
+
+class _Variant:
+    """What the alternating timer needs: a warm-up and a timed round."""
+
+    result: Result
+    epochs: int
+    steps_per_epoch: int
+
+    def warmup(self) -> None: ...
+    def round(self, seed: int) -> None: ...
+    def compiles(self) -> int | None: ...
+
+
+class _Funkeras(_Variant):
+    def __init__(self, workload: Workload, mode: str, x: np.ndarray, y: np.ndarray,
+                 batch_size: int, epochs: int, steps_per_epoch: int, spe: int,
+                 optimizer: str, result: Result) -> None:
+        self.workload, self.mode, self.x, self.y = workload, mode, x, y
+        self.batch_size, self.epochs, self.steps_per_epoch = batch_size, epochs, steps_per_epoch
+        self.k = spe if mode == "jit-spe" else 1
+        self.result = result
+        execution = "jit" if mode.startswith("jit") else mode
+        self.model = workload.build_model()
+        self.model.compile(
+            optimizer=make_optimizer(workload, optimizer),
+            loss=workload.funkeras_loss(),
+            execution=execution,
+            steps_per_execution=self.k,
+        )
+
+    def _fit(self, epochs: int, steps: int, seed: int) -> None:
+        self.model.fit(self.x, self.y, batch_size=self.batch_size, epochs=epochs,
+                       steps_per_epoch=steps, verbose=0, seed=seed)
+        jax.block_until_ready(self.model.params)
+
+    def warmup(self) -> None:
+        start = time.perf_counter()
+        self._fit(1, self.k, 0)
+        first_fit = time.perf_counter() - start
+        stats = self.model.compile_stats().get("train_step", {})
+        self.result.first_step_s = stats.get("first_call_seconds") or first_fit
+        self._fit(self.epochs, self.steps_per_epoch, 0)
+        calls = []
+        for i in range(3):
+            start = time.perf_counter()
+            self._fit(1, self.k, i)
+            calls.append(time.perf_counter() - start)
+        self.result.fit_call_ms = 1000 * statistics.median(calls)
+
+    def round(self, seed: int) -> None:
+        self._fit(self.epochs, self.steps_per_epoch, seed)
+
+    def compiles(self) -> int | None:
+        stats = self.model.compile_stats()
+        if self.mode in _OP_BY_OP and not any(s.get("compiles") for s in stats.values()):
+            return 0
+        return sum(int(s.get("compiles") or 0) for s in stats.values())
+
+
+class _Hand(_Variant):
+    def __init__(self, workload: Workload, mode: str, x: np.ndarray, y: np.ndarray,
+                 batch_size: int, epochs: int, steps_per_epoch: int, result: Result) -> None:
+        self.loop = HandWritten(workload, mode, x, y, batch_size, steps_per_epoch)
+        self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
+        self.result = result
+
+    def warmup(self) -> None:
+        self.result.first_step_s = self.loop.first_step()
+        self.loop.run(self.epochs, 0)
+
+    def round(self, seed: int) -> None:
+        self.loop.run(self.epochs, seed)
+
+    def compiles(self) -> int | None:
+        return self.loop.compiles()
+
+
+def _plan(steps: int, rows: int, batch_size: int) -> tuple[int, int]:
+    """`(epochs, steps_per_epoch)` covering about `steps` steps over `rows` rows."""
+    per_epoch = max(1, min(steps, rows // batch_size))
+    return max(1, round(steps / per_epoch)), per_epoch
+
+
+def _reason(e: BaseException) -> str:
+    text = f"{type(e).__name__}: {e}".strip().splitlines()
+    return text[0][:200] if text else type(e).__name__
+
+
+def _label(impl: str, mode: str, spe: int) -> str:
+    if impl == "funkeras":
+        return f"jit spe={spe}" if mode == "jit-spe" else mode
+    return {"jit": "jit (reference)", "eager": "op by op",
+            "scan": "lax.scan epoch"}[mode]
+
+
+def run_workload(
+    workload: Workload,
+    *,
+    modes: tuple[str, ...] = MODES,
+    batch_size: int | None = None,
+    steps: int | None = None,
+    eager_steps: int | None = None,
+    rows: int | None = None,
+    repeats: int = 5,
+    spe: int = 32,
+    optimizer: str = "optax",
+    log: Callable[[str], None] = lambda s: None,
+) -> tuple[list[Result], dict[str, Any]]:
+    """Measure funkeras in `modes` and the hand-written loops on one workload.
+
+    Returns:
+        The result rows (funkeras modes first, then the hand-written loops)
+        and per-workload facts (data shape, process RSS growth).
+    """
+    events = CompileEvents.get()
+    batch_size = batch_size or workload.batch_size
+    steps = steps or workload.steps
+    eager_steps = eager_steps or workload.eager_steps
+    rows = max(rows or workload.rows, batch_size)
+    x, y = workload.make_data(rows, 0)
+    rss_before, _ = rss_mb()
+
+    hand_modes = ["jit"]
+    if any(m in _OP_BY_OP for m in modes):
+        hand_modes.append("eager")
+    if "jit-spe" in modes:
+        hand_modes.append("scan")
+
+    variants: list[_Variant] = []
+    results: list[Result] = []
+    specs = [("funkeras", m) for m in modes] + [("hand-written", m) for m in hand_modes]
+    for impl, mode in specs:
+        op_by_op = mode in _OP_BY_OP
+        epochs, per_epoch = _plan(eager_steps if op_by_op else steps, rows, batch_size)
+        result = Result(workload.name, impl, mode, _label(impl, mode, spe), batch_size,
+                        steps_per_round=epochs * per_epoch, epochs_per_round=epochs)
+        results.append(result)
+        before = live_bytes()
+        count0, seconds0 = events.snapshot()
+        try:
+            if impl == "funkeras":
+                variant: _Variant = _Funkeras(workload, mode, x, y, batch_size, epochs,
+                                              per_epoch, spe, optimizer, result)
+            else:
+                variant = _Hand(workload, mode, x, y, batch_size, epochs, per_epoch, result)
+        except Exception as e:  # noqa: BLE001 - an unavailable mode is reported, not fatal
+            result.status, result.reason = "unavailable", _reason(e)
+            log(f"  {workload.name} {impl} {result.label}: unavailable ({result.reason})")
+            continue
+        try:
+            variant.warmup()
+        except Exception as e:  # noqa: BLE001 - reported in the table
+            result.status, result.reason = "error", _reason(e)
+            log(f"  {workload.name} {impl} {result.label}: error in warm-up\n"
+                + traceback.format_exc(limit=3))
+            continue
+        count1, seconds1 = events.snapshot()
+        result.xla_compiles, result.xla_compile_s = count1 - count0, seconds1 - seconds0
+        result.held_mb = (live_bytes() - before) / 2**20
+        variants.append(variant)
+        log(f"  {workload.name} {impl} {result.label}: warm "
+            f"(first step {result.first_step_s:.3f} s)")
+
+    for r in range(repeats):
+        shift = r % max(1, len(variants))
+        for variant in variants[shift:] + variants[:shift]:
+            gc.collect()
+            gc.disable()
+            count0, _ = events.snapshot()
+            try:
+                start = time.perf_counter()
+                variant.round(r + 1)
+                elapsed = time.perf_counter() - start
+            finally:
+                gc.enable()
+            variant.result.recompiles += events.snapshot()[0] - count0
+            variant.result.samples_ms.append(1000 * elapsed / variant.result.steps_per_round)
+    for variant in variants:
+        variant.result.compiles = variant.compiles()
+        variant.result.finish()
+
+    ref = _find(results, "hand-written", "jit")
+    fk_jit = _find(results, "funkeras", "jit")
+    for res in results:
+        if res.step_ms is None:
+            continue
+        if ref is not None and ref.step_ms:
+            res.ratio_hand_jit = res.step_ms / ref.step_ms
+        if res.impl == "funkeras" and fk_jit is not None and fk_jit.step_ms:
+            res.ratio_funkeras_jit = res.step_ms / fk_jit.step_ms
+    rss_after, peak = rss_mb()
+    facts = {
+        "model": workload.name,
+        "title": workload.title,
+        "rows": rows,
+        "x_shape": list(x.shape),
+        "batch_size": batch_size,
+        "rss_before_mb": rss_before,
+        "rss_after_mb": rss_after,
+        "rss_peak_mb": peak,
+    }
+    return results, facts
+
+
+def _find(results: list[Result], impl: str, mode: str) -> Result | None:
+    for res in results:
+        if res.impl == impl and res.mode == mode and res.step_ms is not None:
+            return res
+    return None
+
+
+def median_or_none(values: list[float]) -> float | None:
+    """The median of `values`, or None when empty (helper for reports)."""
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    return statistics.median(values) if values else None
