@@ -1026,7 +1026,9 @@ def _reduce(
     mask: ArrayLike | None,
     reduction: str,
 ) -> Array:
-    as_array = lambda x: None if x is None else jnp.asarray(x)  # noqa: E731
+    def as_array(x: ArrayLike | None) -> Array | None:
+        return None if x is None else jnp.asarray(x)
+
     return _reduce_compiled(
         owner,
         jnp.asarray(values),

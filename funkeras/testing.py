@@ -384,7 +384,7 @@ class _DtypeChecks:
             self._attempt(
                 where,
                 "inference_keeps_state",
-                lambda: _state_unchanged(self.state, new_state, out["full"][1]),
+                lambda: _state_unchanged(self.state, new_state, out["full"]),
             )
 
         def masked_rows_ignore_padding() -> str | None:

@@ -29,7 +29,7 @@ CSV_FIELDS = (
     "model", "impl", "mode", "label", "status", "reason", "batch_size",
     "steps_per_round", "first_step_s", "xla_compiles", "xla_compile_s", "step_ms",
     "step_ms_min", "samples_per_s", "ratio_hand_jit", "ratio_funkeras_jit", "compiles",
-    "recompiles", "fit_call_ms", "held_mb",
+    "recompiles", "first_fit_s", "held_mb",
 )
 
 

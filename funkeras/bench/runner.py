@@ -11,9 +11,11 @@ one sample, and the reported step time is the median of the samples.
 What is measured, per variant:
 
 * `first_step_s`: wall time of the first step: trace, compile and one run
-  (for funkeras, the jitted step's first call as `compile_stats()` times it;
-  for op-by-op modes, the first `fit` call of one step, which compiles the
-  per-operation executables JAX caches).
+  (for funkeras under jit, the step program's first call as
+  `compile_stats()` times it; op by op, the first `fit` call, which compiles
+  the per-operation executables JAX caches, less the steady time of its other
+  steps). `first_fit_s`: the wall time of funkeras' first `fit` call (one
+  epoch of a round).
 * `xla_compiles`, `xla_compile_s`: XLA compilations and their seconds during
   warm-up, from JAX's monitoring events; `recompiles`: compilations during
   the timed rounds (0 means no re-tracing).
@@ -21,8 +23,6 @@ What is measured, per variant:
 * `compiles`: for funkeras, the train step's compile count from
   `model.compile_stats()`; for the hand-written loops, the traces of the
   jitted function.
-* `fit_call_ms`: funkeras only: the wall time of a `fit` call of one program
-  call (one step, or one K-step block), which bounds the fixed cost of `fit`.
 * `held_mb`: bytes of live JAX arrays the variant holds between rounds
   (parameters, optimizer state, device-resident data), from `jax.live_arrays()`.
   This is not a peak: temporaries inside a compiled step are not counted.
@@ -128,12 +128,13 @@ class Result:
     reason: str = ""
     steps_per_round: int = 0
     epochs_per_round: int = 0
+    steps_per_epoch: int = 0
     first_step_s: float | None = None
     xla_compiles: int | None = None
     xla_compile_s: float | None = None
     recompiles: int = 0
     compiles: int | None = None
-    fit_call_ms: float | None = None
+    first_fit_s: float | None = None
     held_mb: float | None = None
     samples_ms: list[float] = field(default_factory=list)
     step_ms: float | None = None
@@ -142,11 +143,17 @@ class Result:
     ratio_hand_jit: float | None = None
     ratio_funkeras_jit: float | None = None
 
-    def finish(self) -> None:
-        if self.samples_ms:
-            self.step_ms = statistics.median(self.samples_ms)
-            self.step_ms_min = min(self.samples_ms)
-            self.samples_per_s = self.batch_size / (self.step_ms / 1000)
+    def finish(self, steps_per_epoch: int) -> None:
+        if not self.samples_ms:
+            return
+        self.step_ms = statistics.median(self.samples_ms)
+        self.step_ms_min = min(self.samples_ms)
+        self.samples_per_s = self.batch_size / (self.step_ms / 1000)
+        if self.first_step_s is None and self.first_fit_s is not None:
+            # Op by op there is no single compiled program to time: the first
+            # step is the first fit (one epoch) less its other steps' steady time.
+            others = (steps_per_epoch - 1) * self.step_ms / 1000
+            self.first_step_s = max(0.0, self.first_fit_s - others)
 
 
 class _Variant:
@@ -184,18 +191,14 @@ class _Funkeras(_Variant):
         jax.block_until_ready(self.model.params)
 
     def warmup(self) -> None:
+        # The first fit has the rounds' steps per epoch: the epoch's index vector
+        # is part of the compiled step's input shapes.
         start = time.perf_counter()
-        self._fit(1, self.k, 0)
-        first_fit = time.perf_counter() - start
+        self._fit(1, self.steps_per_epoch, 0)
+        self.result.first_fit_s = time.perf_counter() - start
         stats = self.model.compile_stats().get("train_step", {})
-        self.result.first_step_s = stats.get("first_call_seconds") or first_fit
+        self.result.first_step_s = stats.get("first_call_seconds")
         self._fit(self.epochs, self.steps_per_epoch, 0)
-        calls = []
-        for i in range(3):
-            start = time.perf_counter()
-            self._fit(1, self.k, i)
-            calls.append(time.perf_counter() - start)
-        self.result.fit_call_ms = 1000 * statistics.median(calls)
 
     def round(self, seed: int) -> None:
         self._fit(self.epochs, self.steps_per_epoch, seed)
@@ -254,9 +257,13 @@ def run_workload(
     repeats: int = 5,
     spe: int = 32,
     optimizer: str = "optax",
+    hand_modes: tuple[str, ...] | None = None,
     log: Callable[[str], None] = lambda s: None,
 ) -> tuple[list[Result], dict[str, Any]]:
     """Measure funkeras in `modes` and the hand-written loops on one workload.
+
+    `hand_modes` chooses the hand-written loops (default: `jit`, plus `eager`
+    next to an op-by-op mode and `scan` next to `jit-spe`).
 
     Returns:
         The result rows (funkeras modes first, then the hand-written loops)
@@ -270,11 +277,12 @@ def run_workload(
     x, y = workload.make_data(rows, 0)
     rss_before, _ = rss_mb()
 
-    hand_modes = ["jit"]
-    if any(m in _OP_BY_OP for m in modes):
-        hand_modes.append("eager")
-    if "jit-spe" in modes:
-        hand_modes.append("scan")
+    if hand_modes is None:
+        hand_modes = ("jit",)
+        if any(m in _OP_BY_OP for m in modes):
+            hand_modes += ("eager",)
+        if "jit-spe" in modes:
+            hand_modes += ("scan",)
 
     variants: list[_Variant] = []
     results: list[Result] = []
@@ -283,7 +291,8 @@ def run_workload(
         op_by_op = mode in _OP_BY_OP
         epochs, per_epoch = _plan(eager_steps if op_by_op else steps, rows, batch_size)
         result = Result(workload.name, impl, mode, _label(impl, mode, spe), batch_size,
-                        steps_per_round=epochs * per_epoch, epochs_per_round=epochs)
+                        steps_per_round=epochs * per_epoch, epochs_per_round=epochs,
+                        steps_per_epoch=per_epoch)
         results.append(result)
         before = live_bytes()
         count0, seconds0 = events.snapshot()
@@ -308,8 +317,9 @@ def run_workload(
         result.xla_compiles, result.xla_compile_s = count1 - count0, seconds1 - seconds0
         result.held_mb = (live_bytes() - before) / 2**20
         variants.append(variant)
-        log(f"  {workload.name} {impl} {result.label}: warm "
-            f"(first step {result.first_step_s:.3f} s)")
+        first = result.first_step_s if result.first_step_s is not None else result.first_fit_s
+        log(f"  {workload.name} {impl} {result.label}: warm (first "
+            f"{'step' if result.first_step_s is not None else 'fit'} {first:.3f} s)")
 
     for r in range(repeats):
         shift = r % max(1, len(variants))
@@ -327,7 +337,7 @@ def run_workload(
             variant.result.samples_ms.append(1000 * elapsed / variant.result.steps_per_round)
     for variant in variants:
         variant.result.compiles = variant.compiles()
-        variant.result.finish()
+        variant.result.finish(variant.steps_per_epoch)
 
     ref = _find(results, "hand-written", "jit")
     fk_jit = _find(results, "funkeras", "jit")

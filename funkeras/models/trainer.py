@@ -32,7 +32,7 @@ from funkeras.training.data import (
 from funkeras.training.executors import EXECUTIONS, get_executor
 from funkeras.training.loop import Runner
 from funkeras.training.objective import Objective
-from funkeras.training.state import Batch, TrainState, copy_tree
+from funkeras.training.state import Batch, TrainState, copy_tree, to_device
 
 __all__ = ["Trainer"]
 
@@ -611,7 +611,7 @@ class Trainer:
         n = jax.tree.leaves(x)[0].shape[0]
         self._check_labels(y)
         sw = None if sw is None else np.asarray(sw, np.float32)
-        return Batch(x, y, sw, np.ones((n,), bool))
+        return to_device(Batch(x, y, sw, np.ones((n,), bool)))
 
     def _result(self, logs: Mapping[str, Any], return_dict: bool) -> Any:
         out = self._ensure_runner().host_logs(logs)

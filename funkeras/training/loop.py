@@ -57,6 +57,16 @@ def deferred_interrupt() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
+def prefetch(batches: Iterator[tuple[Batch, int]], depth: int = 2) -> Iterator[Any]:
+    """Copy the next `depth` batches to the device while the current step runs."""
+    queue: list[tuple[Batch, int]] = []
+    for batch, n in batches:
+        queue.append((to_device(batch), n))
+        if len(queue) > depth - 1:
+            yield queue.pop(0)
+    yield from queue
+
+
 def _deleted(tree: Any) -> bool:
     return any(getattr(a, "is_deleted", lambda: False)() for a in jax.tree.leaves(tree))
 
@@ -509,7 +519,7 @@ class Runner:
 
         program = self.train_host_program(**flags)
         index = 0
-        for batch, _n in data.batches():
+        for batch, _n in prefetch(data.batches()):
             if batch_hooks and index % self.k == 0:
                 published = self.publish(host, ts)
                 callbacks.call("on_train_batch_begin", index, Logs({}))

@@ -1,0 +1,357 @@
+"""`BackupAndRestore`: resume an interrupted `fit` exactly, even in a new process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from funkeras.callbacks._common import epoch_start_step, flatten_paths
+from funkeras.callbacks.callback import Callback
+from funkeras.layers.base import check_int
+
+__all__ = ["BackupAndRestore"]
+
+_FORMAT = "funkeras.BackupAndRestore"
+_VERSION = 1
+
+
+def _nbytes(tree: Any) -> int:
+    return sum(int(np.prod(np.shape(a))) * jnp.dtype(a.dtype).itemsize
+               for a in jax.tree.leaves(tree))
+
+
+def _identity(model: Any) -> dict[str, Any]:
+    """What makes a checkpoint this model's: its config and its weights' shapes."""
+    from funkeras.saving.checkpoints import config_fingerprint
+
+    weights = {
+        path: [list(np.shape(a)), jnp.dtype(a.dtype).name]
+        for path, a in flatten_paths({"params": model.params, "state": model.state})
+    }
+    identity: dict[str, Any] = {"weights": weights}
+    try:
+        config = dict(model.get_config())
+        config.pop("seed", None)  # the seed of the initial weights, which are restored
+        config_fingerprint({"model": config})
+    except (TypeError, ValueError):
+        return identity  # a config holding Python objects: the shapes identify it
+    identity["model"] = config
+    return identity
+
+
+def _encode(owner: str, value: Any, arrays: list[np.ndarray], where: str) -> Any:
+    """JSON data for a callback state; arrays are moved to `arrays` and referenced."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    if isinstance(value, np.ndarray | jax.Array):
+        if jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):
+            raise TypeError(f"{owner}: {where} is a PRNG key array; store its seed instead.")
+        arrays.append(np.asarray(value))
+        return {"__array__": len(arrays) - 1}
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"{owner}: {where} has a non-str key {k!r}.")
+            out[k] = _encode(owner, v, arrays, f"{where}[{k!r}]")
+        if set(out) == {"__array__"}:
+            raise TypeError(f"{owner}: {where} uses the reserved key '__array__'.")
+        return out
+    if isinstance(value, list | tuple):
+        return [_encode(owner, v, arrays, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise TypeError(
+        f"{owner}: {where} is a {type(value).__name__}; `get_state()` may hold None, "
+        "bool, int, float, str, arrays, and lists and str-keyed dicts of these."
+    )
+
+
+def _decode(value: Any, arrays: list[np.ndarray], what: str) -> Any:
+    from funkeras.errors import ConfigError
+
+    if isinstance(value, dict):
+        if set(value) == {"__array__"}:
+            index = value["__array__"]
+            if not isinstance(index, int) or isinstance(index, bool) or not (
+                0 <= index < len(arrays)
+            ):
+                raise ConfigError(f"{what}: a callback state names a missing array.")
+            return arrays[index]
+        return {k: _decode(v, arrays, what) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v, arrays, what) for v in value]
+    return value
+
+
+def _array_specs(meta: Any, what: str) -> list[jax.ShapeDtypeStruct]:
+    from funkeras.errors import ConfigError
+
+    specs = []
+    entries = meta.get("callback_arrays") if isinstance(meta, dict) else None
+    if not isinstance(entries, list):
+        raise ConfigError(f"{what}: the backup metadata has no `callback_arrays` list.")
+    for entry in entries:
+        ok = isinstance(entry, dict) and set(entry) == {"shape", "dtype"}
+        shape = entry.get("shape") if ok else None
+        ok = ok and isinstance(shape, list) and all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**40 for d in shape
+        )
+        dtype = None
+        if ok and isinstance(entry["dtype"], str):
+            try:
+                dtype = jnp.dtype(entry["dtype"])
+            except TypeError:
+                dtype = None
+        if not ok or dtype is None or dtype.kind not in "biuf" and dtype.name != "bfloat16":
+            raise ConfigError(f"{what}: a `callback_arrays` entry is malformed: {entry!r:.200}.")
+        specs.append(jax.ShapeDtypeStruct(tuple(shape), dtype))
+    return specs
+
+
+def _read_info(path: str, max_bytes: int) -> dict[str, Any]:
+    """The JSON part of a checkpoint (its metadata and fingerprint), validated."""
+    from funkeras.errors import ConfigError
+    from funkeras.saving import archive
+    from funkeras.saving.checkpoints import ARRAYS, INFO, KIND, MAX_INFO_BYTES
+
+    data = archive.read_file(path, max_bytes=max_bytes, what=path)
+    members = archive.read_archive(data, kind=KIND, required={INFO, ARRAYS}, what=path)
+    info = archive.parse_json(members[INFO], what=f"{path}: {INFO}",
+                              max_bytes=MAX_INFO_BYTES, allow_nonfinite=True)
+    if not isinstance(info, dict) or not isinstance(info.get("metadata"), dict):
+        raise ConfigError(f"{path}: {INFO} has no metadata object.")
+    return info
+
+
+class BackupAndRestore(Callback):
+    """Backs up the whole training state so that an interrupted `fit` resumes exactly.
+
+    At every epoch end a checkpoint of the train state is written atomically
+    to `backup_dir`: params, layer state, optimizer state (with its learning
+    rate), the epoch and step counters, the `get_state()` of every other
+    callback of the `fit` (`History`, `EarlyStopping`'s best weights and
+    counters...) and a fingerprint of the model (its config and its weights'
+    shapes). When `fit` is called again after a crash, a Ctrl-C or a killed
+    process, even in a new process, the model, optimizer and callbacks are
+    restored and training continues at the interrupted epoch.
+
+    With array data the resume is exact: data order is a function of
+    `(seed, epoch)` and dropout keys of `(seed, step)`, so the final weights
+    equal an uninterrupted run's bit for bit on the same machine (pass the same
+    `seed` to `fit`). Iterables cannot be rewound: they continue from wherever
+    the new iterator starts.
+
+    A checkpoint written for another model (a different config or weight
+    shapes) is refused with `CheckpointMismatchError`, and one of another
+    optimizer with `WeightsMismatchError`; nothing is mixed.
+
+    This callback runs after the other callbacks in every hook, so its
+    checkpoint holds their state after the epoch and its restore overrides the
+    fresh state their `on_train_begin` set. A callback whose state is not
+    found in the checkpoint (added since) keeps its fresh state.
+
+    Args:
+        backup_dir: A folder for this run's backups only (created if missing).
+        save_freq: `"epoch"`, or a number of batches between backups (checked
+            once per K-step block with `steps_per_execution=K`). A backup is
+            written at every epoch end in both cases; a resume from a mid-epoch
+            backup restarts the interrupted epoch from its first batch with the
+            backed-up weights, as Keras does, so only epoch-end backups resume
+            exactly.
+        delete_checkpoint: Delete the backup when training ends normally
+            (including an early stop).
+
+    Example:
+        >>> import os, tempfile, numpy as np, funkeras as fk
+        >>> folder = os.path.join(tempfile.mkdtemp(), "backup")
+        >>> model = fk.Sequential([fk.Input(shape=(2,)), fk.layers.Dense(1)])
+        >>> model.compile(optimizer="adam", loss="mse")
+        >>> _ = model.fit(np.ones((8, 2)), np.ones((8, 1)), epochs=2, verbose=0,
+        ...               callbacks=[fk.callbacks.BackupAndRestore(folder)])
+        >>> os.path.exists(folder)  # deleted when training ended normally
+        False
+    """
+
+    _runs_last = True
+
+    def __init__(
+        self,
+        backup_dir: str | os.PathLike[str],
+        save_freq: str | int = "epoch",
+        delete_checkpoint: bool = True,
+    ) -> None:
+        super().__init__()
+        owner = "BackupAndRestore"
+        if not isinstance(backup_dir, str | os.PathLike) or not os.fspath(backup_dir):
+            raise TypeError(f"{owner}: `backup_dir` must be a folder path, got {backup_dir!r}.")
+        if save_freq != "epoch":
+            if isinstance(save_freq, str):
+                raise ValueError(
+                    f"{owner}: `save_freq` must be 'epoch' or a positive int (batches), "
+                    f"got {save_freq!r}."
+                )
+            save_freq = check_int(owner, "save_freq", save_freq, minimum=1)
+        if not isinstance(delete_checkpoint, bool):
+            raise TypeError(
+                f"{owner}: `delete_checkpoint` must be a bool, got {delete_checkpoint!r}."
+            )
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = save_freq
+        self.delete_checkpoint = delete_checkpoint
+        self._peers: list[Callback] = []
+        self._manager: Any = None
+        self._epoch = 0
+        self._epoch_start = 0
+        self._batches_since_save = 0
+        self._last_batch_seen = -1
+
+    def _set_peers(self, callbacks: list[Callback]) -> None:
+        self._peers = [cb for cb in callbacks if cb is not self]
+
+    def _named_peers(self) -> list[tuple[str, Callback]]:
+        counts: dict[str, int] = {}
+        named = []
+        for cb in self._peers:
+            base = type(cb).__name__
+            n = counts.get(base, 0)
+            counts[base] = n + 1
+            named.append((base if n == 0 else f"{base}_{n}", cb))
+        return named
+
+    # -- restore ----------------------------------------------------------------
+
+    def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None:
+        from funkeras.saving.checkpoints import CheckpointManager
+
+        model = self.model
+        if model.opt_state is None:
+            raise ValueError("BackupAndRestore: compile the model before `fit`.")
+        identity = _identity(model)
+        self._manager = CheckpointManager(self.backup_dir, max_to_keep=None,
+                                          model_config=identity)
+        self._batches_since_save = 0
+        step = self._manager.latest_step()
+        if step is not None:
+            self._restore(step, identity)
+
+    def _restore(self, step: int, identity: dict[str, Any]) -> None:
+        from funkeras.errors import CheckpointMismatchError, ConfigError, WeightsMismatchError
+        from funkeras.saving.checkpoints import MAX_INFO_BYTES, config_fingerprint
+        from funkeras.saving.safetensors_io import MAX_HEADER_BYTES
+
+        model = self.model
+        path = self._manager.path_for(step)
+        current = {"params": model.params, "state": model.state, "opt_state": model.opt_state}
+        budget = 4 * _nbytes(current) + MAX_INFO_BYTES + 2 * MAX_HEADER_BYTES
+        info = _read_info(path, budget)
+        if info.get("fingerprint") != config_fingerprint(identity):
+            raise CheckpointMismatchError(
+                f"BackupAndRestore: {path!r} is a backup of a different model (its "
+                "layers, config or weight shapes differ from this model's), so it is not "
+                "restored into this one. Point `backup_dir` at this model's own folder, "
+                "or delete the old backup to start afresh."
+            )
+        meta = info["metadata"]
+        if meta.get("format") != _FORMAT or meta.get("version") != _VERSION:
+            raise ConfigError(f"{path}: not a BackupAndRestore backup of this version.")
+        for key in ("epoch", "step"):
+            value = meta.get(key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{path}: the backup's `{key}` must be an int >= 0.")
+        specs = _array_specs(meta, path)
+        like = {**current, "callbacks": {str(i): s for i, s in enumerate(specs)}}
+        try:
+            restored = self._manager.restore(step, like=like).tree
+        except WeightsMismatchError as e:
+            raise WeightsMismatchError(
+                f"BackupAndRestore: the backup in {self.backup_dir!r} does not fit this "
+                f"model's training state (was it written with another optimizer?). {e}"
+            ) from None
+        model.params = restored["params"]
+        model.state = restored["state"]
+        model.opt_state = restored["opt_state"]
+        arrays = [np.asarray(restored["callbacks"][str(i)]) for i in range(len(specs))]
+        states = meta.get("callback_states", {})
+        if not isinstance(states, dict):
+            raise ConfigError(f"{path}: the backup's `callback_states` must be an object.")
+        for name, cb in self._named_peers():
+            if name in states:
+                cb.set_state(_decode(states[name], arrays, path))
+        epoch, count = meta["epoch"], meta["step"]
+        model._epoch = epoch
+        model._train_step_count = count
+        model._resume_state = {"epoch": epoch, "step": count}
+
+    # -- backup -------------------------------------------------------------------
+
+    def _save(self, epoch: int, step: int, batch: int | None) -> None:
+        model = self.model
+        arrays: list[np.ndarray] = []
+        states = {}
+        for name, cb in self._named_peers():
+            state = cb.get_state()
+            if state:
+                states[name] = _encode("BackupAndRestore", state, arrays,
+                                       f"{name}.get_state()")
+        tree = {
+            "params": model.params,
+            "state": model.state,
+            "opt_state": model.opt_state,
+            "callbacks": {str(i): a for i, a in enumerate(arrays)},
+        }
+        meta = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "epoch": epoch,
+            "step": step,
+            "batch": batch,
+            "callback_states": states,
+            "callback_arrays": [
+                {"shape": list(a.shape), "dtype": jnp.dtype(a.dtype).name} for a in arrays
+            ],
+        }
+        self._manager.save(step, tree, meta)
+        for old in self._manager.all_steps():
+            if old != step:
+                _unlink(self._manager.path_for(old))
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        self._epoch = epoch
+        self._epoch_start = epoch_start_step(self.model)
+        self._last_batch_seen = -1
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
+        if self.save_freq == "epoch":
+            return
+        # Batch hooks run once per K-step block: count the batches the block covered.
+        self._batches_since_save += batch - self._last_batch_seen
+        self._last_batch_seen = batch
+        if self._batches_since_save >= self.save_freq:
+            self._batches_since_save = 0
+            self._save(self._epoch, self._epoch_start + batch + 1, batch + 1)
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        self._save(epoch + 1, int(self.model._train_step_count), None)
+
+    def on_train_end(self, logs: Mapping[str, float] | None = None) -> None:
+        if not self.delete_checkpoint or self._manager is None:
+            return
+        for step in self._manager.all_steps():
+            _unlink(self._manager.path_for(step))
+        try:
+            os.rmdir(self.backup_dir)
+        except OSError:
+            pass  # the folder holds other files: leave it
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
