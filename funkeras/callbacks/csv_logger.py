@@ -36,7 +36,8 @@ class CSVLogger(Callback):
         >>> model.compile(optimizer="sgd", loss="mse")
         >>> h = model.fit(np.ones((8, 2)), np.ones((8, 1)), epochs=2, verbose=0,
         ...               callbacks=[fk.callbacks.CSVLogger(path)])
-        >>> rows = list(csv.DictReader(open(path)))
+        >>> with open(path, newline="") as f:
+        ...     rows = list(csv.DictReader(f))
         >>> [r["epoch"] for r in rows], float(rows[1]["loss"]) == h.history["loss"][1]
         (['0', '1'], True)
     """

@@ -155,8 +155,9 @@ class MonitorCallback(Callback):
 
     def _is_improvement(self, current: float, reference: float | None) -> bool:
         """Whether `current` beats `reference` by more than `min_delta`."""
+        direction = self._resolve_direction()
         if reference is None:
             return True
-        if self._resolve_direction() == "min":
+        if direction == "min":
             return current + self.min_delta < reference
         return current - self.min_delta > reference

@@ -132,8 +132,6 @@ class Trainer:
         )
         self._runner = None
         self.opt_state = None
-        if self.built:
-            self._ensure_runner()
 
     @property
     def compiled(self) -> bool:
@@ -158,7 +156,12 @@ class Trainer:
             )
         return self._compile_config
 
-    def _ensure_runner(self) -> Runner:
+    def _ensure_runner(self, y: Any = None) -> Runner:
+        """The runner of the compile settings, built on first use.
+
+        `y` (host labels), when given, lets `"accuracy"` resolve as Keras does
+        from the label shape.
+        """
         if self._runner is not None:
             return self._runner
         cfg = self._require_compiled("training")
@@ -170,6 +173,7 @@ class Trainer:
             loss_weights=cfg["loss_weights"],
             metrics=cfg["metrics"],
             output_shapes=output_shapes,
+            label_shapes=_label_shapes(y, self.output_names),
             owner=f"{self._owner()}.compile",
         )
         tx = cfg["tx"]
@@ -321,9 +325,9 @@ class Trainer:
 
     def _check_labels(self, y: Any) -> None:
         """Refuse sparse labels outside [0, num_classes) (checked once on the host)."""
+        runner = self._ensure_runner(y)
         if y is None or not getattr(self, "_sparse_outputs", None):
             return
-        runner = self._ensure_runner()
         ys = runner.objective._flat(y, "y") if runner.objective.multi else [y]
         for i, classes in self._sparse_outputs:
             labels = np.asarray(ys[i])
@@ -456,6 +460,7 @@ class Trainer:
             if first is None:
                 raise ValueError("fit: the data yielded no batch.")
             self._build_from_data(first[0])
+            self._ensure_runner(first[1])
             steps = steps_per_epoch
         if validation_data is not None:
             val_source = validation_data
@@ -512,6 +517,7 @@ class Trainer:
         if first is None:
             raise ValueError(f"{self._owner()}: the data yielded no batch.")
         self._build_from_data(first[0])
+        self._ensure_runner(first[1])
         return source
 
     def _evaluate_logs(
@@ -683,6 +689,22 @@ class _NoLoss:
         raise ValueError(
             "compile: no `loss` was given; pass one to `compile` to train or evaluate."
         )
+
+
+def _label_shapes(y: Any, names: list[str]) -> list[Any] | None:
+    """Per output, the shape of one label (no batch axis), when `y` is known."""
+    if y is None:
+        return None
+    if len(names) > 1:
+        if isinstance(y, Mapping):
+            ys = [y.get(n) for n in names]
+        elif isinstance(y, list | tuple) and len(y) == len(names):
+            ys = list(y)
+        else:
+            return None
+    else:
+        ys = [y]
+    return [None if v is None else tuple(np.shape(v))[1:] for v in ys]
 
 
 def _wants_integers(model: Any) -> bool:

@@ -7,7 +7,8 @@ that padded rows never change a number.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import inspect
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -98,6 +99,7 @@ class Objective:
         loss_weights: Any = None,
         metrics: Any = None,
         output_shapes: Sequence[tuple[int, ...]] | None = None,
+        label_shapes: Sequence[tuple[int, ...] | None] | None = None,
         owner: str = "compile",
     ) -> None:
         self.output_names = list(output_names)
@@ -129,11 +131,14 @@ class Objective:
         else:
             per_output = [list(_as_list(metrics)) for _ in range(n)]
         shapes = list(output_shapes) if output_shapes is not None else [None] * n
+        labels = list(label_shapes) if label_shapes is not None else [None] * n
+        self.output_shapes = shapes
         self.metrics: list[tuple[int, Any, str]] = []
         for i, items in enumerate(per_output):
             for item in items:
                 metric = metrics_lib.get(
-                    item, loss=raw_losses[i], output_shape=shapes[i]
+                    item, loss=raw_losses[i], output_shape=shapes[i],
+                    label_shape=labels[i],
                 )
                 name = metric.name
                 if self.multi:
@@ -191,8 +196,13 @@ class Objective:
         ):
             if fn is None:
                 continue
-            values = per_sample_loss(fn, t, p)
-            reduced = losses_lib.reduce_loss(values, sample_weight=sw, mask=mask)
+            if isinstance(fn, losses_lib.Loss):
+                # Loss objects reduce as Keras does (e.g. ignore_class counts only
+                # the entries kept), over the real rows.
+                reduced = fn(t, p, sw, mask=mask)
+            else:
+                values = per_sample_loss(fn, t, p)
+                reduced = losses_lib.reduce_loss(values, sample_weight=sw, mask=mask)
             parts[f"{name}_loss"] = reduced
             total = total + w * reduced.astype(jnp.float32)
         return total, parts
@@ -202,7 +212,11 @@ class Objective:
         trackers = [_LossTracker.init()]
         if self.multi:
             trackers += [_LossTracker.init() for fn in self.losses if fn is not None]
-        return (tuple(trackers), tuple(m.init() for _, m, _ in self.metrics))
+        specs = [
+            None if shape is None else jax.ShapeDtypeStruct(tuple(shape), jnp.float32)
+            for shape in self.output_shapes
+        ]
+        return (tuple(trackers), tuple(_init_metric(m, specs[i]) for i, m, _ in self.metrics))
 
     def update_metrics(
         self,
@@ -250,8 +264,11 @@ class Objective:
             logs[name] = metric.result(state)
         return logs
 
-    def serializable(self) -> bool:
-        return True
+
+def _init_metric(metric: Any, spec: Any) -> Any:
+    """`metric.init(spec)`; a user metric may define `init(self)` without the spec."""
+    params = inspect.signature(metric.init).parameters
+    return metric.init(spec) if params else metric.init()
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -261,5 +278,3 @@ def _as_list(value: Any) -> list[Any]:
         return list(value)
     return [value]
 
-
-_ = Callable
