@@ -1,10 +1,10 @@
 """`check_layer`: the conformance checks every funkeras layer passes, for your own too.
 
-A layer that passes `check_layer` keeps the protocol the models, the training
-executors and the saving code rely on (see `funkeras.layers.base.Layer`):
+A layer that passes `check_layer` keeps the protocol that models, the training
+executors and saving rely on (see `funkeras.layers.base.Layer`):
 
-- `compute_output_spec` (traced with a symbolic batch) predicts the real output's
-  shape and dtype;
+- `init` is pure, and `compute_output_spec` (traced with a symbolic batch)
+  predicts the real output's shape and dtype;
 - `jax.jit` of `apply` gives what the eager `apply` gives;
 - `training=False` returns `state` unchanged;
 - the row `mask` works: the real rows of a masked batch (and the new state) do not
@@ -20,7 +20,9 @@ executors and the saving code rely on (see `funkeras.layers.base.Layer`):
 - `apply` traces and exports with a symbolic batch dimension
   (`jax.export.symbolic_shape`).
 
-Every check runs with `training=False` and `training=True` (with a key).
+Every `apply` check runs with `training=False` and with `training=True` (and a
+key). The jitted variants of one dtype are compiled as one program, so checking
+a small layer costs about one compile per dtype.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ DEFAULT_DTYPE_TOLERANCES: dict[str, tuple[float, float]] = {
 
 _BATCH = 4
 _ROW_MASK = np.array([True, False, True, True])  # real rows need not be contiguous
+_MODES = (False, True)  # training
 
 
 @dataclass(frozen=True)
@@ -56,10 +59,12 @@ class LayerCheckReport:
 
     Attributes:
         layer: The checked layer, as error messages name it.
-        output_spec: The layer's `compute_output_spec` for the given input spec.
-        params: The shapes of the params `init` creates, as a pytree of specs.
-        state: The shapes of the state `init` creates.
-        checks: One entry per check passed: `"<dtype>/training=<bool>: <check>"`.
+        output_spec: The layer's `compute_output_spec` for the given input spec
+            (`None` when the layer's own dtype was not among those checked).
+        params: The specs of the params `init` creates (same caveat).
+        state: The specs of the state `init` creates (same caveat).
+        checks: One entry per check passed, e.g.
+            `"float32/training=True: jit_matches_eager"`.
     """
 
     layer: str
@@ -81,16 +86,17 @@ def check_layer(
 ) -> LayerCheckReport:
     """Check that `layer` keeps the layer protocol on inputs described by `input_spec`.
 
-    The layer is checked as it is for its own `dtype` and, for every other dtype in
+    The layer is checked as it is in its own `dtype` and, for every other dtype in
     `dtype_tolerances`, as rebuilt by `from_config` with that `dtype` (floating
-    inputs are then given in that dtype too). Random inputs have a batch of 4 rows;
-    integer inputs are drawn from {0, 1} (so an `Embedding` needs `input_dim >= 2`).
+    inputs are then given in that dtype too). The inputs are random, with a batch
+    of 4 rows; integer inputs are drawn from {0, 1} (so an `Embedding` needs
+    `input_dim >= 2`).
 
     Args:
         layer: The layer to check (any `funkeras.layers.Layer`, including your own).
         input_spec: A `jax.ShapeDtypeStruct` (or a list/dict of them) without the
             batch axis, as `init` takes it.
-        dtype_tolerances: `{dtype_name: (rtol, atol)}`: the dtypes to run and how
+        dtype_tolerances: `{dtype_name: (rtol, atol)}`: the dtypes to run, and how
             closely jit must match eager (and masked must match unmasked) in each.
             Defaults to `DEFAULT_DTYPE_TOLERANCES` (float32 and bfloat16).
         key: The PRNG key for `init`, the inputs and `apply(training=True)`.
@@ -101,6 +107,7 @@ def check_layer(
 
     Raises:
         ValueError: If any check fails; the message lists every failure.
+        TypeError: If the arguments are not a layer and input specs.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -117,8 +124,9 @@ def check_layer(
         raise TypeError(
             f"check_layer: expected a funkeras Layer, got {type(layer).__name__}."
         )
-    tolerances = dict(DEFAULT_DTYPE_TOLERANCES if dtype_tolerances is None
-                      else dtype_tolerances)
+    tolerances = dict(
+        DEFAULT_DTYPE_TOLERANCES if dtype_tolerances is None else dtype_tolerances
+    )
     if not tolerances:
         raise ValueError("check_layer: `dtype_tolerances` names no dtype to check.")
     for name, tol in tolerances.items():
@@ -127,48 +135,55 @@ def check_layer(
                 f"check_layer: `dtype_tolerances[{name!r}]` must be (rtol, atol), "
                 f"got {tol!r}."
             )
-    for leaf in jax.tree.leaves(input_spec):
-        if not isinstance(leaf, jax.ShapeDtypeStruct):
-            raise TypeError(
-                "check_layer: `input_spec` must be a jax.ShapeDtypeStruct (or a "
-                f"list/dict of them) without the batch axis, got a {type(leaf).__name__}."
-            )
+    leaves = jax.tree.leaves(input_spec)
+    if not leaves or not all(isinstance(s, jax.ShapeDtypeStruct) for s in leaves):
+        raise TypeError(
+            "check_layer: `input_spec` must be a jax.ShapeDtypeStruct (or a "
+            f"list/dict of them) without the batch axis, got {input_spec!r}."
+        )
     key = jax.random.key(0) if key is None else key
     label = layer_label(layer)
 
     passed: list[str] = []
     failures: list[str] = []
-    rebuilt = _check_config(layer, input_spec, key, passed, failures)
+    rebuild = _check_config(layer, passed, failures)
 
     own = jnp.dtype(layer.dtype).name
-    output_spec = params_spec = state_spec = None
+    report: dict[str, Any] = {}
     for dtype_name, (rtol, atol) in tolerances.items():
         dtype_name = jnp.dtype(dtype_name).name
-        if dtype_name == own:
-            variant, spec = layer, input_spec
-        else:
-            if rebuilt is None:
-                failures.append(
-                    f"{dtype_name}: not run, the layer cannot be rebuilt from its "
-                    "config with another dtype (see the config failure)."
-                )
-                continue
+        variant, spec = layer, input_spec
+        twin = None
+        if rebuild is not None:
             try:
-                variant = rebuilt(dtype_name)
-            except Exception as e:  # noqa: BLE001 - reported, not swallowed
+                twin = rebuild(dtype_name)
+                if dtype_name != own:
+                    variant = rebuild(dtype_name)
+            except Exception as e:  # noqa: BLE001 - every failure goes in the report
                 failures.append(
-                    f"{dtype_name}: from_config with dtype={dtype_name!r} failed: "
+                    f"{dtype_name}: from_config with dtype={dtype_name!r} raised "
                     f"{type(e).__name__}: {e}"
                 )
                 continue
+        elif dtype_name != own:
+            failures.append(
+                f"{dtype_name}: not run: the layer cannot be rebuilt from its config "
+                "with another dtype (see the config failure)."
+            )
+            continue
+        if dtype_name != own:
             spec = _cast_spec(input_spec, dtype_name)
-        checker = _DtypeChecks(variant, spec, key, float(rtol), float(atol), dtype_name)
-        checker.run()
-        passed += checker.passed
-        failures += checker.failures
+        checks = _DtypeChecks(variant, twin, spec, key, float(rtol), float(atol),
+                              dtype_name)
+        checks.run()
+        passed += checks.passed
+        failures += checks.failures
         if dtype_name == own:
-            output_spec = checker.output_spec
-            params_spec, state_spec = checker.param_specs
+            report = {
+                "output_spec": checks.output_spec,
+                "params": checks.param_specs[0],
+                "state": checks.param_specs[1],
+            }
 
     if failures:
         raise ValueError(
@@ -177,9 +192,9 @@ def check_layer(
         )
     return LayerCheckReport(
         layer=label,
-        output_spec=output_spec,
-        params=params_spec,
-        state=state_spec,
+        output_spec=report.get("output_spec"),
+        params=report.get("params"),
+        state=report.get("state"),
         checks=tuple(passed),
     )
 
@@ -190,56 +205,37 @@ def check_layer(
 
 
 def _check_config(
-    layer: Layer,
-    input_spec: InputSpec,
-    key: PRNGKey,
-    passed: list[str],
-    failures: list[str],
+    layer: Layer, passed: list[str], failures: list[str]
 ) -> Callable[[str], Layer] | None:
-    """JSON round trip of `get_config`; returns a builder of dtype variants."""
+    """Check the JSON round trip of `get_config`; return a builder of dtype twins."""
     cls = type(layer)
     try:
-        config = layer.get_config()
-        text = json.dumps(config)
+        text = json.dumps(layer.get_config())
     except Exception as e:  # noqa: BLE001
         failures.append(
             f"config: get_config() is not JSON-safe: {type(e).__name__}: {e}"
         )
         return None
+    config = json.loads(text)
     try:
-        restored = cls.from_config(json.loads(text))
+        again = json.loads(json.dumps(cls.from_config(json.loads(text)).get_config()))
     except Exception as e:  # noqa: BLE001
         failures.append(
-            f"config: from_config(json.loads(json.dumps(get_config()))) failed: "
-            f"{type(e).__name__}: {e}"
+            "config: from_config(json.loads(json.dumps(get_config()))) (or its "
+            f"get_config) raised {type(e).__name__}: {e}"
         )
         return None
-    try:
-        again = json.loads(json.dumps(restored.get_config()))
-    except Exception as e:  # noqa: BLE001
-        failures.append(f"config: the rebuilt layer's get_config() failed: {e}")
-        return None
-    if again != json.loads(text):
+    if again != config:
         failures.append(
             f"config: the rebuilt layer's config differs: {again!r} != {config!r}."
         )
-    try:
-        want = layer.init(key, input_spec)
-        got = restored.init(key, input_spec)
-        problem = _tree_difference(want, got, 0.0, 0.0, exact=True)
-        if problem:
-            failures.append(
-                f"config: init of the rebuilt layer differs for the same key: {problem}"
-            )
-        else:
-            passed.append("config: json_round_trip_same_init")
-    except Exception as e:  # noqa: BLE001
-        failures.append(f"config: init failed: {type(e).__name__}: {e}")
+    else:
+        passed.append("config: json_round_trip")
 
-    def build(dtype_name: str) -> Layer:
+    def rebuild(dtype_name: str) -> Layer:
         return cls.from_config({**json.loads(text), "dtype": dtype_name})
 
-    return build
+    return rebuild
 
 
 # ----------------------------------------------------------------------------
@@ -248,26 +244,31 @@ def _check_config(
 
 
 class _DtypeChecks:
-    """Every check of one layer in one dtype, both training modes.
+    """Every check of one layer in one dtype, in both training modes.
 
-    Per mode, one jitted probe computes every variant the checks compare (so a
-    layer costs one compile per mode), and one eager call is compared with it.
+    One jitted probe computes the init (twice, and the config twin's) and every
+    apply variant the checks compare; the eager `apply` is then compared with it.
     """
 
     def __init__(
         self,
         layer: Layer,
+        twin: Layer | None,
         spec: InputSpec,
         key: PRNGKey,
         rtol: float,
         atol: float,
         dtype_name: str,
     ) -> None:
-        self.layer, self.spec = layer, spec
+        self.layer, self.twin, self.spec = layer, twin, spec
         self.rtol, self.atol = rtol, atol
-        self.dtype_name = dtype_name
+        self.where = dtype_name
         self.init_key = key
-        self.data_key, self.apply_key = jax.random.split(jax.random.fold_in(key, 1))
+        self.apply_key = jax.random.fold_in(key, 1)
+        seed = np.asarray(jax.random.key_data(key)).astype(np.uint64).sum()
+        rng = np.random.default_rng(int(seed))
+        self.x = _example_inputs(spec, rng)
+        self.x_other = _repad(self.x, rng)
         self.passed: list[str] = []
         self.failures: list[str] = []
         self.output_spec: Any = None
@@ -283,123 +284,128 @@ class _DtypeChecks:
         else:
             self.passed.append(f"{where}: {name}")
 
+    def _fail(self, what: str, e: Exception) -> None:
+        self.failures.append(f"{self.where}: {what} raised {type(e).__name__}: {e}")
+
     def run(self) -> None:
-        layer, where = self.layer, self.dtype_name
         try:
-            self.params, self.state = layer.init(self.init_key, self.spec)
+            self.output_spec = self.layer.compute_output_spec(self.spec)
         except Exception as e:  # noqa: BLE001
-            self.failures.append(f"{where}: init raised {type(e).__name__}: {e}")
-            return
-        self.param_specs = (_specs(self.params), _specs(self.state))
-        self._attempt(where, "init_is_pure", self._check_init_pure)
+            self._fail("compute_output_spec", e)
         try:
-            self.output_spec = layer.compute_output_spec(self.spec)
+            raw = self._probe()(self.init_key, self.apply_key, self.x, self.x_other)
+            out = jax.device_get(raw)
         except Exception as e:  # noqa: BLE001
-            self.failures.append(
-                f"{where}: compute_output_spec raised {type(e).__name__}: {e}"
+            self._fail(
+                "jax.jit of init and apply (with and without a row mask, and the "
+                "gradients)",
+                e,
             )
-        self.x = _example_inputs(self.spec, _BATCH, self.data_key)
-        self.x_other = _repad(self.x, jax.random.fold_in(self.data_key, 1))
-        for training in (False, True):
-            self._run_mode(training)
+            return
+        self.params, self.state = raw["init"]  # device arrays, for the eager apply
+        self.param_specs = (_specs(self.params), _specs(self.state))
+        self._attempt(self.where, "init_is_pure", lambda: _prefixed(
+            "init gave other arrays for the same key",
+            _tree_difference(out["init"], out["init_again"], exact=True)))
+        if "twin_init" in out:
+            self._attempt(self.where, "from_config_same_init", lambda: _prefixed(
+                "the layer rebuilt from its JSON config inits differently",
+                _tree_difference(out["init"], out["twin_init"], exact=True)))
+        for training in _MODES:
+            self._check_mode(training, out[f"training={training}"])
 
-    def _check_init_pure(self) -> str | None:
-        again = self.layer.init(self.init_key, self.spec)
-        problem = _tree_difference((self.params, self.state), again, 0, 0, exact=True)
-        return f"init is not deterministic for one key: {problem}" if problem else None
+    def _probe(self) -> Callable[..., dict[str, Any]]:
+        """The one jitted function computing everything the checks compare."""
+        layer, twin, spec = self.layer, self.twin, self.spec
+        mask = _ROW_MASK
 
-    def _probe(self, training: bool, key: Any) -> Callable[..., dict[str, Any]]:
-        """The jitted function computing every variant the mode's checks need."""
-        layer = self.layer
-        mask = jnp.asarray(_ROW_MASK)
-        cotangent_key = jax.random.fold_in(self.data_key, 2)
-
-        def apply(params, state, x, key, mask=None):
+        def apply(params, state, x, training, key, mask=None):
             return layer.apply(params, state, x, training=training, key=key, mask=mask)
 
-        def scalar(params_float, x_float, params, state, x, key):
+        def scalar(params_float, x_float, params, state, x, training, key):
             y, _ = apply(
                 _merge_floating(params, params_float),
                 state,
                 _merge_floating(x, x_float),
+                training,
                 key,
             )
             total = jnp.zeros((), jnp.float32)
             for i, a in enumerate(jax.tree.leaves(y)):
                 if jnp.issubdtype(a.dtype, jnp.floating):
-                    weights = jax.random.normal(
-                        jax.random.fold_in(cotangent_key, i), a.shape, jnp.float32
-                    )
-                    total = total + jnp.sum(a.astype(jnp.float32) * weights)
+                    # Fixed pseudo-random cotangents: every output entry counts.
+                    weights = jnp.cos(jnp.arange(a.size, dtype=jnp.float32) * 0.7 + i)
+                    total = total + jnp.sum(a.astype(jnp.float32).ravel() * weights)
             return total
 
-        def probe(params, state, x, x_other, key):
-            out = {
-                "full": apply(params, state, x, key),
-                "full_other": apply(params, state, x_other, key),
-                "masked": apply(params, state, x, key, mask),
-                "masked_other": apply(params, state, x_other, key, mask),
-                "real_only": apply(
-                    params, state, jax.tree.map(lambda a: a[_ROW_MASK], x), key
-                ),
-                "grads": jax.grad(scalar, argnums=(0, 1))(
-                    _floating_part(params), _floating_part(x), params, state, x, key
-                ),
+        def probe(init_key, apply_key, x, x_other):
+            params, state = layer.init(init_key, spec)
+            out: dict[str, Any] = {
+                "init": (params, state),
+                "init_again": layer.init(init_key, spec),
             }
-            if key is not None:
-                out["other_key"] = apply(params, state, x, jax.random.fold_in(key, 7))
+            if twin is not None:
+                out["twin_init"] = twin.init(init_key, spec)
+            real = jax.tree.map(lambda a: a[mask], x)
+            for training in _MODES:
+                key = apply_key if training else None
+                mode = {
+                    "full": apply(params, state, x, training, key),
+                    "full_other": apply(params, state, x_other, training, key),
+                    "masked": apply(params, state, x, training, key, mask),
+                    "masked_other": apply(params, state, x_other, training, key, mask),
+                    "real_only": apply(params, state, real, training, key),
+                    "grads": jax.grad(scalar, argnums=(0, 1))(
+                        _floating_part(params), _floating_part(x), params, state, x,
+                        training, key,
+                    ),
+                }
+                if training:
+                    other_key = jax.random.fold_in(apply_key, 7)
+                    mode["other_key"] = apply(params, state, x, training, other_key)
+                out[f"training={training}"] = mode
             return out
 
         return jax.jit(probe)
 
-    def _run_mode(self, training: bool) -> None:
-        where = f"{self.dtype_name}/training={training}"
+    def _check_mode(self, training: bool, out: dict[str, Any]) -> None:
+        where = f"{self.where}/training={training}"
         key = self.apply_key if training else None
         try:
-            eager = self.layer.apply(
-                self.params, self.state, self.x, training=training, key=key
+            eager = jax.device_get(
+                self.layer.apply(
+                    self.params, self.state, self.x, training=training, key=key
+                )
             )
         except Exception as e:  # noqa: BLE001
             self.failures.append(f"{where}: apply raised {type(e).__name__}: {e}")
             return
-        try:
-            out = self._probe(training, key)(
-                self.params, self.state, self.x, self.x_other, key
-            )
-        except Exception as e:  # noqa: BLE001
-            self.failures.append(
-                f"{where}: jax.jit of apply (with and without a row mask, and its "
-                f"gradient) raised {type(e).__name__}: {e}"
-            )
-            return
         y, new_state = eager
+        check = self._attempt
 
-        self._attempt(
-            where,
-            "jit_matches_eager",
-            lambda: self._diff(eager, out["full"], "jit vs eager (y, state)"),
-        )
-        self._attempt(where, "output_spec_matches", lambda: self._check_spec(y))
+        check(where, "jit_matches_eager",
+              lambda: self._diff(eager, out["full"], "jit vs eager (y, state)"))
+        check(where, "output_spec_matches", lambda: self._check_spec(y))
         if not training:
-            self._attempt(
-                where,
-                "inference_keeps_state",
-                lambda: _state_unchanged(self.state, new_state, out["full"]),
-            )
+            check(where, "inference_keeps_state", lambda: _prefixed(
+                "apply(training=False) changed the state (eager or jit)",
+                _tree_difference((self.state, self.state), (new_state, out["full"][1]),
+                                 exact=True)))
 
         def masked_rows_ignore_padding() -> str | None:
             (y1, s1), (y2, s2) = out["masked"], out["masked_other"]
             return self._diff(
                 (_rows(y1), s1),
                 (_rows(y2), s2),
-                "with a row mask, the real rows of y (and the new state) changed "
+                "with a row mask, the real rows of y (or the new state) changed "
                 "when only the padded rows of x changed",
             )
 
         def mask_per_row_layer() -> str | None:
             # Without a mask, a per-row layer's real rows ignore the other rows.
             (y1, s1), (y2, s2) = out["full"], out["full_other"]
-            if _tree_difference((_rows(y1), s1), (_rows(y2), s2), self.rtol, self.atol):
+            if _tree_difference((_rows(y1), s1), (_rows(y2), s2),
+                                rtol=self.rtol, atol=self.atol):
                 return None  # rows interact (batch statistics): not a per-row layer
             ym, sm = out["masked"]
             return self._diff(
@@ -411,16 +417,16 @@ class _DtypeChecks:
 
         def masked_rows_match_real_rows() -> str | None:
             # A deterministic layer given a mask computes what the real rows alone
-            # give; for batch statistics, "the moments of the real rows only".
+            # give; with batch statistics, that is "moments of the real rows only".
             if "other_key" in out and _tree_difference(
-                out["full"], out["other_key"], 0.0, 0.0, exact=True
+                out["full"], out["other_key"], exact=True
             ):
                 return None  # random (dropout): a smaller batch draws other bits
             ym, sm = out["masked"]
             return self._diff(
                 (_rows(ym), sm),
                 out["real_only"],
-                "with a row mask, the real rows of y (and the new state) differ "
+                "with a row mask, the real rows of y (or the new state) differ "
                 "from what the real rows alone give",
             )
 
@@ -428,27 +434,24 @@ class _DtypeChecks:
             bad = []
             for what, tree in zip(("params", "inputs"), out["grads"], strict=True):
                 for path, g in jax.tree_util.tree_flatten_with_path(tree)[0]:
-                    if not bool(jnp.all(jnp.isfinite(g))):
+                    if not np.all(np.isfinite(np.asarray(g, np.float32))):
                         bad.append(f"d/d{what}{jax.tree_util.keystr(path)}")
             return f"non-finite gradients: {', '.join(bad)}" if bad else None
 
-        self._attempt(where, "masked_rows_ignore_padding", masked_rows_ignore_padding)
-        self._attempt(where, "mask_per_row_layer", mask_per_row_layer)
-        self._attempt(where, "masked_rows_match_real_rows", masked_rows_match_real_rows)
-        self._attempt(where, "finite_gradients", finite_gradients)
-        self._attempt(
-            where, "symbolic_batch_exports", lambda: self._check_symbolic(training, key)
-        )
+        check(where, "masked_rows_ignore_padding", masked_rows_ignore_padding)
+        check(where, "mask_per_row_layer", mask_per_row_layer)
+        check(where, "masked_rows_match_real_rows", masked_rows_match_real_rows)
+        check(where, "finite_gradients", finite_gradients)
+        check(where, "symbolic_batch_exports", lambda: self._check_symbolic(training))
 
     def _diff(self, a: Any, b: Any, what: str) -> str | None:
-        problem = _tree_difference(a, b, self.rtol, self.atol)
-        return f"{what}: {problem}" if problem else None
+        return _prefixed(what, _tree_difference(a, b, rtol=self.rtol, atol=self.atol))
 
     def _check_spec(self, y: Any) -> str | None:
         if self.output_spec is None:
-            return "no output spec (compute_output_spec failed)"
+            return "no output spec to compare (compute_output_spec failed)"
         real = jax.tree.map(
-            lambda a: jax.ShapeDtypeStruct(tuple(a.shape[1:]), a.dtype), y
+            lambda a: jax.ShapeDtypeStruct(tuple(np.shape(a))[1:], a.dtype), y
         )
         if jax.tree.structure(real) != jax.tree.structure(self.output_spec):
             return f"compute_output_spec gives {self.output_spec}, the output is {real}"
@@ -461,12 +464,13 @@ class _DtypeChecks:
                     f"(batch axis dropped) is {_spec_str(got)}"
                 )
         for leaf in jax.tree.leaves(y):
-            if tuple(leaf.shape[:1]) != (_BATCH,):
-                return f"an output of shape {tuple(leaf.shape)} lost the batch axis"
+            if tuple(np.shape(leaf))[:1] != (_BATCH,):
+                return f"an output of shape {np.shape(leaf)} lost the batch axis"
         return None
 
-    def _check_symbolic(self, training: bool, key: Any) -> str | None:
+    def _check_symbolic(self, training: bool) -> str | None:
         layer = self.layer
+        key = self.apply_key if training else None
         (batch,) = jax.export.symbolic_shape("batch")
         x_spec = jax.tree.map(
             lambda s: jax.ShapeDtypeStruct((batch, *s.shape), s.dtype), self.spec
@@ -477,7 +481,7 @@ class _DtypeChecks:
             return layer.apply(params, state, x, training=training, key=key, mask=mask)
 
         exported = jax.export.export(jax.jit(run))(
-            _specs(self.params), _specs(self.state), x_spec, mask_spec
+            self.param_specs[0], self.param_specs[1], x_spec, mask_spec
         )
         y_avals, _ = jax.tree.unflatten(exported.out_tree, exported.out_avals)
         for aval in jax.tree.leaves(y_avals):
@@ -487,20 +491,20 @@ class _DtypeChecks:
 
 
 # ----------------------------------------------------------------------------
-# Helpers.
+# Helpers (host-side NumPy, so the checks themselves compile nothing).
 # ----------------------------------------------------------------------------
 
 
 def _specs(tree: Any) -> Any:
-    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), tree)
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), tree)
 
 
 def _spec_str(spec: Any) -> str:
-    return f"{tuple(spec.shape)} {jnp.dtype(spec.dtype).name}"
+    return f"{tuple(spec.shape)} {np.dtype(spec.dtype).name}"
 
 
 def _cast_spec(spec: InputSpec, dtype_name: str) -> InputSpec:
-    """Floating leaves of `spec` in `dtype_name`; integer leaves unchanged."""
+    """Floating leaves of `spec` in `dtype_name`; other leaves unchanged."""
     return jax.tree.map(
         lambda s: jax.ShapeDtypeStruct(s.shape, dtype_name)
         if jnp.issubdtype(s.dtype, jnp.floating)
@@ -509,42 +513,38 @@ def _cast_spec(spec: InputSpec, dtype_name: str) -> InputSpec:
     )
 
 
-def _example_inputs(spec: InputSpec, batch: int, key: PRNGKey) -> Any:
-    leaves, treedef = jax.tree.flatten(spec)
-    out = []
-    for i, s in enumerate(leaves):
-        k = jax.random.fold_in(key, i)
-        shape = (batch, *s.shape)
+def _example_inputs(spec: InputSpec, rng: np.random.Generator) -> Any:
+    def draw(s: jax.ShapeDtypeStruct) -> jax.Array:
+        shape = (_BATCH, *s.shape)
         if jnp.issubdtype(s.dtype, jnp.floating):
-            out.append(jax.random.normal(k, shape, jnp.float32).astype(s.dtype))
-        elif s.dtype == jnp.bool_:
-            out.append(jax.random.bernoulli(k, 0.5, shape))
+            value = rng.standard_normal(shape)
         else:
-            out.append(jax.random.randint(k, shape, 0, 2).astype(s.dtype))
-    return jax.tree.unflatten(treedef, out)
+            value = rng.integers(0, 2, shape)
+        return jax.device_put(np.asarray(value).astype(s.dtype))
+
+    return jax.tree.map(draw, spec)
 
 
-def _repad(x: Any, key: PRNGKey) -> Any:
+def _repad(x: Any, rng: np.random.Generator) -> Any:
     """`x` with every padded row (False in the row mask) replaced by other values."""
-    pad = jnp.asarray(~_ROW_MASK)
-    leaves, treedef = jax.tree.flatten(x)
-    out = []
-    for i, a in enumerate(leaves):
-        rows = pad.reshape((-1,) + (1,) * (a.ndim - 1))
-        if jnp.issubdtype(a.dtype, jnp.floating):
-            noise = jax.random.normal(jax.random.fold_in(key, i), a.shape, jnp.float32)
-            other = (5.0 * noise + 3.0).astype(a.dtype)
-        elif a.dtype == jnp.bool_:
+
+    def repad(a: jax.Array) -> jax.Array:
+        a = np.asarray(a)
+        if np.issubdtype(a.dtype, np.bool_):
             other = ~a
+        elif jnp.issubdtype(a.dtype, jnp.floating):
+            other = (5.0 * rng.standard_normal(a.shape) + 3.0).astype(a.dtype)
         else:
             other = (1 - a).astype(a.dtype)
-        out.append(jnp.where(rows, other, a))
-    return jax.tree.unflatten(treedef, out)
+        rows = (~_ROW_MASK).reshape((-1,) + (1,) * (a.ndim - 1))
+        return jax.device_put(np.where(rows, other, a))
+
+    return jax.tree.map(repad, x)
 
 
 def _rows(y: Any) -> Any:
     """The real rows (True in the row mask) of every leaf of `y`."""
-    return jax.tree.map(lambda a: a[_ROW_MASK], y)
+    return jax.tree.map(lambda a: np.asarray(a)[_ROW_MASK], y)
 
 
 def _floating_part(x: Any) -> Any:
@@ -562,19 +562,12 @@ def _merge_floating(full: Any, floating: Any) -> Any:
     )
 
 
-def _state_unchanged(state: Any, eager_state: Any, jit_state: Any) -> str | None:
-    problem = _tree_difference(state, eager_state, 0.0, 0.0, exact=True)
-    if problem:
-        return f"apply(training=False) changed the state: {problem}"
-    if jit_state is not None:
-        problem = _tree_difference(state, jit_state[1], 0.0, 0.0, exact=True)
-        if problem:
-            return f"jit(apply)(training=False) changed the state: {problem}"
-    return None
+def _prefixed(what: str, problem: str | None) -> str | None:
+    return f"{what}: {problem}" if problem else None
 
 
 def _tree_difference(
-    a: Any, b: Any, rtol: float, atol: float, *, exact: bool = False
+    a: Any, b: Any, *, rtol: float = 0.0, atol: float = 0.0, exact: bool = False
 ) -> str | None:
     """None if the pytrees match (structure, shapes, dtypes, values), else why not."""
     if jax.tree.structure(a) != jax.tree.structure(b):
@@ -583,29 +576,26 @@ def _tree_difference(
         jax.tree_util.tree_flatten_with_path(a)[0], jax.tree.leaves(b), strict=True
     ):
         where = jax.tree_util.keystr(path) or "value"
-        if tuple(np.shape(x)) != tuple(np.shape(y)):
-            return f"{where}: shapes {np.shape(x)} vs {np.shape(y)}"
-        dx, dy = jnp.asarray(x).dtype, jnp.asarray(y).dtype
-        if dx != dy:
-            return f"{where}: dtypes {dx} vs {dy}"
-        if jnp.issubdtype(dx, jax.dtypes.prng_key):
+        dtype = getattr(x, "dtype", None)
+        if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key):
             x, y = jax.random.key_data(x), jax.random.key_data(y)
-        if jnp.issubdtype(dx, jnp.inexact):
-            # Low-precision floats widen exactly; compare (and show) them as such.
-            wide = jnp.promote_types(dx, jnp.float32)
-            xf, yf = np.asarray(jnp.asarray(x, wide)), np.asarray(jnp.asarray(y, wide))
-            close = (
-                np.array_equal(xf, yf, equal_nan=True)
-                if exact
-                else np.allclose(xf, yf, rtol=rtol, atol=atol, equal_nan=True)
-            )
+        x, y = np.asarray(x), np.asarray(y)
+        if x.shape != y.shape:
+            return f"{where}: shapes {x.shape} vs {y.shape}"
+        if x.dtype != y.dtype:
+            return f"{where}: dtypes {x.dtype} vs {y.dtype}"
+        if jnp.issubdtype(x.dtype, jnp.inexact):
+            # Low-precision floats widen exactly; compare (and show) them widened.
+            wide = jnp.promote_types(x.dtype, np.float32)
+            xw, yw = x.astype(wide), y.astype(wide)
+            if exact:
+                close = np.array_equal(xw, yw, equal_nan=True)
+            else:
+                close = np.allclose(xw, yw, rtol=rtol, atol=atol, equal_nan=True)
             if not close:
-                err = np.abs(xf - yf)
-                worst = float(np.nanmax(err)) if err.size else 0.0
-                return (
-                    f"{where}: values differ (max abs difference {worst:.3g}"
-                    + (")" if exact else f", rtol={rtol}, atol={atol})")
-                )
-        elif not np.array_equal(np.asarray(x), np.asarray(y)):
+                worst = float(np.nanmax(np.abs(xw - yw))) if xw.size else 0.0
+                tol = "" if exact else f", rtol={rtol}, atol={atol}"
+                return f"{where}: values differ (max abs difference {worst:.3g}{tol})"
+        elif not np.array_equal(x, y):
             return f"{where}: values differ"
     return None

@@ -182,7 +182,8 @@ def test_layer_conformance(name, dtype):
             "finite_gradients",
             "symbolic_batch_exports",
         } <= ran
-    assert "config: json_round_trip_same_init" in report.checks
+    assert {"config: json_round_trip", f"{dtype}: init_is_pure",
+            f"{dtype}: from_config_same_init"} <= set(report.checks)
     assert report.output_spec == layer.compute_output_spec(_spec(row, dtype))
 
 
@@ -331,4 +332,5 @@ def test_check_layer_report_and_both_default_dtypes():
     prefixes = {c.split(":")[0].split("/")[0] for c in report.checks}
     assert prefixes == {"config", "float32", "bfloat16"}
     assert str(report).startswith("Dense(): ")
+    assert "bfloat16: from_config_same_init" in report.checks
     json.dumps(report.checks)  # plain strings

@@ -292,16 +292,13 @@ def _measure(peer: str, model: str, batch_size: int | None, steps: int | None,
     ref_epochs, ref_per_epoch = _plan(ref_steps, rows, batch)
 
     rows_out = []
-    start = time.perf_counter()
     ref = HandWritten(workload, "jit", x, y, batch, min(ref_per_epoch, per_epoch))
     ref_first = ref.first_step()
     ref.run(ref_epochs, 0)
-    del start
     start = time.perf_counter()
     loop = _make_peer(peer, workload, x, y, batch)
     loop.first_step()
-    if hasattr(loop, "sync"):
-        loop.sync()
+    loop.sync()
     first = time.perf_counter() - start
     loop.run(epochs)
     samples: dict[str, list[float]] = {"peer": [], "ref": []}

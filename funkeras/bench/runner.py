@@ -308,6 +308,10 @@ def run_workload(
             continue
         try:
             variant.warmup()
+        except ImportError as e:  # a mode whose module is not there (yet)
+            result.status, result.reason = "unavailable", _reason(e)
+            log(f"  {workload.name} {impl} {result.label}: unavailable ({result.reason})")
+            continue
         except Exception as e:  # noqa: BLE001 - reported in the table
             result.status, result.reason = "error", _reason(e)
             log(f"  {workload.name} {impl} {result.label}: error in warm-up\n"
@@ -349,6 +353,10 @@ def run_workload(
         if res.impl == "funkeras" and fk_jit is not None and fk_jit.step_ms:
             res.ratio_funkeras_jit = res.step_ms / fk_jit.step_ms
     rss_after, peak = rss_mb()
+    try:
+        device_stats = jax.devices()[0].memory_stats() or {}
+    except Exception:  # noqa: BLE001 - not every backend reports memory
+        device_stats = {}
     facts = {
         "model": workload.name,
         "title": workload.title,
@@ -358,6 +366,9 @@ def run_workload(
         "rss_before_mb": rss_before,
         "rss_after_mb": rss_after,
         "rss_peak_mb": peak,
+        # Accelerators report the process' peak device memory (not per variant).
+        "device_peak_mb": (device_stats["peak_bytes_in_use"] / 2**20
+                           if "peak_bytes_in_use" in device_stats else None),
     }
     return results, facts
 

@@ -21,8 +21,10 @@ _VERSION = 1
 
 
 def _nbytes(tree: Any) -> int:
-    return sum(int(np.prod(np.shape(a))) * jnp.dtype(a.dtype).itemsize
-               for a in jax.tree.leaves(tree))
+    return sum(
+        int(np.prod(np.shape(a))) * jnp.dtype(a.dtype).itemsize
+        for a in jax.tree.leaves(tree)
+    )
 
 
 def _identity(model: Any) -> dict[str, Any]:
@@ -52,7 +54,9 @@ def _encode(owner: str, value: Any, arrays: list[np.ndarray], where: str) -> Any
         return value.item()
     if isinstance(value, np.ndarray | jax.Array):
         if jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):
-            raise TypeError(f"{owner}: {where} is a PRNG key array; store its seed instead.")
+            raise TypeError(
+                f"{owner}: {where} is a PRNG key array; store its seed instead."
+            )
         arrays.append(np.asarray(value))
         return {"__array__": len(arrays) - 1}
     if isinstance(value, Mapping):
@@ -78,8 +82,10 @@ def _decode(value: Any, arrays: list[np.ndarray], what: str) -> Any:
     if isinstance(value, dict):
         if set(value) == {"__array__"}:
             index = value["__array__"]
-            if not isinstance(index, int) or isinstance(index, bool) or not (
-                0 <= index < len(arrays)
+            if (
+                not isinstance(index, int)
+                or isinstance(index, bool)
+                or not (0 <= index < len(arrays))
             ):
                 raise ConfigError(f"{what}: a callback state names a missing array.")
             return arrays[index]
@@ -99,8 +105,13 @@ def _array_specs(meta: Any, what: str) -> list[jax.ShapeDtypeStruct]:
     for entry in entries:
         ok = isinstance(entry, dict) and set(entry) == {"shape", "dtype"}
         shape = entry.get("shape") if ok else None
-        ok = ok and isinstance(shape, list) and all(
-            isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**40 for d in shape
+        ok = (
+            ok
+            and isinstance(shape, list)
+            and all(
+                isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**40
+                for d in shape
+            )
         )
         dtype = None
         if ok and isinstance(entry["dtype"], str):
@@ -108,8 +119,15 @@ def _array_specs(meta: Any, what: str) -> list[jax.ShapeDtypeStruct]:
                 dtype = jnp.dtype(entry["dtype"])
             except TypeError:
                 dtype = None
-        if not ok or dtype is None or dtype.kind not in "biuf" and dtype.name != "bfloat16":
-            raise ConfigError(f"{what}: a `callback_arrays` entry is malformed: {entry!r:.200}.")
+        if (
+            not ok
+            or dtype is None
+            or dtype.kind not in "biuf"
+            and dtype.name != "bfloat16"
+        ):
+            raise ConfigError(
+                f"{what}: a `callback_arrays` entry is malformed: {entry!r:.200}."
+            )
         specs.append(jax.ShapeDtypeStruct(tuple(shape), dtype))
     return specs
 
@@ -122,8 +140,12 @@ def _read_info(path: str, max_bytes: int) -> dict[str, Any]:
 
     data = archive.read_file(path, max_bytes=max_bytes, what=path)
     members = archive.read_archive(data, kind=KIND, required={INFO, ARRAYS}, what=path)
-    info = archive.parse_json(members[INFO], what=f"{path}: {INFO}",
-                              max_bytes=MAX_INFO_BYTES, allow_nonfinite=True)
+    info = archive.parse_json(
+        members[INFO],
+        what=f"{path}: {INFO}",
+        max_bytes=MAX_INFO_BYTES,
+        allow_nonfinite=True,
+    )
     if not isinstance(info, dict) or not isinstance(info.get("metadata"), dict):
         raise ConfigError(f"{path}: {INFO} has no metadata object.")
     return info
@@ -152,9 +174,12 @@ class BackupAndRestore(Callback):
     optimizer with `WeightsMismatchError`; nothing is mixed.
 
     This callback runs after the other callbacks in every hook, so its
-    checkpoint holds their state after the epoch and its restore overrides the
-    fresh state their `on_train_begin` set. A callback whose state is not
-    found in the checkpoint (added since) keeps its fresh state.
+    checkpoint holds their state after the epoch, except in `on_train_begin`,
+    where it runs first: the others then see the restored weights, and their
+    own state already set back by `set_state` (a callback that resets itself
+    in `on_train_begin` should skip that after a `set_state`, as the built-in
+    ones do). A callback whose state is not in the checkpoint (added since)
+    keeps its fresh state.
 
     Args:
         backup_dir: A folder for this run's backups only (created if missing).
@@ -189,17 +214,20 @@ class BackupAndRestore(Callback):
         super().__init__()
         owner = "BackupAndRestore"
         if not isinstance(backup_dir, str | os.PathLike) or not os.fspath(backup_dir):
-            raise TypeError(f"{owner}: `backup_dir` must be a folder path, got {backup_dir!r}.")
+            raise TypeError(
+                f"{owner}: `backup_dir` must be a folder path, got {backup_dir!r}."
+            )
         if save_freq != "epoch":
             if isinstance(save_freq, str):
                 raise ValueError(
-                    f"{owner}: `save_freq` must be 'epoch' or a positive int (batches), "
-                    f"got {save_freq!r}."
+                    f"{owner}: `save_freq` must be 'epoch' or a positive int "
+                    f"(batches), got {save_freq!r}."
                 )
             save_freq = check_int(owner, "save_freq", save_freq, minimum=1)
         if not isinstance(delete_checkpoint, bool):
             raise TypeError(
-                f"{owner}: `delete_checkpoint` must be a bool, got {delete_checkpoint!r}."
+                f"{owner}: `delete_checkpoint` must be a bool, got "
+                f"{delete_checkpoint!r}."
             )
         self.backup_dir = os.fspath(backup_dir)
         self.save_freq = save_freq
@@ -233,29 +261,38 @@ class BackupAndRestore(Callback):
         if model.opt_state is None:
             raise ValueError("BackupAndRestore: compile the model before `fit`.")
         identity = _identity(model)
-        self._manager = CheckpointManager(self.backup_dir, max_to_keep=None,
-                                          model_config=identity)
+        self._manager = CheckpointManager(
+            self.backup_dir, max_to_keep=None, model_config=identity
+        )
         self._batches_since_save = 0
         step = self._manager.latest_step()
         if step is not None:
             self._restore(step, identity)
 
     def _restore(self, step: int, identity: dict[str, Any]) -> None:
-        from funkeras.errors import CheckpointMismatchError, ConfigError, WeightsMismatchError
+        from funkeras.errors import (
+            CheckpointMismatchError,
+            ConfigError,
+            WeightsMismatchError,
+        )
         from funkeras.saving.checkpoints import MAX_INFO_BYTES, config_fingerprint
         from funkeras.saving.safetensors_io import MAX_HEADER_BYTES
 
         model = self.model
         path = self._manager.path_for(step)
-        current = {"params": model.params, "state": model.state, "opt_state": model.opt_state}
+        current = {
+            "params": model.params,
+            "state": model.state,
+            "opt_state": model.opt_state,
+        }
         budget = 4 * _nbytes(current) + MAX_INFO_BYTES + 2 * MAX_HEADER_BYTES
         info = _read_info(path, budget)
         if info.get("fingerprint") != config_fingerprint(identity):
             raise CheckpointMismatchError(
                 f"BackupAndRestore: {path!r} is a backup of a different model (its "
-                "layers, config or weight shapes differ from this model's), so it is not "
-                "restored into this one. Point `backup_dir` at this model's own folder, "
-                "or delete the old backup to start afresh."
+                "layers, config or weight shapes differ from this model's), so it is "
+                "not restored into this one. Point `backup_dir` at this model's own "
+                "folder, or delete the old backup to start afresh."
             )
         meta = info["metadata"]
         if meta.get("format") != _FORMAT or meta.get("version") != _VERSION:
@@ -270,8 +307,9 @@ class BackupAndRestore(Callback):
             restored = self._manager.restore(step, like=like).tree
         except WeightsMismatchError as e:
             raise WeightsMismatchError(
-                f"BackupAndRestore: the backup in {self.backup_dir!r} does not fit this "
-                f"model's training state (was it written with another optimizer?). {e}"
+                f"BackupAndRestore: the backup in {self.backup_dir!r} does not fit "
+                "this model's training state (was it written with another "
+                f"optimizer?). {e}"
             ) from None
         model.params = restored["params"]
         model.state = restored["state"]
@@ -279,7 +317,9 @@ class BackupAndRestore(Callback):
         arrays = [np.asarray(restored["callbacks"][str(i)]) for i in range(len(specs))]
         states = meta.get("callback_states", {})
         if not isinstance(states, dict):
-            raise ConfigError(f"{path}: the backup's `callback_states` must be an object.")
+            raise ConfigError(
+                f"{path}: the backup's `callback_states` must be an object."
+            )
         for name, cb in self._named_peers():
             if name in states:
                 cb.set_state(_decode(states[name], arrays, path))
@@ -297,8 +337,9 @@ class BackupAndRestore(Callback):
         for name, cb in self._named_peers():
             state = cb.get_state()
             if state:
-                states[name] = _encode("BackupAndRestore", state, arrays,
-                                       f"{name}.get_state()")
+                states[name] = _encode(
+                    "BackupAndRestore", state, arrays, f"{name}.get_state()"
+                )
         tree = {
             "params": model.params,
             "state": model.state,
@@ -313,7 +354,8 @@ class BackupAndRestore(Callback):
             "batch": batch,
             "callback_states": states,
             "callback_arrays": [
-                {"shape": list(a.shape), "dtype": jnp.dtype(a.dtype).name} for a in arrays
+                {"shape": list(a.shape), "dtype": jnp.dtype(a.dtype).name}
+                for a in arrays
             ],
         }
         self._manager.save(step, tree, meta)
@@ -321,12 +363,16 @@ class BackupAndRestore(Callback):
             if old != step:
                 _unlink(self._manager.path_for(old))
 
-    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+    def on_epoch_begin(
+        self, epoch: int, logs: Mapping[str, float] | None = None
+    ) -> None:
         self._epoch = epoch
         self._epoch_start = epoch_start_step(self.model)
         self._last_batch_seen = -1
 
-    def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
+    def on_train_batch_end(
+        self, batch: int, logs: Mapping[str, float] | None = None
+    ) -> None:
         if self.save_freq == "epoch":
             return
         # Batch hooks run once per K-step block: count the batches the block covered.

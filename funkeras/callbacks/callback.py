@@ -153,7 +153,7 @@ class Callback:
 
 
 def _overrides(cb: Callback, hook: str) -> bool:
-    """Whether `cb` defines `hook`: on its class, or on the instance (`LambdaCallback`)."""
+    """Whether `cb` defines `hook` on its class or instance (`LambdaCallback`)."""
     if hook in vars(cb):
         return True
     return getattr(type(cb), hook, None) is not getattr(Callback, hook)
@@ -185,13 +185,17 @@ class CallbackList:
             if set_peers is not None:
                 set_peers(self.callbacks)
         # A callback with `_runs_last = True` (`BackupAndRestore`) gets every hook
-        # after the others: its checkpoint then holds their state after the epoch,
-        # and its restore overrides the fresh state their `on_train_begin` set.
-        ordered = [cb for cb in self.callbacks if not getattr(cb, "_runs_last", False)]
-        ordered += [cb for cb in self.callbacks if getattr(cb, "_runs_last", False)]
+        # after the others, so its checkpoint holds their state after the epoch,
+        # except `on_train_begin`, which it gets first: its restore (weights and
+        # the others' `set_state`) precedes their `on_train_begin`.
+        last = [cb for cb in self.callbacks if getattr(cb, "_runs_last", False)]
+        rest = [cb for cb in self.callbacks if cb not in last]
         self._hooks: dict[str, list[Callable[..., Any]]] = {}
         for name in [n for n in dir(Callback) if n.startswith("on_")]:
-            self._hooks[name] = [getattr(cb, name) for cb in ordered if _overrides(cb, name)]
+            order = last + rest if name == "on_train_begin" else rest + last
+            self._hooks[name] = [
+                getattr(cb, name) for cb in order if _overrides(cb, name)
+            ]
 
     def has(self, hook: str) -> bool:
         """Whether any callback overrides `hook` (no dispatch happens otherwise)."""

@@ -42,8 +42,12 @@ class CSVLogger(Callback):
         (['0', '1'], True)
     """
 
-    def __init__(self, filename: str | os.PathLike[str], separator: str = ",",
-                 append: bool = False) -> None:
+    def __init__(
+        self,
+        filename: str | os.PathLike[str],
+        separator: str = ",",
+        append: bool = False,
+    ) -> None:
         super().__init__()
         if not isinstance(filename, str | os.PathLike):
             raise TypeError(f"CSVLogger: `filename` must be a path, got {filename!r}.")
@@ -65,7 +69,10 @@ class CSVLogger(Callback):
         if self._restored:
             # Resumed: drop rows written after the backup, then continue the file.
             self._restored = False
-            if os.path.exists(self.filename) and os.path.getsize(self.filename) > self._size:
+            if (
+                os.path.exists(self.filename)
+                and os.path.getsize(self.filename) > self._size
+            ):
                 os.truncate(self.filename, self._size)
             return
         self.keys = None
@@ -80,7 +87,9 @@ class CSVLogger(Callback):
             with open(self.filename, "w", newline=""):
                 pass
             self._write_header = True
-        self._size = os.path.getsize(self.filename) if os.path.exists(self.filename) else 0
+        self._size = (
+            os.path.getsize(self.filename) if os.path.exists(self.filename) else 0
+        )
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
         logs = logs or {}
@@ -95,17 +104,25 @@ class CSVLogger(Callback):
             delimiter = sep
 
         with open(self.filename, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["epoch", *self.keys], dialect=Dialect)
+            writer = csv.DictWriter(
+                f, fieldnames=["epoch", *self.keys], dialect=Dialect
+            )
             if self._write_header:
                 writer.writeheader()
                 self._write_header = False
             row: dict[str, Any] = {"epoch": epoch}
-            row.update({k: (repr(float(logs[k])) if k in logs else "NA") for k in self.keys})
+            row.update(
+                {k: (repr(float(logs[k])) if k in logs else "NA") for k in self.keys}
+            )
             writer.writerow(row)
         self._size = os.path.getsize(self.filename)
 
     def get_state(self) -> dict[str, Any]:
-        return {"keys": self.keys, "size": self._size, "write_header": self._write_header}
+        return {
+            "keys": self.keys,
+            "size": self._size,
+            "write_header": self._write_header,
+        }
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.keys = None if state["keys"] is None else [str(k) for k in state["keys"]]

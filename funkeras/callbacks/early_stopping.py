@@ -78,14 +78,18 @@ class EarlyStopping(MonitorCallback):
         owner = "EarlyStopping"
         self.patience = check_int(owner, "patience", patience, minimum=0)
         self.verbose = check_int(owner, "verbose", verbose, minimum=0)
-        self.baseline = None if baseline is None else check_float(owner, "baseline", baseline)
+        self.baseline = (
+            None if baseline is None else check_float(owner, "baseline", baseline)
+        )
         if not isinstance(restore_best_weights, bool):
             raise TypeError(
-                f"{owner}: `restore_best_weights` must be a bool, got {restore_best_weights!r}."
+                f"{owner}: `restore_best_weights` must be a bool, got "
+                f"{restore_best_weights!r}."
             )
         self.restore_best_weights = restore_best_weights
-        self.start_from_epoch = check_int(owner, "start_from_epoch", start_from_epoch,
-                                          minimum=0)
+        self.start_from_epoch = check_int(
+            owner, "start_from_epoch", start_from_epoch, minimum=0
+        )
         self._reset()
 
     def _reset(self) -> None:
@@ -149,5 +153,7 @@ class EarlyStopping(MonitorCallback):
         self.best = None if state["best"] is None else float(state["best"])
         self.best_epoch = int(state["best_epoch"])
         weights = state["best_weights"]
-        self.best_weights = None if weights is None else [np.asarray(w) for w in weights]
+        self.best_weights = (
+            None if weights is None else [np.asarray(w) for w in weights]
+        )
         self._restored = True

@@ -11,7 +11,10 @@ __all__ = ["LambdaCallback"]
 
 _HOOKS = tuple(sorted(name for name in dir(Callback) if name.startswith("on_")))
 # Keras' older spellings of the training batch hooks.
-_ALIASES = {"on_batch_begin": "on_train_batch_begin", "on_batch_end": "on_train_batch_end"}
+_ALIASES = {
+    "on_batch_begin": "on_train_batch_begin",
+    "on_batch_end": "on_train_batch_end",
+}
 
 
 class LambdaCallback(Callback):
@@ -27,7 +30,8 @@ class LambdaCallback(Callback):
     Example:
         >>> import numpy as np, funkeras as fk
         >>> seen = []
-        >>> log = fk.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(e))
+        >>> log = fk.callbacks.LambdaCallback(
+        ...     on_epoch_end=lambda epoch, logs: seen.append(epoch))
         >>> model = fk.Sequential([fk.layers.Dense(1)])
         >>> model.compile(optimizer="sgd", loss="mse")
         >>> _ = model.fit(np.ones((8, 2)), np.ones((8, 1)), epochs=2, verbose=0,
@@ -68,6 +72,8 @@ class LambdaCallback(Callback):
             if fn is None:
                 continue
             if not callable(fn):
-                raise TypeError(f"LambdaCallback: `{name}` must be callable, got {fn!r}.")
+                raise TypeError(
+                    f"LambdaCallback: `{name}` must be callable, got {fn!r}."
+                )
             # An instance attribute: `CallbackList` dispatches only the hooks set.
             setattr(self, name, fn)

@@ -1,4 +1,4 @@
-"""`LayerUpdateLogger`: per-variable parameter, gradient and update norms during `fit`."""
+"""`LayerUpdateLogger`: per-variable parameter, gradient and update norms in `fit`."""
 
 from __future__ import annotations
 
@@ -98,10 +98,14 @@ class LayerUpdateLogger(Callback):
         owner = "LayerUpdateLogger"
         self.every = check_int(owner, "every", every, minimum=1)
         if not (to is None or to == "print" or callable(to)):
-            raise TypeError(f"{owner}: `to` must be 'print', None or a callable, got {to!r}.")
+            raise TypeError(
+                f"{owner}: `to` must be 'print', None or a callable, got {to!r}."
+            )
         for arg, value in (("log_dir", log_dir), ("csv_path", csv_path)):
             if value is not None and not isinstance(value, str | os.PathLike):
-                raise TypeError(f"{owner}: `{arg}` must be a path or None, got {value!r}.")
+                raise TypeError(
+                    f"{owner}: `{arg}` must be a path or None, got {value!r}."
+                )
         self.to = to
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self.csv_path = None if csv_path is None else os.fspath(csv_path)
@@ -120,8 +124,9 @@ class LayerUpdateLogger(Callback):
     def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None:
         self._warned = False
         if self.log_dir is not None and self._writer is None:
-            self._writer = summary_writer("LayerUpdateLogger",
-                                          os.path.join(self.log_dir, "train"))
+            self._writer = summary_writer(
+                "LayerUpdateLogger", os.path.join(self.log_dir, "train")
+            )
         if self.csv_path is not None and not self._csv_started:
             folder = os.path.dirname(self.csv_path)
             if folder:
@@ -130,11 +135,15 @@ class LayerUpdateLogger(Callback):
                 csv.writer(f).writerow(["step", "variable", *STATS])
             self._csv_started = True
 
-    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+    def on_epoch_begin(
+        self, epoch: int, logs: Mapping[str, float] | None = None
+    ) -> None:
         self._epoch_start = epoch_start_step(self.model)
         self._next = self._epoch_start
 
-    def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
+    def on_train_batch_end(
+        self, batch: int, logs: Mapping[str, float] | None = None
+    ) -> None:
         # The block just run covered steps [first, end) (0-based step counts).
         first, end = self._next, self._epoch_start + batch + 1
         self._next = end
@@ -149,10 +158,11 @@ class LayerUpdateLogger(Callback):
                 self._warned = True
                 warnings.warn(
                     ProbeWarning(
-                        f"LayerUpdateLogger: the per-layer values of step {probed + 1} did "
-                        "not reach the callbacks. With steps_per_execution > 1, eager "
-                        "execution or iterable data run a block as separate steps and "
-                        "pass on only the last one's logs; use steps_per_execution=1."
+                        "LayerUpdateLogger: the per-layer values of step "
+                        f"{probed + 1} did not reach the callbacks. With "
+                        "steps_per_execution > 1, eager execution or iterable data "
+                        "run a block as separate steps and pass on only the last "
+                        "one's logs; use steps_per_execution=1."
                     ),
                     stacklevel=2,
                 )
@@ -163,8 +173,10 @@ class LayerUpdateLogger(Callback):
     def _norms(probes: Any) -> dict[str, dict[str, float]] | None:
         if probes is None:
             return None
-        columns = {stat: dict(flatten_paths(probes[stat]))
-                   for stat in ("param_norm", "grad_norm", "update_norm")}
+        columns = {
+            stat: dict(flatten_paths(probes[stat]))
+            for stat in ("param_norm", "grad_norm", "update_norm")
+        }
         params = columns["param_norm"]
         if all(math.isnan(v) for v in params.values()):
             return None
@@ -187,7 +199,9 @@ class LayerUpdateLogger(Callback):
         if self._writer is not None:
             for name, values in norms.items():
                 for stat in STATS:
-                    self._writer.add_scalar(f"{stat}/{name}", values[stat], global_step=step)
+                    self._writer.add_scalar(
+                        f"{stat}/{name}", values[stat], global_step=step
+                    )
         if self.csv_path is not None:
             with open(self.csv_path, "a", newline="") as f:
                 writer = csv.writer(f)

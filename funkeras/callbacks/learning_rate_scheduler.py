@@ -59,27 +59,37 @@ class LearningRateScheduler(Callback):
         super().__init__()
         if not callable(schedule):
             raise TypeError(
-                f"LearningRateScheduler: `schedule` must be callable (epoch, lr) -> lr, "
-                f"got {schedule!r}."
+                "LearningRateScheduler: `schedule` must be callable "
+                f"(epoch, lr) -> lr, got {schedule!r}."
             )
         self.schedule = schedule
         self.verbose = check_int("LearningRateScheduler", "verbose", verbose, minimum=0)
         self._two = _takes_two(schedule)
 
-    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+    def on_epoch_begin(
+        self, epoch: int, logs: Mapping[str, float] | None = None
+    ) -> None:
         if self._two:
-            value = self.schedule(epoch, optimizers.get_learning_rate(self.model.opt_state))
+            value = self.schedule(
+                epoch, optimizers.get_learning_rate(self.model.opt_state)
+            )
         else:
             value = self.schedule(epoch)
-        ok = not isinstance(value, bool) and isinstance(
-            value, int | float | np.number | np.ndarray
-        ) and np.ndim(value) == 0
+        ok = (
+            not isinstance(value, bool)
+            and isinstance(value, int | float | np.number | np.ndarray)
+            and np.ndim(value) == 0
+        )
         if not ok or not math.isfinite(float(value)) or float(value) < 0:
             raise ValueError(
                 f"LearningRateScheduler: the schedule returned {value!r} for epoch "
                 f"{epoch}; it must return a finite real number >= 0."
             )
-        self.model.opt_state = optimizers.set_learning_rate(self.model.opt_state, float(value))
+        self.model.opt_state = optimizers.set_learning_rate(
+            self.model.opt_state, float(value)
+        )
         if self.verbose > 0:
-            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to "
-                  f"{float(value)}.")
+            print(
+                f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to "
+                f"{float(value)}."
+            )

@@ -22,7 +22,9 @@ def _template_fields(owner: str, filepath: str) -> dict[str, str]:
     try:
         parsed = list(string.Formatter().parse(filepath))
     except ValueError as e:
-        raise ValueError(f"{owner}: `filepath` {filepath!r} is not a valid template: {e}.") from None
+        raise ValueError(
+            f"{owner}: `filepath` {filepath!r} is not a valid template: {e}."
+        ) from None
     for _, field, spec, _ in parsed:
         if field is None:
             continue
@@ -103,10 +105,14 @@ class ModelCheckpoint(MonitorCallback):
         super().__init__(monitor, mode, 0.0)
         owner = "ModelCheckpoint"
         if not isinstance(filepath, str | os.PathLike):
-            raise TypeError(f"{owner}: `filepath` must be a str or path, got {filepath!r}.")
+            raise TypeError(
+                f"{owner}: `filepath` must be a str or path, got {filepath!r}."
+            )
         self.filepath = os.fspath(filepath)
-        for arg, value in (("save_best_only", save_best_only),
-                           ("save_weights_only", save_weights_only)):
+        for arg, value in (
+            ("save_best_only", save_best_only),
+            ("save_weights_only", save_weights_only),
+        ):
             if not isinstance(value, bool):
                 raise TypeError(f"{owner}: `{arg}` must be a bool, got {value!r}.")
         self.verbose = check_int(owner, "verbose", verbose, minimum=0)
@@ -115,13 +121,14 @@ class ModelCheckpoint(MonitorCallback):
         if save_freq != "epoch":
             if isinstance(save_freq, str):
                 raise ValueError(
-                    f"{owner}: `save_freq` must be 'epoch' or a positive int (batches), "
-                    f"got {save_freq!r}."
+                    f"{owner}: `save_freq` must be 'epoch' or a positive int "
+                    f"(batches), got {save_freq!r}."
                 )
             save_freq = check_int(owner, "save_freq", save_freq, minimum=1)
         self.save_freq = save_freq
         self.initial_value_threshold = (
-            None if initial_value_threshold is None
+            None
+            if initial_value_threshold is None
             else check_float(owner, "initial_value_threshold", initial_value_threshold)
         )
         if save_weights_only and not self.filepath.endswith(".safetensors"):
@@ -148,13 +155,18 @@ class ModelCheckpoint(MonitorCallback):
         allowed = {"epoch"} | ({"batch"} if self.save_freq != "epoch" else set())
         known = _known_log_names(self.model)
         unknown = [
-            f for f in self._fields
-            if f not in allowed and (f == "batch" or (known is not None and f not in known))
+            f
+            for f in self._fields
+            if f not in allowed
+            and (f == "batch" or (known is not None and f not in known))
         ]
         if unknown:
             extra = ""
             if "batch" in unknown:
-                extra = " `{batch}` is filled only with `save_freq` set to a number of batches."
+                extra = (
+                    " `{batch}` is filled only with `save_freq` set to a number of "
+                    "batches."
+                )
             raise ValueError(
                 f"{owner}: `filepath` {self.filepath!r} uses unknown field(s) "
                 f"{sorted(unknown)}. Fields may be {sorted(allowed)} or a logged key: "
@@ -170,7 +182,9 @@ class ModelCheckpoint(MonitorCallback):
                 "{epoch:03d} and {val_loss:.4f}."
             ) from None
 
-    def _file_path(self, epoch: int, batch: int | None, logs: Mapping[str, float]) -> str:
+    def _file_path(
+        self, epoch: int, batch: int | None, logs: Mapping[str, float]
+    ) -> str:
         values: dict[str, Any] = {k: logs[k] for k in self._fields if k in logs}
         values["epoch"] = epoch + 1
         if batch is not None:
@@ -179,7 +193,8 @@ class ModelCheckpoint(MonitorCallback):
         if missing:
             raise ValueError(
                 f"ModelCheckpoint: `filepath` {self.filepath!r} needs {missing}, which "
-                f"the logs of epoch {epoch + 1} do not have (they have {sorted(logs)}). "
+                f"the logs of epoch {epoch + 1} do not have (they have "
+                f"{sorted(logs)}). "
                 "`val_*` values exist only in epochs with validation."
             )
         return self.filepath.format(**values)
@@ -192,11 +207,15 @@ class ModelCheckpoint(MonitorCallback):
             self.best = self.initial_value_threshold
             self._batches_since_save = 0
 
-    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+    def on_epoch_begin(
+        self, epoch: int, logs: Mapping[str, float] | None = None
+    ) -> None:
         self._current_epoch = epoch
         self._last_batch_seen = -1
 
-    def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
+    def on_train_batch_end(
+        self, batch: int, logs: Mapping[str, float] | None = None
+    ) -> None:
         if self.save_freq == "epoch":
             return
         # Batch hooks run once per K-step block: count the batches the block covered.
@@ -218,12 +237,16 @@ class ModelCheckpoint(MonitorCallback):
                 previous = "None" if self.best is None else f"{self.best:.5f}"
                 if not self._is_improvement(current, self.best):
                     if self.verbose > 0:
-                        print(f"Epoch {epoch + 1}: {self.monitor} did not improve "
-                              f"from {previous}")
+                        print(
+                            f"Epoch {epoch + 1}: {self.monitor} did not improve "
+                            f"from {previous}"
+                        )
                     return
                 if self.verbose > 0:
-                    print(f"Epoch {epoch + 1}: {self.monitor} improved from {previous} "
-                          f"to {current:.5f}, saving model to {path}")
+                    print(
+                        f"Epoch {epoch + 1}: {self.monitor} improved from {previous} "
+                        f"to {current:.5f}, saving model to {path}"
+                    )
                 self.best = current
         elif self.verbose > 0:
             print(f"Epoch {epoch + 1}: saving model to {path}")
@@ -232,7 +255,8 @@ class ModelCheckpoint(MonitorCallback):
             os.makedirs(folder, exist_ok=True)
         if os.path.isdir(path):
             raise IsADirectoryError(
-                f"ModelCheckpoint: {path!r} is a directory; give `filepath` a file name."
+                f"ModelCheckpoint: {path!r} is a directory; give `filepath` a file "
+                "name."
             )
         self._write(path)
 

@@ -23,17 +23,44 @@ class MonitorWarning(UserWarning):
 
 # Metrics whose larger values are better (Keras' `_direction = "up"`).
 _UP_CLASSES = {
-    "Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
-    "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "AUC", "Precision",
-    "Recall", "FBetaScore", "F1Score", "R2Score", "IoU", "MeanIoU", "BinaryIoU",
-    "OneHotIoU", "OneHotMeanIoU", "PrecisionAtRecall", "RecallAtPrecision",
-    "SensitivityAtSpecificity", "SpecificityAtSensitivity", "TruePositives",
+    "Accuracy",
+    "BinaryAccuracy",
+    "CategoricalAccuracy",
+    "SparseCategoricalAccuracy",
+    "TopKCategoricalAccuracy",
+    "SparseTopKCategoricalAccuracy",
+    "AUC",
+    "Precision",
+    "Recall",
+    "FBetaScore",
+    "F1Score",
+    "R2Score",
+    "IoU",
+    "MeanIoU",
+    "BinaryIoU",
+    "OneHotIoU",
+    "OneHotMeanIoU",
+    "PrecisionAtRecall",
+    "RecallAtPrecision",
+    "SensitivityAtSpecificity",
+    "SpecificityAtSensitivity",
+    "TruePositives",
     "TrueNegatives",
 }
 _UP_WORDS = ("acc", "auc", "precision", "recall", "f1", "fbeta", "r2", "iou")
 _DOWN_WORDS = (
-    "loss", "error", "mse", "mae", "mape", "msle", "rmse", "crossentropy", "hinge",
-    "logcosh", "poisson", "divergence",
+    "loss",
+    "error",
+    "mse",
+    "mae",
+    "mape",
+    "msle",
+    "rmse",
+    "crossentropy",
+    "hinge",
+    "logcosh",
+    "poisson",
+    "divergence",
 )
 
 
@@ -91,12 +118,15 @@ class MonitorCallback(Callback):
     are there; the callback then does nothing for that epoch.
     """
 
-    def __init__(self, monitor: str = "val_loss", mode: str = "auto",
-                 min_delta: float = 0.0) -> None:
+    def __init__(
+        self, monitor: str = "val_loss", mode: str = "auto", min_delta: float = 0.0
+    ) -> None:
         super().__init__()
         owner = type(self).__name__
         if not isinstance(monitor, str) or not monitor:
-            raise TypeError(f"{owner}: `monitor` must be a non-empty str, got {monitor!r}.")
+            raise TypeError(
+                f"{owner}: `monitor` must be a non-empty str, got {monitor!r}."
+            )
         if mode not in ("auto", "min", "max"):
             raise ValueError(
                 f"{owner}: `mode` must be one of ['auto', 'min', 'max'], got {mode!r}."
@@ -130,7 +160,9 @@ class MonitorCallback(Callback):
                 self._direction = direction
         return self._direction
 
-    def _monitor_value(self, logs: Mapping[str, float] | None, where: str) -> float | None:
+    def _monitor_value(
+        self, logs: Mapping[str, float] | None, where: str
+    ) -> float | None:
         """The monitored value as a float, or None (with one warning per fit)."""
         logs = logs if logs is not None else {}
         if self.monitor in logs:

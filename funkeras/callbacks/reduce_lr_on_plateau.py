@@ -15,7 +15,7 @@ __all__ = ["ReduceLROnPlateau"]
 
 
 class ReduceLROnPlateau(MonitorCallback):
-    """Multiplies the learning rate by `factor` after `patience` epochs without progress.
+    """Multiplies the learning rate by `factor` after `patience` epochs of no progress.
 
     The learning rate lives in the optimizer state (`model.opt_state`), so it is
     changed with `funkeras.optimizers.set_learning_rate`, which keeps its dtype
@@ -57,8 +57,9 @@ class ReduceLROnPlateau(MonitorCallback):
     ) -> None:
         super().__init__(monitor, mode, min_delta)
         owner = "ReduceLROnPlateau"
-        self.factor = check_float(owner, "factor", factor, low=0.0, high=1.0,
-                                  high_inclusive=False)
+        self.factor = check_float(
+            owner, "factor", factor, low=0.0, high=1.0, high_inclusive=False
+        )
         self.patience = check_int(owner, "patience", patience, minimum=0)
         self.verbose = check_int(owner, "verbose", verbose, minimum=0)
         self.cooldown = check_int(owner, "cooldown", cooldown, minimum=0)
@@ -96,14 +97,23 @@ class ReduceLROnPlateau(MonitorCallback):
         old = optimizers.get_learning_rate(self.model.opt_state)
         if old > np.float32(self.min_lr):
             new = max(old * self.factor, self.min_lr)
-            self.model.opt_state = optimizers.set_learning_rate(self.model.opt_state, new)
+            self.model.opt_state = optimizers.set_learning_rate(
+                self.model.opt_state, new
+            )
             if self.verbose > 0:
-                print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
+                print(
+                    f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
+                    f"{new}."
+                )
             self.cooldown_counter = self.cooldown
             self.wait = 0
 
     def get_state(self) -> dict[str, Any]:
-        return {"wait": self.wait, "cooldown_counter": self.cooldown_counter, "best": self.best}
+        return {
+            "wait": self.wait,
+            "cooldown_counter": self.cooldown_counter,
+            "best": self.best,
+        }
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.wait = int(state["wait"])

@@ -57,21 +57,28 @@ class TensorBoard(Callback):
         ['train']
     """
 
-    def __init__(self, log_dir: str | os.PathLike[str] = "logs", histogram_freq: int = 0,
-                 *, update_freq: str | int = "epoch") -> None:
+    def __init__(
+        self,
+        log_dir: str | os.PathLike[str] = "logs",
+        histogram_freq: int = 0,
+        *,
+        update_freq: str | int = "epoch",
+    ) -> None:
         super().__init__()
         owner = "TensorBoard"
         if not isinstance(log_dir, str | os.PathLike):
             raise TypeError(f"{owner}: `log_dir` must be a path, got {log_dir!r}.")
         self.log_dir = os.fspath(log_dir)
-        self.histogram_freq = check_int(owner, "histogram_freq", histogram_freq, minimum=0)
+        self.histogram_freq = check_int(
+            owner, "histogram_freq", histogram_freq, minimum=0
+        )
         if update_freq == "batch":
             update_freq = 1
         if update_freq != "epoch":
             if isinstance(update_freq, str):
                 raise ValueError(
-                    f"{owner}: `update_freq` must be 'epoch', 'batch' or a positive int "
-                    f"(batches), got {update_freq!r}."
+                    f"{owner}: `update_freq` must be 'epoch', 'batch' or a positive "
+                    f"int (batches), got {update_freq!r}."
                 )
             update_freq = check_int(owner, "update_freq", update_freq, minimum=1)
         self.update_freq = update_freq
@@ -83,20 +90,28 @@ class TensorBoard(Callback):
     def _writer(self, which: str) -> Any:
         if which == "train":
             if self._train is None:
-                self._train = summary_writer("TensorBoard", os.path.join(self.log_dir, "train"))
+                self._train = summary_writer(
+                    "TensorBoard", os.path.join(self.log_dir, "train")
+                )
             return self._train
         if self._val is None:
-            self._val = summary_writer("TensorBoard", os.path.join(self.log_dir, "validation"))
+            self._val = summary_writer(
+                "TensorBoard", os.path.join(self.log_dir, "validation")
+            )
         return self._val
 
     def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None:
         self._writer("train")  # fail early if tensorboardX is missing
         self._last_written = epoch_start_step(self.model)
 
-    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+    def on_epoch_begin(
+        self, epoch: int, logs: Mapping[str, float] | None = None
+    ) -> None:
         self._epoch_start = epoch_start_step(self.model)
 
-    def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
+    def on_train_batch_end(
+        self, batch: int, logs: Mapping[str, float] | None = None
+    ) -> None:
         if self.update_freq == "epoch" or not logs:
             return
         step = self._epoch_start + batch + 1
@@ -126,7 +141,9 @@ class TensorBoard(Callback):
             weights = {"params": self.model.params, "state": self.model.state}
             for path, value in flatten_paths(weights):
                 name = path.split("/", 1)[1]
-                train.add_histogram(name, np.asarray(value, np.float64), global_step=epoch)
+                train.add_histogram(
+                    name, np.asarray(value, np.float64), global_step=epoch
+                )
         train.flush()
 
     def on_train_end(self, logs: Mapping[str, float] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""`TerminateOnNaN`: stop training at the first non-finite loss, keeping finite weights."""
+"""`TerminateOnNaN`: stop at the first non-finite step, keeping finite weights."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ class TerminateOnNaN(Callback):
 
     finite_gate = True
 
-    def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
+    def on_train_batch_end(
+        self, batch: int, logs: Mapping[str, float] | None = None
+    ) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
             print(f"Batch {batch}: Invalid loss, terminating training")

@@ -399,9 +399,11 @@ def read_file(path: str | os.PathLike[str], *, max_bytes: int, what: str) -> byt
         BudgetExceededError: the file is larger than `max_bytes`.
         ArchiveError: `path` is not a regular file.
     """
-    fd = os.open(os.fspath(path), os.O_RDONLY | getattr(os, "O_BINARY", 0))
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
+    # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below).
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(os.fspath(path), flags)
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ArchiveError(f"{what}: {os.fspath(path)!r} is not a regular file.")
         if info.st_size > max_bytes:
@@ -409,6 +411,11 @@ def read_file(path: str | os.PathLike[str], *, max_bytes: int, what: str) -> byt
                 f"{what}: the file is {info.st_size} bytes, over the limit of "
                 f"{max_bytes} bytes set by the caller."
             )
+        f = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
         data = f.read(info.st_size + 1)
     if len(data) != info.st_size:
         raise ArchiveError(f"{what}: the file changed size while it was read.")

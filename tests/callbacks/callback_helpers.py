@@ -76,12 +76,14 @@ def read_events(folder):
             data = f.read()
         pos = 0
         while pos < len(data):
-            header = data[pos:pos + 8]
+            header = data[pos : pos + 8]
             (length,) = struct.unpack("<Q", header)
-            (length_crc,) = struct.unpack("<I", data[pos + 8:pos + 12])
+            (length_crc,) = struct.unpack("<I", data[pos + 8 : pos + 12])
             assert length_crc == _masked_crc(header)
-            record = data[pos + 12:pos + 12 + length]
-            (record_crc,) = struct.unpack("<I", data[pos + 12 + length:pos + 16 + length])
+            record = data[pos + 12 : pos + 12 + length]
+            (record_crc,) = struct.unpack(
+                "<I", data[pos + 12 + length : pos + 16 + length]
+            )
             assert record_crc == _masked_crc(record)
             events.append(event_pb2.Event.FromString(record))
             pos += 16 + length

@@ -1,7 +1,6 @@
 """EarlyStopping: the epoch it stops at, restored best weights, warnings, state."""
 
 import numpy as np
-import optax
 import pytest
 from callback_helpers import Snapshots, linear_data, linear_model
 
@@ -11,10 +10,9 @@ from funkeras.callbacks.lambda_callback import LambdaCallback
 from funkeras.callbacks.monitor import MonitorWarning, infer_direction
 
 
-def compiled(lr=0.05, metrics=None, execution="jit"):
+def compiled(lr=0.05, metrics=None):
     model = linear_model()
-    model.compile(optimizer=fk.optimizers.SGD(lr), loss="mse", metrics=metrics,
-                  execution=execution)
+    model.compile(optimizer=fk.optimizers.SGD(lr), loss="mse", metrics=metrics)
     return model
 
 
@@ -23,23 +21,31 @@ def set_rate_after(epoch_to_change, rate):
         if epoch == epoch_to_change:
             model = begin.model
             model.opt_state = fk.optimizers.set_learning_rate(model.opt_state, rate)
+
     cb = LambdaCallback(on_epoch_begin=begin)
     return cb, begin
 
 
-@pytest.mark.parametrize("execution", ["jit", "eager"])
-def test_stops_patience_epochs_after_the_best_and_restores_its_weights(execution):
+def test_stops_patience_epochs_after_the_best_and_restores_its_weights():
     # Full-batch gradient descent lowers val_loss for epochs 0-2; from epoch 3 a
     # learning rate far too large makes it grow. Best epoch 2; patience 2 -> the
     # run stops at the end of epoch 4 and the weights of epoch 2 come back.
     x, y = linear_data()
-    model = compiled(execution=execution)
+    model = compiled()
     diverge, begin = set_rate_after(3, 5.0)
     begin.model = model
     snaps = Snapshots()
     stop = EarlyStopping(patience=2, restore_best_weights=True)
-    h = model.fit(x, y, batch_size=24, epochs=20, validation_split=0.25, shuffle=False,
-                  verbose=0, callbacks=[diverge, snaps, stop])
+    h = model.fit(
+        x,
+        y,
+        batch_size=24,
+        epochs=20,
+        validation_split=0.25,
+        shuffle=False,
+        verbose=0,
+        callbacks=[diverge, snaps, stop],
+    )
     val = h.history["val_loss"]
     assert int(np.argmin(val)) == 2 and val[3] > val[2] and val[4] > val[2]
     assert len(val) == 5
@@ -75,8 +81,9 @@ def test_without_restore_the_last_weights_stay():
 def test_baseline_min_delta_and_warm_up(kwargs, expected_epochs):
     x, y = linear_data()
     model = compiled()
-    h = model.fit(x, y, batch_size=32, epochs=10, verbose=0,
-                  callbacks=[EarlyStopping(**kwargs)])
+    h = model.fit(
+        x, y, batch_size=32, epochs=10, verbose=0, callbacks=[EarlyStopping(**kwargs)]
+    )
     assert len(h.history["loss"]) == expected_epochs
     assert all(b < a for a, b in zip(h.history["loss"], h.history["loss"][1:]))
 
@@ -107,11 +114,15 @@ def test_mode_auto_reads_the_metric_kind():
 def test_state_round_trip_survives_on_train_begin():
     x, y = linear_data()
     model = compiled()
-    first = EarlyStopping(monitor="loss", mode="max", patience=5, restore_best_weights=True)
+    first = EarlyStopping(
+        monitor="loss", mode="max", patience=5, restore_best_weights=True
+    )
     model.fit(x, y, batch_size=32, epochs=3, verbose=0, callbacks=[first])
     state = first.get_state()
     assert state["wait"] == 2 and state["best_epoch"] == 0
-    second = EarlyStopping(monitor="loss", mode="max", patience=5, restore_best_weights=True)
+    second = EarlyStopping(
+        monitor="loss", mode="max", patience=5, restore_best_weights=True
+    )
     second.set_state(state)
     second.set_model(model)
     second.on_train_begin()
@@ -129,6 +140,3 @@ def test_bad_arguments():
         EarlyStopping(patience=-1)
     with pytest.raises(TypeError, match="restore_best_weights"):
         EarlyStopping(restore_best_weights="yes")
-
-
-_ = optax

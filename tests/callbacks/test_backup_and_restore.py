@@ -1,0 +1,162 @@
+"""BackupAndRestore: a crashed fit resumed in a new process equals an unbroken one."""
+
+import json
+import os
+import subprocess
+import sys
+
+import backup_worker
+import numpy as np
+import pytest
+
+import funkeras as fk
+from funkeras.callbacks.backup_and_restore import BackupAndRestore
+from funkeras.errors import CheckpointMismatchError, WeightsMismatchError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def run_worker(mode, backup_dir, out):
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [
+            sys.executable,
+            os.path.join(HERE, "backup_worker.py"),
+            mode,
+            str(backup_dir),
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def load(out):
+    with np.load(str(out) + ".npz") as f:
+        weights = [f[k] for k in sorted(f.files, key=lambda k: int(k.split("_")[1]))]
+    with open(str(out) + ".json") as f:
+        info = json.load(f)
+    with open(str(out) + ".csv") as f:
+        csv_text = f.read()
+    return weights, info, csv_text
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("backup")
+    backup_worker.main("full", str(root / "full_backup"), str(root / "full"))
+    crash = run_worker("crash", root / "backup", root / "resumed")
+    assert crash.returncode == 3, crash.stderr
+    left = sorted(os.listdir(root / "backup"))
+    with open(root / "resumed.csv") as f:
+        rows_after_crash = f.read().count("\n") - 1
+    resume = run_worker("resume", root / "backup", root / "resumed")
+    assert resume.returncode == 0, resume.stderr
+    return root, left, rows_after_crash
+
+
+def test_resumed_fit_equals_the_uninterrupted_one_exactly(runs):
+    root, left, rows_after_crash = runs
+    assert left == ["ckpt_12.fkc"]  # 4 steps per epoch: the end of epoch 2 (3rd)
+    assert rows_after_crash == 3
+    full_weights, full_info, full_csv = load(root / "full")
+    weights, info, csv_text = load(root / "resumed")
+    for got, want in zip(weights, full_weights, strict=True):
+        np.testing.assert_array_equal(got, want)  # bit for bit
+    # Every callback's state came back: the whole History, EarlyStopping's counters,
+    # and the CSV file continues (the crashed epoch's partial work is gone).
+    assert info == full_info
+    assert info["epochs"] == [0, 1, 2, 3, 4, 5] and info["steps"] == 24
+    assert csv_text == full_csv
+    assert not os.path.exists(root / "backup")  # deleted after a normal end
+    assert not os.path.exists(root / "full_backup")
+
+
+def _small(units=1, optimizer="adam"):
+    model = fk.Sequential([fk.Input(shape=(3,)), fk.layers.Dense(units)])
+    model.compile(optimizer=optimizer, loss="mse")
+    return model
+
+
+class _Crash(fk.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            raise RuntimeError("crash")
+
+
+def _crash_once(backup_dir):
+    x, y = np.ones((8, 3), np.float32), np.ones((8, 1), np.float32)
+    model = _small()
+    with pytest.raises(RuntimeError, match="crash"):
+        model.fit(
+            x,
+            y,
+            epochs=3,
+            verbose=0,
+            callbacks=[_Crash(), BackupAndRestore(backup_dir)],
+        )
+    return x, y
+
+
+def test_backup_of_another_model_is_refused(tmp_path):
+    x, y = _crash_once(tmp_path / "b")
+    assert os.listdir(tmp_path / "b") == ["ckpt_1.fkc"]
+    other = _small(units=2)
+    before = other.get_weights()
+    with pytest.raises(CheckpointMismatchError, match="different model"):
+        other.fit(
+            x,
+            np.ones((8, 2), np.float32),
+            epochs=3,
+            verbose=0,
+            callbacks=[BackupAndRestore(tmp_path / "b")],
+        )
+    for got, want in zip(other.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert os.listdir(tmp_path / "b") == ["ckpt_1.fkc"]  # left as it was
+
+
+def test_backup_of_another_optimizer_is_refused(tmp_path):
+    x, y = _crash_once(tmp_path / "b")
+    with pytest.raises(WeightsMismatchError, match="another optimizer"):
+        _small(optimizer="sgd").fit(
+            x, y, epochs=3, verbose=0, callbacks=[BackupAndRestore(tmp_path / "b")]
+        )
+
+
+def test_batch_frequency_writes_mid_epoch_backups(tmp_path):
+    x, y = np.ones((32, 3), np.float32), np.ones((32, 1), np.float32)
+    seen = []
+
+    class Look(fk.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(sorted(os.listdir(tmp_path / "b")))
+
+    model = _small()
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=1,
+        verbose=0,
+        callbacks=[
+            Look(),
+            BackupAndRestore(tmp_path / "b", save_freq=3, delete_checkpoint=False),
+        ],
+    )
+    # Look runs before the backup in each hook: it sees the previous block's files.
+    assert seen == [[], [], [], ["ckpt_3.fkc"]]
+    assert os.listdir(tmp_path / "b") == ["ckpt_4.fkc"]  # the epoch end
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="save_freq"):
+        BackupAndRestore(tmp_path, save_freq="batch")
+    with pytest.raises(TypeError, match="delete_checkpoint"):
+        BackupAndRestore(tmp_path, delete_checkpoint=1)
