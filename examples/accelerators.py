@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="small sizes, seconds")
     parser.add_argument(
-        "--device", choices=("cpu", "gpu", "tpu"), default=None,
+        "--device",
+        choices=("cpu", "gpu", "tpu"),
+        default=None,
         help="platform to run on (default: the first accelerator, else the CPU)",
     )
     parser.add_argument("--width", type=int, default=None)

@@ -74,11 +74,16 @@ def early_stopping_and_checkpoints(folder: str, *, smoke: bool) -> dict[str, flo
         best_path, monitor="val_loss", save_best_only=True, save_weights_only=True
     )
     history = model.fit(
-        x, y, batch_size=32, epochs=30 if smoke else 200, validation_split=0.25,
-        callbacks=[stop, keep_best], verbose=0,
+        x,
+        y,
+        batch_size=32,
+        epochs=30 if smoke else 200,
+        validation_split=0.25,
+        callbacks=[stop, keep_best],
+        verbose=0,
     )
     val_losses = history.history["val_loss"]
-    x_val, y_val = x[-len(x) // 4:], y[-len(y) // 4:]  # validation_split's rows
+    x_val, y_val = x[-len(x) // 4 :], y[-len(y) // 4 :]  # validation_split's rows
     final = float(model.evaluate(x_val, y_val, verbose=0))
 
     on_disk = build_model(width=64 if smoke else 256, seed=1)
@@ -108,16 +113,29 @@ def crash_and_resume(folder: str, *, smoke: bool) -> dict[str, float]:
     first = build_model(width)
     try:
         first.fit(
-            x, y, batch_size=32, epochs=epochs, seed=0, verbose=0,
+            x,
+            y,
+            batch_size=32,
+            epochs=epochs,
+            seed=0,
+            verbose=0,
             callbacks=[CrashAt(crash_epoch), fk.callbacks.BackupAndRestore(backup_dir)],
         )
     except RuntimeError as e:
-        print(f"first run: {e}; backup kept in {backup_dir}: {sorted(os.listdir(backup_dir))}")
+        print(
+            f"first run: {e}; backup kept in {backup_dir}: "
+            f"{sorted(os.listdir(backup_dir))}"
+        )
 
     # A new process would rebuild the model from code and call fit again.
     resumed = build_model(width)
     history = resumed.fit(
-        x, y, batch_size=32, epochs=epochs, seed=0, verbose=0,
+        x,
+        y,
+        batch_size=32,
+        epochs=epochs,
+        seed=0,
+        verbose=0,
         callbacks=[fk.callbacks.BackupAndRestore(backup_dir)],
     )
     print(
@@ -133,7 +151,9 @@ def crash_and_resume(folder: str, *, smoke: bool) -> dict[str, float]:
         float(np.abs(a - b).max())
         for a, b in zip(resumed.get_weights(), reference.get_weights(), strict=True)
     )
-    print(f"resumed against uninterrupted run: max |weight difference| {difference:.1e}")
+    print(
+        f"resumed against uninterrupted run: max |weight difference| {difference:.1e}"
+    )
     return {
         "history_epochs": float(len(history.history["loss"])),
         "resume_max_difference": difference,

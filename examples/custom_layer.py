@@ -39,7 +39,7 @@ from funkeras.testing import check_layer
 @register_serializable(package="examples")
 @dataclass(eq=False)
 class GatedDense(fk.layers.Layer):
-    """Gated linear unit: `activation(x @ kernel + bias) * sigmoid(x @ gate_kernel + gate_bias)`.
+    """Gated linear unit: `y = activation(x @ W + b) * sigmoid(x @ V + c)`.
 
     Args:
         units: Positive int, size of the last output axis.
@@ -47,12 +47,14 @@ class GatedDense(fk.layers.Layer):
         kernel_initializer: Initializer name of both kernels.
 
     Input shape: (batch, ..., input_dim)      Output shape: (batch, ..., units)
-    Params: kernel and gate_kernel (input_dim, units); bias and gate_bias (units,).
+    Params: kernel `W` and gate_kernel `V` (input_dim, units); bias `b` and gate_bias
+    `c` (units,).
     State: none.
 
     Example:
         >>> layer = GatedDense(3, activation="tanh")
-        >>> params, _ = layer.init(jax.random.key(0), jax.ShapeDtypeStruct((2,), jnp.float32))
+        >>> spec = jax.ShapeDtypeStruct((2,), jnp.float32)
+        >>> params, _ = layer.init(jax.random.key(0), spec)
         >>> sorted(params), params["gate_kernel"].shape
         (['bias', 'gate_bias', 'gate_kernel', 'kernel'], (2, 3))
     """
@@ -63,7 +65,11 @@ class GatedDense(fk.layers.Layer):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if isinstance(self.units, bool) or not isinstance(self.units, int) or self.units < 1:
+        if (
+            isinstance(self.units, bool)
+            or not isinstance(self.units, int)
+            or self.units < 1
+        ):
             raise ValueError(
                 f"GatedDense: `units` must be a positive int, got {self.units!r}."
             )
@@ -159,7 +165,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         path = os.path.join(folder, "gated.fkz")
         save_model(model, path, include_optimizer=False)  # for inference only
         loaded = load_model(path)
-    same = np.abs(loaded.predict(x[split:], verbose=0) - model.predict(x[split:], verbose=0))
+    same = np.abs(
+        loaded.predict(x[split:], verbose=0) - model.predict(x[split:], verbose=0)
+    )
     print(f"reloaded model: max |prediction difference| {same.max():.1e}")
     return {
         "test_mse": float(test_mse),

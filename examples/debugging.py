@@ -49,8 +49,10 @@ class Probe(fk.layers.Layer):
     def apply(self, params, state, x, *, training=False, key=None, mask=None):
         # Runs at every eager step; under jit (and when the model is built) it runs
         # once, while tracing, and x has no value: use jax.debug.print there.
-        print(f"  [{self.label}] training={training} shape={x.shape} "
-              f"mean={x.mean()} std={x.std()}")
+        print(
+            f"  [{self.label}] training={training} shape={x.shape} "
+            f"mean={x.mean()} std={x.std()}"
+        )
         if self.stop:
             breakpoint()  # try: p x.mean(), p x[:2], then c to continue
         return x, state
@@ -81,12 +83,15 @@ def compile_model(model: fk.Model, execution: str) -> None:
     )
 
 
-def train(x, y, *, execution: str, probe: Probe | None = None, epochs: int = 1,
-          callbacks=None) -> list[np.ndarray]:
+def train(
+    x, y, *, execution: str, probe: Probe | None = None, epochs: int = 1, callbacks=None
+) -> list[np.ndarray]:
     """Fit a fresh model (seed 0) in `execution` mode; return its weights."""
     model = build_model(probe=probe)
     compile_model(model, execution)
-    model.fit(x, y, batch_size=32, epochs=epochs, seed=0, verbose=0, callbacks=callbacks)
+    model.fit(
+        x, y, batch_size=32, epochs=epochs, seed=0, verbose=0, callbacks=callbacks
+    )
     return model.get_weights()
 
 
@@ -96,11 +101,15 @@ def max_difference(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 
 def eager_print(x, y, *, stop: bool) -> float:
     """Part 1: `print` inside a layer during fit, eager then jit; return the gap."""
-    print("Part 1: execution='eager': Probe.apply prints at every step (the first "
-          "line, with no values, is the model being built)")
+    print(
+        "Part 1: execution='eager': Probe.apply prints at every step (the first "
+        "line, with no values, is the model being built)"
+    )
     eager = train(x, y, execution="eager", probe=Probe("eager", stop=stop))
-    print("the same model under execution='jit': Probe.apply runs once, while "
-          "tracing, so it prints tracers without values")
+    print(
+        "the same model under execution='jit': Probe.apply runs once, while "
+        "tracing, so it prints tracers without values"
+    )
     jit = train(x, y, execution="jit", probe=Probe("jit"))
     gap = max_difference(eager, jit)
     print(f"eager against jit: max |weight difference| {gap:.1e}")
@@ -117,7 +126,10 @@ def layerwise_update_log(x, y, *, epochs: int, every: int) -> tuple[dict, float]
             ratios.setdefault(variable, []).append(values["update_ratio"])
 
     layerwise = train(
-        x, y, execution="layerwise", epochs=epochs,
+        x,
+        y,
+        execution="layerwise",
+        epochs=epochs,
         callbacks=[
             fk.callbacks.LayerUpdateLogger(every=every),  # prints a table
             fk.callbacks.LayerUpdateLogger(every=every, to=collect),  # keeps the floats
@@ -135,8 +147,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     """Run both parts; return the mode differences and the update ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="small sizes, seconds")
-    parser.add_argument("--breakpoint", action="store_true",
-                        help="stop in the debugger inside Probe.apply (part 1)")
+    parser.add_argument(
+        "--breakpoint",
+        action="store_true",
+        help="stop in the debugger inside Probe.apply (part 1)",
+    )
     args = parser.parse_args(argv)
     x, y = make_data(256 if args.smoke else 2048)
 

@@ -22,7 +22,7 @@ import funkeras as fk
 
 
 def load_digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Train and test arrays: images (n, 8, 8, 1) float32 in [0, 1], labels (n,) int32."""
+    """Train and test arrays: images (n, 8, 8, 1) in [0, 1] and labels (n,) int32."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     test = model.evaluate(x_test, y_test, return_dict=True, verbose=0)
 
     print(
-        f"digits CNN: {len(x_train)} train / {len(x_test)} test images, {epochs} epochs "
+        f"digits CNN: {len(x_train)} train / {len(x_test)} test images, "
+        f"{epochs} epochs "
         f"in {seconds:.1f} s; test accuracy {test['accuracy']:.4f}, "
         f"test loss {test['loss']:.4f}"
     )

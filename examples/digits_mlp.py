@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     test = model.evaluate(x_test, y_test, return_dict=True, verbose=0)
 
     print(
-        f"digits MLP: {len(x_train)} train / {len(x_test)} test images, {epochs} epochs "
+        f"digits MLP: {len(x_train)} train / {len(x_test)} test images, "
+        f"{epochs} epochs "
         f"in {seconds:.1f} s; test accuracy {test['accuracy']:.4f}, "
         f"test loss {test['loss']:.4f}"
     )

@@ -37,7 +37,7 @@ def least_squares(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 def main(argv: list[str] | None = None) -> float:
-    """Fit, compare with least squares; return the largest absolute weight difference."""
+    """Fit, compare with least squares; return the largest weight difference."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="small sizes, seconds")
     parser.add_argument("--samples", type=int, default=None)
@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> float:
     epochs = args.epochs or (150 if args.smoke else 300)
     x, y = make_data(n, args.features)
 
-    model = fk.Sequential([fk.Input(shape=(args.features,)), fk.layers.Dense(1)], seed=0)
+    model = fk.Sequential(
+        [fk.Input(shape=(args.features,)), fk.layers.Dense(1)], seed=0
+    )
     # One batch per epoch: plain gradient descent on the full mean squared error,
     # which converges to the least-squares solution.
     model.compile(
@@ -62,7 +64,9 @@ def main(argv: list[str] | None = None) -> float:
     kernel = np.asarray(model.params["dense"]["kernel"], np.float64)
     bias = np.asarray(model.params["dense"]["bias"], np.float64)
     kernel_ls, bias_ls = least_squares(x, y)
-    max_diff = float(max(np.abs(kernel - kernel_ls).max(), np.abs(bias - bias_ls).max()))
+    max_diff = float(
+        max(np.abs(kernel - kernel_ls).max(), np.abs(bias - bias_ls).max())
+    )
 
     print(f"{n} rows, {args.features} features, {epochs} full-batch steps of SGD")
     print(f"final training loss (mse): {history.history['loss'][-1]:.6f}")

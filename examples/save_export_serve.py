@@ -14,7 +14,7 @@
    it down; `--serve` keeps it running until Ctrl-C:
 
        python examples/save_export_serve.py --serve --port 8000
-       curl -s localhost:8000/predict -d '{"instances": [[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]]}'
+       curl -s localhost:8000/predict -d '{"instances": [[1, 2, 3, 4, 5, 6, 7, 8]]}'
 
     python examples/save_export_serve.py
     python examples/save_export_serve.py --smoke
@@ -108,7 +108,9 @@ def make_handler(predict):
 def post_json(url: str, body: dict) -> tuple[int, dict]:
     """POST `body` as JSON; return the status and the decoded reply."""
     request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as reply:
@@ -122,10 +124,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="small sizes, seconds")
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--dir", default=None, help="where to write the files "
-                        "(default: a temporary folder, removed at the end)")
-    parser.add_argument("--serve", action="store_true",
-                        help="keep the server running until Ctrl-C")
+    parser.add_argument(
+        "--dir",
+        default=None,
+        help="where to write the files "
+        "(default: a temporary folder, removed at the end)",
+    )
+    parser.add_argument(
+        "--serve", action="store_true", help="keep the server running until Ctrl-C"
+    )
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     args = parser.parse_args(argv)
     epochs = args.epochs or (2 if args.smoke else 10)
@@ -146,8 +153,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         )
         model.fit(x, y, batch_size=32, epochs=epochs, verbose=0)
         expected = model.predict(x_new, verbose=0)
-        results["accuracy"] = float(model.evaluate(x, y, return_dict=True,
-                                                   verbose=0)["accuracy"])
+        results["accuracy"] = float(
+            model.evaluate(x, y, return_dict=True, verbose=0)["accuracy"]
+        )
 
         # 2. The whole model, optimizer included: load and go on training.
         model_path = os.path.join(folder, "model.fkz")
@@ -157,9 +165,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             np.abs(restored.predict(x_new, verbose=0) - expected).max()
         )
         restored.fit(x, y, batch_size=32, epochs=1, verbose=0)
-        print(f"{model_path}: {os.path.getsize(model_path)} bytes; reloaded, "
-              f"max |difference| {results['load_model_max_difference']:.1e}; "
-              "trained one more epoch")
+        print(
+            f"{model_path}: {os.path.getsize(model_path)} bytes; reloaded, "
+            f"max |difference| {results['load_model_max_difference']:.1e}; "
+            "trained one more epoch"
+        )
 
         # 3. Weights only, into a model built by code.
         weights_path = os.path.join(folder, "model.weights.safetensors")
@@ -169,13 +179,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         results["load_weights_max_difference"] = float(
             np.abs(fresh.predict(x_new, verbose=0) - expected).max()
         )
-        print(f"{weights_path}: weights reloaded, max |difference| "
-              f"{results['load_weights_max_difference']:.1e}")
+        print(
+            f"{weights_path}: weights reloaded, max |difference| "
+            f"{results['load_weights_max_difference']:.1e}"
+        )
 
         # 4. Export the inference program; any batch size (the batch axis is symbolic).
         export_path = os.path.join(folder, "model.fkx")
-        export_model(model, export_path,
-                     jax.ShapeDtypeStruct((None, FEATURES), jnp.float32))
+        export_model(
+            model, export_path, jax.ShapeDtypeStruct((None, FEATURES), jnp.float32)
+        )
         served = load_exported(export_path)  # needs no funkeras model code
         exported_diff = max(
             float(np.abs(np.asarray(served(x_new[:rows])) - expected[:rows]).max())
@@ -185,8 +198,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         print(f"{export_path}: {served}; max |difference| {exported_diff:.1e}")
 
         # 5. Serve the exported artefact over HTTP.
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port),
-                                                 make_handler(served))
+        server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", args.port), make_handler(served)
+        )
         url = f"http://127.0.0.1:{server.server_address[1]}/predict"
         if args.serve:
             print(f"serving {export_path} at {url} (Ctrl-C to stop)")
@@ -207,11 +221,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             server.server_close()
             thread.join()
         served_logits = np.asarray(reply["logits"], np.float32)
-        results["served_max_difference"] = float(np.abs(served_logits - expected[:3]).max())
+        results["served_max_difference"] = float(
+            np.abs(served_logits - expected[:3]).max()
+        )
         results["served_status"] = float(status)
         results["bad_request_status"] = float(bad_status)
-        print(f"POST {url} -> {status} {reply['predictions']} "
-              f"(max |difference| {results['served_max_difference']:.1e})")
+        print(
+            f"POST {url} -> {status} {reply['predictions']} "
+            f"(max |difference| {results['served_max_difference']:.1e})"
+        )
         print(f"a malformed request -> {bad_status} {bad_reply['error']}")
     return results
 

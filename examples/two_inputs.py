@@ -64,7 +64,7 @@ def build_model(seed: int = 0) -> fk.Model:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    """Train on generated data; return the test logs (`score_mae`, `kind_accuracy`, ...)."""
+    """Train on generated data; return the test logs (`score_mae`, ...)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="small sizes, seconds")
     parser.add_argument("--samples", type=int, default=None)
@@ -93,7 +93,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if not args.smoke:
         model.summary()
     model.fit(
-        x_train, y_train, batch_size=32, epochs=epochs, validation_split=0.1,
+        x_train,
+        y_train,
+        batch_size=32,
+        epochs=epochs,
+        validation_split=0.1,
         verbose=0 if args.smoke else 2,
     )
     logs = model.evaluate(x_test, y_test, return_dict=True, verbose=0)

@@ -38,8 +38,7 @@ def test_linear_regression(capsys):
     assert "np.linalg.lstsq" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn"])
-def test_digits(name):
+def check_digits(name: str) -> None:
     pytest.importorskip("sklearn")
     result = run_example(name)
     assert result["test_accuracy"] > 0.6  # 10 classes: chance is 0.1
@@ -47,16 +46,18 @@ def test_digits(name):
 
 
 def test_digits_mlp():
-    test_digits("digits_mlp")
+    check_digits("digits_mlp")
 
 
 def test_digits_cnn():
-    test_digits("digits_cnn")
+    check_digits("digits_cnn")
 
 
 def test_two_inputs():
     logs = run_example("two_inputs")
-    assert {"loss", "score_loss", "kind_loss", "score_mae", "kind_accuracy"} <= set(logs)
+    assert {"loss", "score_loss", "kind_loss", "score_mae", "kind_accuracy"} <= set(
+        logs
+    )
     assert logs["kind_accuracy"] > 0.6  # 3 classes: chance is 1/3
     assert logs["score_mae"] < 0.5 * logs["baseline_mae"]
     # The total loss is the weighted sum of the outputs' losses (weights 1 and 0.5).
@@ -77,8 +78,12 @@ def test_callbacks():
     # Early stopping ended the run and put the best epoch's weights back; the
     # best-only checkpoint on disk holds the same weights.
     assert result["last_val_loss"] >= result["best_val_loss"]
-    assert result["restored_val_loss"] == pytest.approx(result["best_val_loss"], rel=1e-5)
-    assert result["checkpoint_val_loss"] == pytest.approx(result["best_val_loss"], rel=1e-5)
+    assert result["restored_val_loss"] == pytest.approx(
+        result["best_val_loss"], rel=1e-5
+    )
+    assert result["checkpoint_val_loss"] == pytest.approx(
+        result["best_val_loss"], rel=1e-5
+    )
     # The crashed-and-resumed run equals the uninterrupted one exactly.
     assert result["resume_max_difference"] == 0.0
     assert result["history_epochs"] == 4

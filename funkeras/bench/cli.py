@@ -65,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="steps per timed round in eager/layerwise modes")
     p.add_argument("--rows", type=int, default=None,
                    help="rows of generated data (default: per workload)")
-    p.add_argument("--repeats", type=int, default=5,
-                   help="timed rounds per variant (the median is reported)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="timed rounds per variant, the median is reported "
+                        "(default: 5, 3 for the CNN)")
     p.add_argument("--spe", type=int, default=32,
                    help="steps_per_execution K of the jit-spe mode")
     p.add_argument("--optimizer", choices=("optax", "keras"), default="optax",
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
         f"jax {env['versions']['jax']}, optax {env['versions']['optax']}")
     quick = _QUICK if args.quick else {}
     spe = args.spe if not args.quick or args.spe != 32 else quick["spe"]
-    repeats = args.repeats if not args.quick or args.repeats != 5 else quick["repeats"]
+    repeats = args.repeats or quick.get("repeats")
     started = time.perf_counter()
     results: list[Any] = []
     workloads: list[dict[str, Any]] = []
@@ -143,7 +144,8 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
         from funkeras.bench.sweep import format_sweep, run_sweep
 
         log("sweep: MLP width x depth, funkeras jit against eager")
-        sweep = run_sweep(quick=bool(args.quick), repeats=max(2, min(repeats, 3)), log=log)
+        sweep = run_sweep(quick=bool(args.quick), repeats=max(2, min(repeats or 3, 3)),
+                          log=log)
         payload["sweep"] = sweep
         print("\nSweep (MLP, batch 64, Adam): compile time against step time")
         print(format_sweep(sweep))
@@ -151,7 +153,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
         from funkeras.bench.peers import format_peers, run_peers
 
         peers = run_peers(args.peers, args.models, batch_size=args.batch_size,
-                          quick=bool(args.quick), repeats=repeats, log=log)
+                          quick=bool(args.quick), repeats=repeats or 3, log=log)
         payload["peers"] = peers
         print("\nPeers (each in its own process, against a hand-written jit step "
               "timed alternately in that process)")

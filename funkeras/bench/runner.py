@@ -198,7 +198,6 @@ class _Funkeras(_Variant):
         self.result.first_fit_s = time.perf_counter() - start
         stats = self.model.compile_stats().get("train_step", {})
         self.result.first_step_s = stats.get("first_call_seconds")
-        self._fit(self.epochs, self.steps_per_epoch, 0)
 
     def round(self, seed: int) -> None:
         self._fit(self.epochs, self.steps_per_epoch, seed)
@@ -219,7 +218,8 @@ class _Hand(_Variant):
 
     def warmup(self) -> None:
         self.result.first_step_s = self.loop.first_step()
-        self.loop.run(self.epochs, 0)
+        if self.loop.mode != "scan":  # a scan's first step is a whole epoch
+            self.loop.run(1, 0)
 
     def round(self, seed: int) -> None:
         self.loop.run(self.epochs, seed)
@@ -254,7 +254,7 @@ def run_workload(
     steps: int | None = None,
     eager_steps: int | None = None,
     rows: int | None = None,
-    repeats: int = 5,
+    repeats: int | None = None,
     spe: int = 32,
     optimizer: str = "optax",
     hand_modes: tuple[str, ...] | None = None,
@@ -265,6 +265,8 @@ def run_workload(
     `hand_modes` chooses the hand-written loops (default: `jit`, plus `eager`
     next to an op-by-op mode and `scan` next to `jit-spe`).
 
+    `repeats` defaults to the workload's own (fewer for the slow CNN).
+
     Returns:
         The result rows (funkeras modes first, then the hand-written loops)
         and per-workload facts (data shape, process RSS growth).
@@ -274,6 +276,7 @@ def run_workload(
     steps = steps or workload.steps
     eager_steps = eager_steps or workload.eager_steps
     rows = max(rows or workload.rows, batch_size)
+    repeats = repeats or workload.repeats
     x, y = workload.make_data(rows, 0)
     rss_before, _ = rss_mb()
 

@@ -152,6 +152,7 @@ class Workload:
         init_params: `key -> params` of the hand-written network.
         apply: `(params, x) -> outputs` of the hand-written network.
         layers: Dense/conv layer sizes, for the sweep table.
+        repeats: Default timed rounds per variant.
     """
 
     name: str
@@ -168,6 +169,7 @@ class Workload:
     init_params: Callable[[jax.Array], Any]
     apply: Callable[[Any, jax.Array], jax.Array]
     layers: tuple[int, ...] = field(default=())
+    repeats: int = 5
 
     def hand_loss(self, params: Any, x: jax.Array, y: jax.Array) -> jax.Array:
         """The hand-written loss of a batch (mean over rows)."""
@@ -297,6 +299,7 @@ WORKLOADS: dict[str, Workload] = {
         init_params=_cnn_init,
         apply=_cnn_apply,
         layers=(784, 32, 64, 10),
+        repeats=3,
     ),
     "tiny": mlp_workload(
         "tiny", [16, 32, 1], batch_size=32, loss="mse", rows=4096, steps=256,

@@ -70,6 +70,8 @@ class ModelCheckpoint(MonitorCallback):
         verbose: 1 prints a line for every save decision.
         save_best_only: Save only when `monitor` improves on the best so far
             (a template without fields is then overwritten by each better model).
+            While `monitor` is missing from the logs (one `MonitorWarning`), it
+            saves every time, as Keras does.
         save_weights_only: Save the weights only.
         mode: `"min"`, `"max"` or `"auto"` for `monitor`.
         save_freq: `"epoch"`, or a number of batches between saves. With

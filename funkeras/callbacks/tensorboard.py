@@ -44,7 +44,8 @@ class TensorBoard(Callback):
     Args:
         log_dir: The run's folder.
         histogram_freq: Epochs between weight histograms (0: none).
-        update_freq: `"epoch"`, or a number of batches between batch scalars.
+        update_freq: `"epoch"`, `"batch"` (every batch) or a number of batches
+            between batch scalars.
 
     Example:
         >>> import os, tempfile, numpy as np, funkeras as fk

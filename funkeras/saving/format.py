@@ -401,8 +401,8 @@ def load_model(
       versions, strict JSON. Every refusal raises a subclass of
       `funkeras.errors.ModelLoadError` naming the member, key and rule.
 
-    What is not guaranteed: hostile weights within the declared shapes can make
-    the model predict anything, and the SHA-256s protect against corruption, not
+    What is not guaranteed: hostile weights within the declared shapes can give
+    wrong predictions (anything the architecture can compute), and the SHA-256s protect against corruption, not
     against an author who rewrites the manifest. Registered user classes receive
     their config values as constructor arguments, so they must validate them as
     built-in layers do.
@@ -458,6 +458,12 @@ def load_model(
     if compile and document["compile"] is not None:
         try:
             model.compile_from_config(document["compile"])
+            # `compile` defers resolving metrics and creating the optimizer state
+            # to the first training call; do it now, so that a bad name is refused
+            # here and the stored optimizer state has a template to match.
+            ensure_runner = getattr(model, "_ensure_runner", None)
+            if ensure_runner is not None and model.built:
+                ensure_runner()
         except ModelLoadError:
             raise
         except Exception as e:
@@ -530,10 +536,12 @@ def load_weights(model: Any, path: str | os.PathLike[str], skip_mismatch: bool =
                 stacklevel=2,
             )
     arrays = tensors_from_bytes(data, what=what, expected=expected, skip=skip)
-    flat = _merge(model.params, model.state)
-    flat.update({key: jnp.asarray(value) for key, value in arrays.items()})
+    loaded = {key: jnp.asarray(value) for key, value in arrays.items()}
+    # Weights the file does not provide (skipped layers) keep their current values.
+    flat = loaded
+    if loaded.keys() != expected.keys():
+        flat = {**_merge(model.params, model.state), **loaded}
     params_keys = flatten_dict(params_like)
     params = unflatten_like({k: v for k, v in flat.items() if k in params_keys}, params_like)
     state = unflatten_like({k: v for k, v in flat.items() if k not in params_keys}, state_like)
-    model.params = params
-    model.state = state
+    _assign_weights(model, params, state)

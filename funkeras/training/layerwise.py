@@ -130,7 +130,7 @@ class _Op:
     __slots__ = (
         "index", "layer", "name", "param_path", "key_path", "in_slots", "in_tree",
         "out_slots", "out_tree", "float_in", "float_out", "has_params", "has_state",
-        "fns",
+        "fns", "label",
     )
 
     def __init__(self, index: int, layer: Any, name: str, param_path: tuple[str, ...],
@@ -151,6 +151,7 @@ class _Op:
         self.has_params = False
         self.has_state = False
         self.fns: dict[Any, Any] = {}
+        self.label = name  # `name:k` for the k-th call of a layer called several times
 
 
 class _Cast:
@@ -223,6 +224,11 @@ class Plan:
         self.names: dict[str, list[int]] = {}
         for op in self.layer_ops:
             self.names.setdefault(op.name, []).append(op.index)
+        for indices in self.names.values():
+            if len(indices) > 1:
+                for k, i in enumerate(indices):
+                    self.ops[i].label = f"{self.ops[i].name}:{k}"
+        self.input_specs = [t.spec for t in inputs]
         self.group_names = [g.name for g in self.groups]
         self._bound = False
         self._needs: dict[bool, list[bool]] = {}
@@ -504,7 +510,7 @@ class Walker:
             return fn
         float_out = op.float_out
         store: dict[Any, Any] = {}
-        name = f"forward[{op.name}]" if training else f"forward_inference[{op.name}]"
+        name = f"forward[{op.label}]" if training else f"forward_inference[{op.label}]"
 
         def forward(p: Any, s: Any, xs: tuple[Any, ...], key: Any, step: Any, mask: Any) -> Any:
             node_key = _node_key(key, step, op.key_path)
@@ -560,7 +566,7 @@ class Walker:
             grads, x_cts = vjp_fn(tuple(cts))
             return (grads if has_params else None), tuple(x_cts)
 
-        fn = self._jit(backward, f"backward[{op.name}]")
+        fn = self._jit(backward, f"backward[{op.label}]")
         op.fns[cache_key] = fn
         return fn
 
@@ -659,12 +665,16 @@ class Walker:
         plan = self.plan
         vals = tape.values
         cts: list[Any] = [None] * plan.n_slots
-        add = self._add
+        calls = self.calls
+        jitted_add = self._add
+
+        def add(a: Any, b: Any) -> Any:
+            calls["add_cotangents"] += 1
+            return jitted_add(a, b)
         for slot, ct in zip(plan.output_slots, output_cts, strict=True):
             if ct is not None and need[slot]:
                 cts[slot] = ct if cts[slot] is None else add(cts[slot], ct)
         grads: list[Any] = [None] * len(plan.ops)
-        calls = self.calls
         for op, args, res in reversed(tape.entries):
             if type(op) is _Cast:
                 ct = cts[op.dst]
@@ -1004,6 +1014,15 @@ class _LayerwiseStep:
         kept = jax.lax.cond(commit, lambda: new, lambda: ts)
         return kept, {**self.objective.results(kept.metrics), **extras}
 
+    def _inputs(self, x: Any) -> list[Any]:
+        """The graph's inputs, cast as `prepare_inputs` does (fast path: one array)."""
+        specs = self.plan.input_specs
+        if len(specs) == 1 and isinstance(x, jax.Array):
+            spec = specs[0]
+            if x.dtype == spec.dtype and x.shape[1:] == spec.shape:
+                return [x]
+        return self._prepare(self.plan.graph, x, "fit (execution='layerwise')")
+
     # -- on-demand values --------------------------------------------------------------
 
     def total_grads(self, params: Any, op_grads: Any) -> Any:
@@ -1016,7 +1035,7 @@ class _LayerwiseStep:
 
     def __call__(self, ts: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Any]]:
         walker, plan, executor = self.walker, self.plan, self.executor
-        inputs = self._prepare(plan.graph, batch.x, "fit (execution='layerwise')")
+        inputs = self._inputs(batch.x)
         plan.bind(ts.params, ts.state)
         need = plan.needs(False)
         tape = walker.forward(

@@ -4,7 +4,9 @@
 
 MODE "full" trains 6 epochs; "crash" raises in the middle of epoch 3 (the process
 ends with status 3); "resume" calls the same `fit` again. Writes OUT_PREFIX.npz
-(final weights) and OUT_PREFIX.json (history, EarlyStopping state).
+(the weights after the last epoch, then the best epoch's weights that
+EarlyStopping put back), OUT_PREFIX.json (history, EarlyStopping state) and the
+CSVLogger file OUT_PREFIX.csv.
 """
 
 import json
@@ -34,10 +36,14 @@ def build(units=1):
 def data():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(40, 5)).astype(np.float32)
-    y = (np.sin(x).sum(1, keepdims=True) + 0.1 * rng.normal(size=(40, 1))).astype(
-        np.float32
-    )
+    noise = 0.1 * rng.normal(size=(40, 1))
+    y = (np.sin(x).sum(1, keepdims=True) + noise).astype(np.float32)
     return x, y
+
+
+class LastWeights(fk.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights = self.model.get_weights()
 
 
 class Crash(fk.callbacks.Callback):
@@ -48,10 +54,12 @@ class Crash(fk.callbacks.Callback):
 
 def main(mode, backup_dir, out):
     model = build()
+    last = LastWeights()
     stop = fk.callbacks.EarlyStopping(
-        monitor="val_loss", patience=100, restore_best_weights=False
+        monitor="val_loss", patience=100, restore_best_weights=True
     )
     callbacks = [
+        last,
         stop,
         fk.callbacks.CSVLogger(out + ".csv", append=False),
         fk.callbacks.BackupAndRestore(backup_dir),
@@ -73,7 +81,7 @@ def main(mode, backup_dir, out):
         )
     except RuntimeError:
         sys.exit(3)
-    np.savez(out + ".npz", *model.get_weights())
+    np.savez(out + ".npz", *last.weights, *model.get_weights())
     with open(out + ".json", "w") as f:
         json.dump(
             {

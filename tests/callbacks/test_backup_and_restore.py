@@ -67,8 +67,14 @@ def test_resumed_fit_equals_the_uninterrupted_one_exactly(runs):
     assert rows_after_crash == 3
     full_weights, full_info, full_csv = load(root / "full")
     weights, info, csv_text = load(root / "resumed")
+    # The trained weights, then the best epoch's that EarlyStopping put back: bit for
+    # bit. The best epoch came before the crash, so its weights went through the
+    # backup as EarlyStopping's state.
+    assert info["best_epoch"] < 3
+    assert len(weights) == len(full_weights) == 2 * 8  # 2 Dense + BatchNorm, twice
     for got, want in zip(weights, full_weights, strict=True):
-        np.testing.assert_array_equal(got, want)  # bit for bit
+        np.testing.assert_array_equal(got, want)
+    assert not all(np.array_equal(a, b) for a, b in zip(weights[:8], weights[8:]))
     # Every callback's state came back: the whole History, EarlyStopping's counters,
     # and the CSV file continues (the crashed epoch's partial work is gone).
     assert info == full_info

@@ -99,6 +99,15 @@ def _export_apply(params: Any, x: Any) -> Any:
     return jnp.tanh(x @ params["w"])
 
 
+def _reloaded(model: Any) -> Any:
+    """`model` saved and loaded again: a compiled model comes back with its optimizer
+    state created (compile itself defers that to the first training call)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "m.fkz")
+        fmt.save_model(model, path)
+        return fmt.load_model(path)
+
+
 def _saved(write: Any) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "f")
@@ -724,7 +733,7 @@ def _truncations_and_flips(small: bytes) -> list[Artefact]:
 
 def valid_files() -> dict[str, bytes]:
     """The valid files every artefact starts from (and that must load)."""
-    model = reference_model()
+    model = _reloaded(reference_model())
     params = {"w": jnp.arange(6.0, dtype=jnp.float32).reshape(3, 2)}
     return {
         "model": _saved(lambda p: fmt.save_model(model, p)),
