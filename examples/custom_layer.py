@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # 4. Save and load: the registered class is found by its key "examples>GatedDense".
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "gated.fkz")
-        save_model(model, path, include_optimizer=False)  # for inference only
+        save_model(model, path)
         loaded = load_model(path)
     same = np.abs(
         loaded.predict(x[split:], verbose=0) - model.predict(x[split:], verbose=0)

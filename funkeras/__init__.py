@@ -16,16 +16,19 @@ from funkeras import (
     models,
     optimizers,
     regularizers,
+    saving,
     training,
 )
 from funkeras._version import __version__
 from funkeras.models import Input, Model, Sequential
+from funkeras.saving import load_model
 
 __all__ = [
     "__version__",
     "Input",
     "Model",
     "Sequential",
+    "load_model",
     "activations",
     "callbacks",
     "errors",
@@ -36,5 +39,6 @@ __all__ = [
     "models",
     "optimizers",
     "regularizers",
+    "saving",
     "training",
 ]

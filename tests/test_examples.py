@@ -95,6 +95,9 @@ def test_debugging(capsys):
     assert result["layerwise_vs_jit_max_difference"] < 1e-5
     assert result["variables_logged"] == 6  # 3 Dense layers: kernel and bias
     assert 0 < result["median_kernel_update_ratio"] < 1
+    assert result["layers_hooked"] == 2  # the two ReLU layers
+    assert result["layers_recorded"] == 3
+    assert result["modes_agree"] == 1.0
     out = capsys.readouterr().out
     assert "[eager] training=True" in out and "primal=" in out  # values printed
     assert "LayerUpdateLogger: step 1" in out
@@ -102,7 +105,7 @@ def test_debugging(capsys):
 
 def test_save_export_serve():
     result = run_example("save_export_serve")
-    for key in ("load_model", "load_weights", "exported", "served"):
+    for key in ("load_model", "continued", "load_weights", "exported", "served"):
         assert result[f"{key}_max_difference"] < 1e-5, key
     assert result["served_status"] == 200
     assert result["bad_request_status"] == 400

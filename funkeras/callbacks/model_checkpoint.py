@@ -169,10 +169,10 @@ class ModelCheckpoint(MonitorCallback):
                     " `{batch}` is filled only with `save_freq` set to a number of "
                     "batches."
                 )
+            keys = "a logged key" if known is None else f"a logged key: {known}"
             raise ValueError(
                 f"{owner}: `filepath` {self.filepath!r} uses unknown field(s) "
-                f"{sorted(unknown)}. Fields may be {sorted(allowed)} or a logged key: "
-                f"{known}.{extra}"
+                f"{sorted(unknown)}. Fields may be {sorted(allowed)} or {keys}.{extra}"
             )
         sample = {f: (1 if f in ("epoch", "batch") else 0.5) for f in self._fields}
         try:

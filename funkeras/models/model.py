@@ -419,6 +419,41 @@ class Model(Trainer, Layer):
         params, state = self._param_shapes()
         return int(sum(np.prod(a.shape) for a in jax.tree.leaves((params, state))))
 
+    # -- files ----------------------------------------------------------------------
+
+    def save(self, filepath: Any, *, include_optimizer: bool = True) -> None:
+        """Save architecture, weights, state (and compile settings and optimizer
+        state) to one `.fkz` file, atomically. See `funkeras.saving.save_model`."""
+        from funkeras.saving import save_model
+
+        save_model(self, filepath, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath: Any) -> None:
+        """Save the weights as safetensors with `"layer/variable"` keys, atomically."""
+        from funkeras.saving import save_weights
+
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath: Any, skip_mismatch: bool = False) -> None:
+        """Load weights saved by `save_weights`; every name, shape and dtype is checked
+        (`skip_mismatch=True` skips the ones that disagree, as Keras does)."""
+        from funkeras.saving import load_weights
+
+        load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+    def export(self, filepath: Any, input_signature: Any = None, *,
+               platforms: Sequence[str] = ("cpu",)) -> None:
+        """Export `predict` as a `jax.export` artefact with its params (needs the
+        `export` extra). `input_signature` defaults to the model's input specs with
+        a symbolic batch axis. See `funkeras.saving.export_model`."""
+        from funkeras.saving import export_model
+
+        if input_signature is None:
+            input_signature = jax.tree.map(
+                lambda s: jax.ShapeDtypeStruct((None, *s.shape), s.dtype), self.input_spec
+            )
+        export_model(self, filepath, input_signature, platforms=tuple(platforms))
+
     # -- description ---------------------------------------------------------------
 
     def summary(

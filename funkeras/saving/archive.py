@@ -89,7 +89,9 @@ _ZIP64_LIMIT = 0xFFFFFFFF  # sizes and offsets at or above this use Zip64 fields
 # ----------------------------------------------------------------------------
 
 
-def dump_json(obj: Any, *, sort_keys: bool = False, allow_nonfinite: bool = False) -> bytes:
+def dump_json(
+    obj: Any, *, sort_keys: bool = False, allow_nonfinite: bool = False
+) -> bytes:
     """Serialize JSON data deterministically (ASCII, stable layout).
 
     `NaN`/`Infinity` are written (as Python's `json` spells them) only when
@@ -146,7 +148,7 @@ def check_json_data(obj: Any, where: str, *, allow_nonfinite: bool = False) -> A
         raise NotSerializableError(
             f"{where} is the Python callable {label!r}, which cannot be saved: a "
             "funkeras file holds data, never code. Use a built-in name (for example "
-            "activation=\"relu\") or a layer class registered with "
+            'activation="relu") or a layer class registered with '
             "@fk.saving.register_serializable()."
         )
     raise NotSerializableError(
@@ -196,8 +198,7 @@ def parse_json(
     depth = _json_depth(raw)
     if depth > max_depth:
         raise error(
-            f"{what}: JSON nested {depth} levels deep; at most {max_depth} are "
-            "allowed."
+            f"{what}: JSON nested {depth} levels deep; at most {max_depth} are allowed."
         )
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -254,8 +255,17 @@ def _headers(
         extra = struct.pack("<HHQQ", 1, 16, size, size) if big_size else b""
         local.append(
             _LOCAL.pack(
-                _SIG_LOCAL, version, 0, 0, _DOS_TIME, _DOS_DATE, crc, size32, size32,
-                len(encoded), len(extra),
+                _SIG_LOCAL,
+                version,
+                0,
+                0,
+                _DOS_TIME,
+                _DOS_DATE,
+                crc,
+                size32,
+                size32,
+                len(encoded),
+                len(extra),
             )
             + encoded
             + extra
@@ -266,8 +276,22 @@ def _headers(
         cextra = struct.pack("<HH", 1, len(fields)) + fields if fields else b""
         central.append(
             _CENTRAL.pack(
-                _SIG_CENTRAL, _MADE_BY, version, 0, 0, _DOS_TIME, _DOS_DATE, crc,
-                size32, size32, len(encoded), len(cextra), 0, 0, 0, _EXTERNAL_ATTR,
+                _SIG_CENTRAL,
+                _MADE_BY,
+                version,
+                0,
+                0,
+                _DOS_TIME,
+                _DOS_DATE,
+                crc,
+                size32,
+                size32,
+                len(encoded),
+                len(cextra),
+                0,
+                0,
+                0,
+                _EXTERNAL_ATTR,
                 0xFFFFFFFF if big_offset else offset,
             )
             + encoded
@@ -282,9 +306,7 @@ def _headers(
         tail = _END64.pack(
             _SIG_END64, 44, _MADE_BY, 45, 0, 0, count, count, len(directory), offset
         ) + _LOCATOR64.pack(_SIG_LOCATOR64, 0, end64_at, 1)
-        end = _END.pack(
-            _SIG_END, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0
-        )
+        end = _END.pack(_SIG_END, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
     else:
         end = _END.pack(_SIG_END, 0, 0, count, count, len(directory), offset, 0)
     return local, directory + tail + end
@@ -305,7 +327,9 @@ def build_archive(
     """
     names = [name for name, _ in members]
     if len(set(names)) != len(names) or MANIFEST in names:
-        raise ValueError(f"archive members must be unique and not {MANIFEST!r}: {names}")
+        raise ValueError(
+            f"archive members must be unique and not {MANIFEST!r}: {names}"
+        )
     for name in names:
         if not _MEMBER_NAME.fullmatch(name):
             raise ValueError(f"invalid archive member name {name!r}")
@@ -343,7 +367,9 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike[str], chunks: Iterable[bytes | memoryview]) -> None:
+def atomic_write(
+    path: str | os.PathLike[str], chunks: Iterable[bytes | memoryview]
+) -> None:
     """Write `chunks` to `path` so that a crash leaves the old file or the new one.
 
     The data goes to a fresh temporary file beside `path` (same directory, hence
@@ -426,13 +452,17 @@ def _zip_listing(data: bytes, what: str) -> list[zipfile.ZipInfo]:
     if data[:4] != b"PK\x03\x04":
         found = data.find(b"PK\x03\x04", 0, 1 << 20)
         if found > 0:
-            raise ArchiveError(f"{what}: {found} bytes of data precede the zip archive.")
+            raise ArchiveError(
+                f"{what}: {found} bytes of data precede the zip archive."
+            )
         raise ArchiveError(f"{what}: not a funkeras archive (no zip header at byte 0).")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             return zf.infolist()
     except Exception as e:  # zipfile raises many types on hostile input
-        raise ArchiveError(f"{what}: not a readable zip archive ({_short(e)}).") from None
+        raise ArchiveError(
+            f"{what}: not a readable zip archive ({_short(e)})."
+        ) from None
 
 
 def _check_listing(
@@ -481,7 +511,9 @@ def _check_listing(
             )
         names.append(name)
     if not names or names[0] != MANIFEST:
-        raise ArchiveError(f"{what}: the first member must be {MANIFEST!r}, got {names[:1]}.")
+        raise ArchiveError(
+            f"{what}: the first member must be {MANIFEST!r}, got {names[:1]}."
+        )
     return names
 
 
@@ -492,13 +524,18 @@ def _check_manifest(manifest: Any, what: str, kind: str) -> list[dict[str, Any]]
     keys = {"format", "kind", "format_version", "members"}
     if set(manifest) != keys:
         raise ArchiveError(
-            f"{where} must have exactly the keys {sorted(keys)}, got {sorted(manifest)}."
+            f"{where} must have exactly the keys {sorted(keys)}, got "
+            f"{sorted(manifest)}."
         )
     if manifest["format"] != "funkeras":
-        raise ArchiveError(f"{where}: `format` must be 'funkeras', got {manifest['format']!r}.")
+        raise ArchiveError(
+            f"{where}: `format` must be 'funkeras', got {manifest['format']!r}."
+        )
     version = manifest["format_version"]
     if isinstance(version, bool) or not isinstance(version, int):
-        raise ArchiveError(f"{where}: `format_version` must be an int, got {version!r}.")
+        raise ArchiveError(
+            f"{where}: `format_version` must be an int, got {version!r}."
+        )
     if version > FORMAT_VERSION or version < 1:
         raise FormatVersionError(
             f"{where}: format version {version} is not supported (this funkeras "
@@ -510,7 +547,9 @@ def _check_manifest(manifest: Any, what: str, kind: str) -> list[dict[str, Any]]
         )
     members = manifest["members"]
     if not isinstance(members, list) or len(members) > MAX_MEMBERS:
-        raise ArchiveError(f"{where}: `members` must be a list of at most {MAX_MEMBERS}.")
+        raise ArchiveError(
+            f"{where}: `members` must be a list of at most {MAX_MEMBERS}."
+        )
     for i, entry in enumerate(members):
         ok = (
             isinstance(entry, dict)
@@ -577,13 +616,25 @@ def read_archive(
             f"{what}: {MANIFEST} is {first.file_size} bytes; at most "
             f"{MAX_MANIFEST_BYTES} are allowed."
         )
-    start = _LOCAL.size + len(MANIFEST.encode()) + (20 if first.file_size >= _ZIP64_LIMIT else 0)
+    start = (
+        _LOCAL.size
+        + len(MANIFEST.encode())
+        + (20 if first.file_size >= _ZIP64_LIMIT else 0)
+    )
     manifest_bytes = view[start : start + first.file_size]
-    if len(manifest_bytes) != first.file_size or zlib.crc32(manifest_bytes) != first.CRC:
-        raise ArchiveError(f"{what}: {MANIFEST} is truncated or corrupted (CRC mismatch).")
+    if (
+        len(manifest_bytes) != first.file_size
+        or zlib.crc32(manifest_bytes) != first.CRC
+    ):
+        raise ArchiveError(
+            f"{what}: {MANIFEST} is truncated or corrupted (CRC mismatch)."
+        )
     manifest = parse_json(
-        manifest_bytes, what=f"{what}: {MANIFEST}", max_bytes=MAX_MANIFEST_BYTES,
-        error=ArchiveError, max_depth=4,
+        manifest_bytes,
+        what=f"{what}: {MANIFEST}",
+        max_bytes=MAX_MANIFEST_BYTES,
+        error=ArchiveError,
+        max_depth=4,
     )
     entries = _check_manifest(manifest, what, kind)
 

@@ -12,19 +12,6 @@ paths, shapes and dtypes must match the file exactly.
 
 A checkpoint can carry a fingerprint of the model config; restoring with another
 model's config is refused with `CheckpointMismatchError`.
-
-Example:
-    >>> import tempfile, jax, jax.numpy as jnp
-    >>> from funkeras.saving.checkpoints import CheckpointManager
-    >>> tree = {"params": {"w": jnp.arange(3.0)}, "key": jax.random.key(1), "step": 7}
-    >>> manager = CheckpointManager(tempfile.mkdtemp(), max_to_keep=2)
-    >>> for step in (1, 2, 3):
-    ...     _ = manager.save(step, tree, metadata={"epoch": step})
-    >>> manager.all_steps()
-    [2, 3]
-    >>> restored = manager.restore(like=tree)
-    >>> restored.step, restored.metadata["epoch"], restored.tree["params"]["w"].tolist()
-    (3, 3, [0.0, 1.0, 2.0])
 """
 
 from __future__ import annotations
@@ -78,6 +65,15 @@ class Checkpoint(NamedTuple):
         metadata: The JSON metadata given to `save`.
         step: The step given to `save` (or `None`).
         versions: The library versions that wrote the checkpoint.
+
+    Example:
+        >>> import os, tempfile, jax.numpy as jnp
+        >>> path = os.path.join(tempfile.mkdtemp(), "c.fkc")
+        >>> save_checkpoint(path, {"w": jnp.zeros(2)}, {"epoch": 1}, step=3)
+        >>> restored = restore_checkpoint(path, {"w": jnp.ones(2)})
+        >>> tree, metadata, step, versions = restored
+        >>> step, metadata, "jax" in versions
+        (3, {'epoch': 1}, True)
     """
 
     tree: Any
@@ -87,7 +83,7 @@ class Checkpoint(NamedTuple):
 
 
 def library_versions() -> dict[str, str]:
-    """The versions a bit-exact resume depends on: jax, jaxlib, optax, NumPy, funkeras."""
+    """The versions a bit-exact resume depends on (jax, jaxlib, optax, NumPy, ...)."""
     import jaxlib
     import optax
 
@@ -102,7 +98,12 @@ def library_versions() -> dict[str, str]:
 
 
 def config_fingerprint(config: Mapping[str, Any]) -> str:
-    """SHA-256 of a model config in canonical JSON (key order does not matter)."""
+    """SHA-256 of a model config in canonical JSON (key order does not matter).
+
+    Example:
+        >>> config_fingerprint({"a": 1, "b": 2}) == config_fingerprint({"b": 2, "a": 1})
+        True
+    """
     data = archive.check_json_data(dict(config), "config")
     return hashlib.sha256(archive.dump_json(data, sort_keys=True)).hexdigest()
 
@@ -172,7 +173,8 @@ def _describe_leaf(key: str, leaf: Any) -> tuple[dict[str, Any], Any]:
     if isinstance(leaf, jax.Array | np.ndarray | np.generic):
         return {"key": key, "kind": "array"}, leaf
     raise NotSerializableError(
-        f"checkpoint leaf {key!r} is a {type(leaf).__module__}.{type(leaf).__qualname__}"
+        f"checkpoint leaf {key!r} is a "
+        f"{type(leaf).__module__}.{type(leaf).__qualname__}"
         "; a checkpoint stores arrays, PRNG key arrays, and Python bool/int/float/str."
     )
 
@@ -198,6 +200,16 @@ def save_checkpoint(
 
     Raises:
         NotSerializableError: a leaf or a metadata value cannot be stored.
+
+    Example:
+        >>> import os, tempfile, optax, jax.numpy as jnp
+        >>> params = {"w": jnp.ones(2)}
+        >>> state = {"params": params, "opt": optax.adam(1e-3).init(params)}
+        >>> path = os.path.join(tempfile.mkdtemp(), "c.fkc")
+        >>> save_checkpoint(path, state, {"epoch": 2, "best": float("inf")}, step=40)
+        >>> restored = restore_checkpoint(path, like=state)
+        >>> restored.step, restored.metadata
+        (40, {'epoch': 2, 'best': inf})
     """
     leaves, _ = _leaves_by_key(tree, "checkpoint")
     entries, arrays = [], {}
@@ -206,12 +218,16 @@ def save_checkpoint(
         entries.append(entry)
         if array is not None:
             arrays[key] = array
-    if step is not None and (isinstance(step, bool) or not isinstance(step, int | np.integer)):
+    if step is not None and (
+        isinstance(step, bool) or not isinstance(step, int | np.integer)
+    ):
         raise TypeError(f"save_checkpoint: `step` must be an int, got {step!r}.")
     info = {
         "format_version": archive.FORMAT_VERSION,
         "step": None if step is None else int(step),
-        "fingerprint": None if model_config is None else config_fingerprint(model_config),
+        "fingerprint": None
+        if model_config is None
+        else config_fingerprint(model_config),
         "versions": library_versions(),
         "leaves": entries,
         "metadata": archive.check_json_data(
@@ -281,13 +297,19 @@ def _check_info(info: Any, what: str) -> dict[str, Any]:
             value = entry.get("value")
             ok = set(entry) == {"key", "kind", "value"} and (
                 (kind == "bool" and isinstance(value, bool))
-                or (kind == "int" and isinstance(value, int) and not isinstance(value, bool))
+                or (
+                    kind == "int"
+                    and isinstance(value, int)
+                    and not isinstance(value, bool)
+                )
                 or (kind in ("float", "str") and isinstance(value, str))
             )
         else:
             ok = False
         if not ok:
-            raise ConfigError(f"{what}: {INFO} leaves[{i}] is malformed: {str(entry)[:200]}.")
+            raise ConfigError(
+                f"{what}: {INFO} leaves[{i}] is malformed: {str(entry)[:200]}."
+            )
     return info
 
 
@@ -296,7 +318,9 @@ def _expected_nbytes(like_entries: list[tuple[str, Any]]) -> int:
     for _, leaf in like_entries:
         if _scalar_kind(leaf) is not None:
             continue
-        spec = jax.eval_shape(jax.random.key_data, leaf) if _is_key_array(leaf) else leaf
+        spec = (
+            jax.eval_shape(jax.random.key_data, leaf) if _is_key_array(leaf) else leaf
+        )
         total += int(np.prod(spec.shape, dtype=object)) * np.dtype(spec.dtype).itemsize
     return total
 
@@ -327,6 +351,19 @@ def restore_checkpoint(
             (`ArchiveError`, `TensorFileError`, `ConfigError`, ...), disagrees
             with `like` (`WeightsMismatchError`) or belongs to another model
             (`CheckpointMismatchError`).
+
+    Example:
+        >>> import os, tempfile, jax, jax.numpy as jnp
+        >>> path = os.path.join(tempfile.mkdtemp(), "c.fkc")
+        >>> save_checkpoint(path, {"w": jnp.ones(3)}, model_config={"units": 3})
+        >>> like = {"w": jax.ShapeDtypeStruct((3,), jnp.float32)}
+        >>> restore_checkpoint(path, like).tree["w"].tolist()
+        [1.0, 1.0, 1.0]
+        >>> other = {"units": 4}
+        >>> restore_checkpoint(path, like, model_config=other)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        funkeras.errors.CheckpointMismatchError: ...saved for a different model ...
     """
     what = os.fspath(path)
     like_entries = _template_entries(like)
@@ -336,7 +373,9 @@ def restore_checkpoint(
     members = archive.read_archive(data, kind=KIND, required={INFO, ARRAYS}, what=what)
     info = _check_info(
         archive.parse_json(
-            members[INFO], what=f"{what}: {INFO}", max_bytes=MAX_INFO_BYTES,
+            members[INFO],
+            what=f"{what}: {INFO}",
+            max_bytes=MAX_INFO_BYTES,
             allow_nonfinite=True,
         ),
         what,
@@ -371,15 +410,21 @@ def restore_checkpoint(
         kind = _scalar_kind(leaf)
         if kind is not None:
             if entry["kind"] != kind:
-                problems.append(f"  {key!r}: expected a Python {kind}, the file has {entry['kind']}")
+                problems.append(
+                    f"  {key!r}: expected a Python {kind}, the file has {entry['kind']}"
+                )
         elif _is_key_array(leaf):
             if entry["kind"] != "prng_key" or entry["key_type"] != str(leaf.dtype):
                 got = entry.get("key_type", entry["kind"])
-                problems.append(f"  {key!r}: expected a {leaf.dtype} key array, the file has {got}")
+                problems.append(
+                    f"  {key!r}: expected a {leaf.dtype} key array, the file has {got}"
+                )
             else:
                 expected_arrays[key] = jax.eval_shape(jax.random.key_data, leaf)
         elif entry["kind"] != "array":
-            problems.append(f"  {key!r}: expected an array, the file has a {entry['kind']}")
+            problems.append(
+                f"  {key!r}: expected an array, the file has a {entry['kind']}"
+            )
         else:
             expected_arrays[key] = leaf
     if problems:
@@ -387,7 +432,9 @@ def restore_checkpoint(
             f"{what}: the checkpoint does not match the `like` template:\n"
             + "\n".join(problems)
         )
-    arrays = tensors_from_bytes(members[ARRAYS], what=f"{what}: {ARRAYS}", expected=expected_arrays)
+    arrays = tensors_from_bytes(
+        members[ARRAYS], what=f"{what}: {ARRAYS}", expected=expected_arrays
+    )
 
     leaves = []
     for key, leaf in like_entries:
@@ -409,7 +456,9 @@ def restore_checkpoint(
             sharding = getattr(leaf, "sharding", None)
             value = arrays[key]
             leaves.append(
-                jax.device_put(value, sharding) if sharding is not None else jnp.asarray(value)
+                jax.device_put(value, sharding)
+                if sharding is not None
+                else jnp.asarray(value)
             )
     return Checkpoint(
         tree=jax.tree_util.tree_unflatten(treedef, leaves),
@@ -437,6 +486,18 @@ class CheckpointManager:
         max_to_keep: How many of the newest checkpoints to keep; `None` keeps all.
         model_config: The model's `get_config()`: stored as a fingerprint on save
             and checked on restore.
+
+    Example:
+        >>> import tempfile, jax, jax.numpy as jnp
+        >>> tree = {"w": jnp.arange(3.0), "key": jax.random.key(1), "step": 7}
+        >>> manager = CheckpointManager(tempfile.mkdtemp(), max_to_keep=2)
+        >>> for step in (1, 2, 3):
+        ...     _ = manager.save(step, tree, metadata={"epoch": step})
+        >>> manager.all_steps()
+        [2, 3]
+        >>> restored = manager.restore(like=tree)
+        >>> restored.step, restored.metadata["epoch"], restored.tree["w"].tolist()
+        (3, 3, [0.0, 1.0, 2.0])
     """
 
     def __init__(
@@ -447,7 +508,9 @@ class CheckpointManager:
         model_config: Mapping[str, Any] | None = None,
     ) -> None:
         if max_to_keep is not None and (
-            isinstance(max_to_keep, bool) or not isinstance(max_to_keep, int) or max_to_keep < 1
+            isinstance(max_to_keep, bool)
+            or not isinstance(max_to_keep, int)
+            or max_to_keep < 1
         ):
             raise ValueError(
                 f"CheckpointManager: `max_to_keep` must be a positive int or None, "
@@ -476,16 +539,22 @@ class CheckpointManager:
         steps = self.all_steps()
         return steps[-1] if steps else None
 
-    def save(self, step: int, tree: Any, metadata: Mapping[str, Any] | None = None) -> str:
+    def save(
+        self, step: int, tree: Any, metadata: Mapping[str, Any] | None = None
+    ) -> str:
         """Write the checkpoint of `step`, then delete the oldest beyond `max_to_keep`.
 
         Returns:
             The path written.
         """
         if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0:
-            raise ValueError(f"CheckpointManager.save: `step` must be an int >= 0, got {step!r}.")
+            raise ValueError(
+                f"CheckpointManager.save: `step` must be an int >= 0, got {step!r}."
+            )
         path = self.path_for(step)
-        save_checkpoint(path, tree, metadata, step=int(step), model_config=self.model_config)
+        save_checkpoint(
+            path, tree, metadata, step=int(step), model_config=self.model_config
+        )
         if self.max_to_keep is not None:
             for old in self.all_steps()[: -self.max_to_keep]:
                 try:
@@ -504,5 +573,9 @@ class CheckpointManager:
         if step is None:
             step = self.latest_step()
             if step is None:
-                raise FileNotFoundError(f"CheckpointManager: no checkpoint in {self.directory!r}.")
-        return restore_checkpoint(self.path_for(step), like, model_config=self.model_config)
+                raise FileNotFoundError(
+                    f"CheckpointManager: no checkpoint in {self.directory!r}."
+                )
+        return restore_checkpoint(
+            self.path_for(step), like, model_config=self.model_config
+        )

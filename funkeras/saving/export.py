@@ -34,26 +34,12 @@ program, and XLA, which compiles it.
 
 A server would export once, at release time, and load at start-up::
 
-    fk.saving.export_model(model, "m.fkx", jax.ShapeDtypeStruct((None, 784), jnp.float32),
-                           platforms=("cpu", "cuda"))
+    signature = jax.ShapeDtypeStruct((None, 784), jnp.float32)  # None: any batch
+    fk.saving.export_model(model, "m.fkx", signature, platforms=("cpu", "cuda"))
     ...
-    predict = fk.saving.load_exported("m.fkx")   # no model code needed
-    predict.platforms                             # ('cpu', 'cuda')
-    y = predict(batch)                            # any batch size; compiled once per shape
-
-Example:
-    >>> import tempfile, os, jax, jax.numpy as jnp, numpy as np
-    >>> from funkeras.saving.export import export_model, load_exported
-    >>> def apply(params, x):
-    ...     return jnp.tanh(x @ params["w"])
-    >>> params = {"w": jnp.ones((3, 2))}
-    >>> path = os.path.join(tempfile.mkdtemp(), "m.fkx")
-    >>> export_model(apply, path, jax.ShapeDtypeStruct((None, 3), jnp.float32), params=params)
-    >>> served = load_exported(path)
-    >>> served.platforms
-    ('cpu',)
-    >>> served(np.zeros((4, 3), np.float32)).shape
-    (4, 2)
+    predict = fk.saving.load_exported("m.fkx")  # no model code needed
+    predict.platforms                            # ('cpu', 'cuda')
+    y = predict(batch)                           # compiled once per batch shape
 """
 
 from __future__ import annotations
@@ -99,24 +85,55 @@ PLATFORMS = frozenset({"cpu", "cuda", "rocm", "tpu"})
 # kernel or TensorFlow call is on it.
 ALLOWED_CUSTOM_CALLS = frozenset(
     {
-        "shape_assertion", "Sharding", "SPMDFullToShardShape", "SPMDShardToFullShape",
-        "annotate_device_placement", "AllocateBuffer", "ApproxTopK", "Eigh",
-        "LuDecomposition", "ProductOfElementaryHouseholderReflectors", "Qr",
-        "stablehlo.dynamic_approx_top_k", "stablehlo.dynamic_reduce_window",
-        "stablehlo.dynamic_rng_bit_generator", "stablehlo.dynamic_top_k",
-        "cu_lu_pivots_to_permutation", "cu_threefry2x32_ffi",
-        "hip_lu_pivots_to_permutation", "hip_threefry2x32_ffi", "cusparse_gtsv2_ffi",
+        "shape_assertion",
+        "Sharding",
+        "SPMDFullToShardShape",
+        "SPMDShardToFullShape",
+        "annotate_device_placement",
+        "AllocateBuffer",
+        "ApproxTopK",
+        "Eigh",
+        "LuDecomposition",
+        "ProductOfElementaryHouseholderReflectors",
+        "Qr",
+        "stablehlo.dynamic_approx_top_k",
+        "stablehlo.dynamic_reduce_window",
+        "stablehlo.dynamic_rng_bit_generator",
+        "stablehlo.dynamic_top_k",
+        "cu_lu_pivots_to_permutation",
+        "cu_threefry2x32_ffi",
+        "hip_lu_pivots_to_permutation",
+        "hip_threefry2x32_ffi",
+        "cusparse_gtsv2_ffi",
         *(
             f"{lib}_{op}_ffi"
             for lib in ("cusolver", "hipsolver")
-            for op in ("geqrf", "gesvd", "gesvdj", "getrf", "orgqr", "potrf",
-                       "syevd", "sytrd", "gesdd")
+            for op in (
+                "geqrf",
+                "gesvd",
+                "gesvdj",
+                "getrf",
+                "orgqr",
+                "potrf",
+                "syevd",
+                "sytrd",
+                "gesdd",
+            )
         ),
         *(
             f"lapack_{t}{op}_ffi"
             for t in "sdcz"
-            for op in ("gees", "geev", "gehrd", "geqrf", "gesdd", "getrf", "gtsv",
-                       "potrf", "trsm")
+            for op in (
+                "gees",
+                "geev",
+                "gehrd",
+                "geqrf",
+                "gesdd",
+                "getrf",
+                "gtsv",
+                "potrf",
+                "trsm",
+            )
         ),
         *(f"lapack_{t}{op}_ffi" for t in "sd" for op in ("orgqr", "syevd", "sytrd")),
         *(f"lapack_{t}{op}_ffi" for t in "cz" for op in ("ungqr", "heevd", "hetrd")),
@@ -154,7 +171,11 @@ def _signature(input_signature: Any) -> Any:
             else:
                 shape.append(dim)
         shapes.append(tuple(shape))
-    symbols = dict(zip(names, jax.export.symbolic_shape(", ".join(names)), strict=True)) if names else {}
+    symbols = (
+        dict(zip(names, jax.export.symbolic_shape(", ".join(names)), strict=True))
+        if names
+        else {}
+    )
     specs = [
         jax.ShapeDtypeStruct(
             tuple(symbols[d] if isinstance(d, str) else d for d in shape), leaf.dtype
@@ -197,6 +218,21 @@ def export_model(
         ValueError: an unknown platform, or `params` given with a model.
         TypeError: a bad signature, or params that are not a dict of arrays.
         ModuleNotFoundError: `flatbuffers` is missing (install the `export` extra).
+
+    Example:
+        >>> import tempfile, os, jax, jax.numpy as jnp, numpy as np
+        >>> from funkeras.saving.export import export_model, load_exported
+        >>> def apply(params, x):
+        ...     return jnp.tanh(x @ params["w"])
+        >>> params = {"w": jnp.ones((3, 2))}
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.fkx")
+        >>> signature = jax.ShapeDtypeStruct((None, 3), jnp.float32)
+        >>> export_model(apply, path, signature, params=params)
+        >>> served = load_exported(path)
+        >>> served.platforms
+        ('cpu',)
+        >>> served(np.zeros((4, 3), np.float32)).shape
+        (4, 2)
     """
     platforms = tuple(platforms)
     bad = [p for p in platforms if p not in PLATFORMS]
@@ -207,7 +243,9 @@ def export_model(
         )
     if hasattr(model_or_apply, "apply") and hasattr(model_or_apply, "params"):
         if params is not None:
-            raise ValueError("export_model: `params` is only for plain apply functions.")
+            raise ValueError(
+                "export_model: `params` is only for plain apply functions."
+            )
         model = model_or_apply
         shipped = {"params": model.params, "state": model.state}
 
@@ -223,17 +261,21 @@ def export_model(
             f"got {type(model_or_apply).__name__}."
         )
     flat = flatten_dict(shipped, what="export params")
-    params_spec = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), shipped)
+    params_spec = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), shipped
+    )
     x_spec = _signature(input_signature)
     with _no_source_locations():
-        exported = jax.export.export(jax.jit(predict), platforms=platforms)(params_spec, x_spec)
+        exported = jax.export.export(jax.jit(predict), platforms=platforms)(
+            params_spec, x_spec
+        )
     program = bytes(exported.serialize())
     info = {
         "format_version": archive.FORMAT_VERSION,
         "funkeras_version": __version__,
         "jax_version": jax.__version__,
         "platforms": list(platforms),
-        "input_signature": str(exported.in_avals[len(flat):]),
+        "input_signature": str(exported.in_avals[len(flat) :]),
         "output_signature": str(exported.out_avals),
     }
     archive.write_archive(
@@ -286,7 +328,11 @@ def _check_module(exported: Any, what: str) -> None:
             attr = op.attributes["call_target_name"]
             target = attr.value if isinstance(attr, ir.StringAttr) else str(attr)
             if target not in ALLOWED_CUSTOM_CALLS:
-                kind = "a host callback" if "callback" in target else "not on the allow-list"
+                kind = (
+                    "a host callback"
+                    if "callback" in target
+                    else "not on the allow-list"
+                )
                 refusals.append(f"custom call {target[:100]!r} is {kind}")
         return ir.WalkResult.ADVANCE
 
@@ -309,6 +355,18 @@ class ExportedModel:
         input_signature: The `jax.ShapeDtypeStruct`s of the inputs (symbolic batch).
         output_signature: Those of the outputs.
         params: The parameters shipped in the archive.
+
+    Example:
+        >>> import tempfile, os, jax, jax.numpy as jnp
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.fkx")
+        >>> signature = jax.ShapeDtypeStruct((None, 2), jnp.float32)
+        >>> params = {"s": jnp.ones(2)}
+        >>> export_model(lambda p, x: x * p["s"], path, signature, params=params)
+        >>> served = load_exported(path)
+        >>> served.input_signature
+        ShapeDtypeStruct(shape=(batch, 2), dtype=float32)
+        >>> jax.jit(served)(jnp.ones((3, 2))).shape
+        (3, 2)
     """
 
     def __init__(self, exported: Any, params: Any, x_tree: Any) -> None:
@@ -354,15 +412,31 @@ def load_exported(
         ModelLoadError: (a subclass) the archive or params are malformed
             (`ArchiveError`, `TensorFileError`, `WeightsMismatchError`, ...), or
             the program is refused (`UnsafeExportError`).
+
+    Example:
+        >>> import tempfile, os, jax, jax.numpy as jnp, numpy as np
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.fkx")
+        >>> signature = jax.ShapeDtypeStruct((None, 2), jnp.float32)
+        >>> export_model(lambda p, x: x + p["b"], path, signature,
+        ...              params={"b": jnp.ones(2)}, platforms=("cpu", "cuda"))
+        >>> served = load_exported(path)
+        >>> served.platforms
+        ('cpu', 'cuda')
+        >>> served(np.zeros((1, 2), np.float32)).tolist()
+        [[1.0, 1.0]]
     """
     what = os.fspath(path)
     data = archive.read_file(path, max_bytes=max_bytes, what=what)
     members = archive.read_archive(
         data, kind=KIND, required={INFO, PROGRAM, PARAMS}, what=what
     )
-    info = archive.parse_json(members[INFO], what=f"{what}: {INFO}", max_bytes=MAX_INFO_BYTES)
+    info = archive.parse_json(
+        members[INFO], what=f"{what}: {INFO}", max_bytes=MAX_INFO_BYTES
+    )
     if not isinstance(info, dict) or not isinstance(info.get("format_version"), int):
-        raise ConfigError(f"{what}: {INFO} must be an object with an int `format_version`.")
+        raise ConfigError(
+            f"{what}: {INFO} must be an object with an int `format_version`."
+        )
     if info["format_version"] > archive.FORMAT_VERSION or info["format_version"] < 1:
         raise FormatVersionError(
             f"{what}: export format version {info['format_version']} is not supported."
@@ -375,9 +449,15 @@ def load_exported(
             f"({archive._short(e)})."
         ) from None
     checks = [
-        (not exported.ordered_effects and not exported.unordered_effects, "has effects"),
+        (
+            not exported.ordered_effects and not exported.unordered_effects,
+            "has effects",
+        ),
         (not exported.has_vjp(), "carries a serialized VJP"),
-        (not exported.disabled_safety_checks, "was exported with safety checks disabled"),
+        (
+            not exported.disabled_safety_checks,
+            "was exported with safety checks disabled",
+        ),
         (exported.nr_devices == 1, f"needs {exported.nr_devices} devices"),
         (set(exported.platforms) <= PLATFORMS, f"names platforms {exported.platforms}"),
     ]
@@ -400,13 +480,22 @@ def load_exported(
         expected = flatten_dict(params_like, what="program params")
     except (ValueError, TypeError, IndexError) as e:
         raise UnsafeExportError(
-            f"{what}: the program's inputs are not (params dict, x) ({archive._short(e)})."
+            f"{what}: the program's inputs are not (params dict, x) "
+            f"({archive._short(e)})."
         ) from None
-    if any(not all(isinstance(d, int) for d in spec.shape) for spec in expected.values()):
-        raise WeightsMismatchError(f"{what}: the program declares params of symbolic shape.")
+    if any(
+        not all(isinstance(d, int) for d in spec.shape) for spec in expected.values()
+    ):
+        raise WeightsMismatchError(
+            f"{what}: the program declares params of symbolic shape."
+        )
     arrays = tensors_from_bytes(
-        members[PARAMS], what=f"{what}: {PARAMS}", expected=expected,
+        members[PARAMS],
+        what=f"{what}: {PARAMS}",
+        expected=expected,
         max_header_bytes=MAX_HEADER_BYTES,
     )
-    params = unflatten_like({k: jax.numpy.asarray(v) for k, v in arrays.items()}, params_like)
+    params = unflatten_like(
+        {k: jax.numpy.asarray(v) for k, v in arrays.items()}, params_like
+    )
     return ExportedModel(exported, params, x_tree)

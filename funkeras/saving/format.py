@@ -63,6 +63,7 @@ TRAIN_STATE = "train_state.json"
 DEFAULT_MAX_PARAMS = 2**31
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 MAX_CONFIG_CLASSES = 20_000
+MAX_CONFIG_CONTAINERS = 250_000
 MAX_TRAIN_STATE_BYTES = 64 * 1024
 # Bytes a file may hold per parameter of the budget: the weights (at most 8
 # bytes per value) plus an optimizer state of up to five slots per weight.
@@ -88,11 +89,13 @@ def _require_model(model: Any, what: str) -> None:
     from funkeras.models.model import Model
 
     if not isinstance(model, Model):
-        raise TypeError(f"{what}: expected a funkeras model, got {type(model).__name__}.")
+        raise TypeError(
+            f"{what}: expected a funkeras model, got {type(model).__name__}."
+        )
 
 
 def _abstract_weights(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The `(params, state)` shapes and dtypes, from `jax.eval_shape` (no allocation)."""
+    """The `(params, state)` shapes and dtypes from `jax.eval_shape` (no allocation)."""
     return jax.eval_shape(lambda k: model.init(k, model.input_spec), jax.random.key(0))
 
 
@@ -104,13 +107,13 @@ def _optimizer_tensors(opt_state: Any) -> dict[str, Any]:
     leaves, _ = _leaves_by_key(opt_state, "optimizer state")
     out: dict[str, Any] = {}
     for key, leaf in leaves:
-        if not isinstance(leaf, jax.Array | np.ndarray | np.generic) or jax.dtypes.issubdtype(
-            leaf.dtype, jax.dtypes.prng_key
-        ):
+        if not isinstance(
+            leaf, jax.Array | np.ndarray | np.generic
+        ) or jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
             raise NotSerializableError(
-                f"optimizer state leaf {key!r} is a {type(leaf).__name__}; only numeric "
-                "arrays can be saved (pass include_optimizer=False to skip the "
-                "optimizer)."
+                f"optimizer state leaf {key!r} is a {type(leaf).__name__}; only "
+                "numeric arrays can be saved (pass include_optimizer=False to skip "
+                "the optimizer)."
             )
         out[key] = leaf
     return out
@@ -121,7 +124,9 @@ def _optimizer_tensors(opt_state: Any) -> dict[str, Any]:
 # ----------------------------------------------------------------------------
 
 
-def save_model(model: Any, path: str | os.PathLike[str], *, include_optimizer: bool = True) -> None:
+def save_model(
+    model: Any, path: str | os.PathLike[str], *, include_optimizer: bool = True
+) -> None:
     """Save a model's architecture, weights and (optionally) training setup to one file.
 
     The file is written atomically (a crash leaves the previous file intact) and
@@ -149,7 +154,8 @@ def save_model(model: Any, path: str | os.PathLike[str], *, include_optimizer: b
         >>> path = os.path.join(tempfile.mkdtemp(), "m.fkz")
         >>> save_model(model, path)
         >>> x = np.ones((4, 3), np.float32)
-        >>> bool((load_model(path).predict(x, verbose=0) == model.predict(x, verbose=0)).all())
+        >>> y = model.predict(x, verbose=0)
+        >>> bool((load_model(path).predict(x, verbose=0) == y).all())
         True
     """
     _require_model(model, "save_model")
@@ -157,7 +163,13 @@ def save_model(model: Any, path: str | os.PathLike[str], *, include_optimizer: b
     config = archive.check_json_data(model.get_config(), "model.config")
     compile_config = None
     if include_optimizer:
-        raw = model.get_compile_config()
+        try:
+            raw = model.get_compile_config()
+        except (TypeError, ValueError) as e:
+            raise NotSerializableError(
+                f"model.compile: the training setup cannot be saved as data ({e}). "
+                "Pass include_optimizer=False to save the model without it."
+            ) from e
         if raw is not None:
             compile_config = archive.check_json_data(raw, "model.compile")
     document = {
@@ -173,7 +185,9 @@ def save_model(model: Any, path: str | os.PathLike[str], *, include_optimizer: b
     ]
     if compile_config is not None:
         if model.opt_state is not None:
-            members.append((OPTIMIZER, tensors_to_bytes(_optimizer_tensors(model.opt_state))))
+            members.append(
+                (OPTIMIZER, tensors_to_bytes(_optimizer_tensors(model.opt_state)))
+            )
         progress = {
             "epoch": int(getattr(model, "_epoch", 0)),
             "step": int(getattr(model, "_train_step_count", 0)),
@@ -192,6 +206,15 @@ def save_weights(model: Any, path: str | os.PathLike[str]) -> None:
     Raises:
         TypeError: `model` is not a model.
         ValueError: the model is not built (it has no weights yet).
+
+    Example:
+        >>> import os, tempfile, safetensors.numpy
+        >>> import funkeras as fk
+        >>> model = fk.Sequential([fk.Input(shape=(3,)), fk.layers.Dense(2)])
+        >>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors")
+        >>> save_weights(model, path)
+        >>> sorted(safetensors.numpy.load_file(path))
+        ['dense/bias', 'dense/kernel']
     """
     _require_model(model, "save_weights")
     if not model.built:
@@ -212,11 +235,18 @@ def _check_document(document: Any, what: str) -> dict[str, Any]:
     where = f"{what}: {CONFIG}"
     keys = {"format_version", "funkeras_version", "model", "compile"}
     if not isinstance(document, dict) or set(document) != keys:
-        got = sorted(document) if isinstance(document, dict) else type(document).__name__
-        raise ConfigError(f"{where} must be an object with exactly the keys {sorted(keys)}, got {got}.")
+        got = (
+            sorted(document) if isinstance(document, dict) else type(document).__name__
+        )
+        raise ConfigError(
+            f"{where} must be an object with exactly the keys {sorted(keys)}, "
+            f"got {got}."
+        )
     version = document["format_version"]
     if isinstance(version, bool) or not isinstance(version, int):
-        raise ConfigError(f"{where}: `format_version` must be an int, got {version!r:.40}.")
+        raise ConfigError(
+            f"{where}: `format_version` must be an int, got {version!r:.40}."
+        )
     if version > archive.FORMAT_VERSION or version < 1:
         raise FormatVersionError(
             f"{where}: format version {version} is not supported (this funkeras "
@@ -226,24 +256,30 @@ def _check_document(document: Any, what: str) -> dict[str, Any]:
         raise ConfigError(f"{where}: `funkeras_version` must be a string.")
     model = document["model"]
     if not isinstance(model, dict) or set(model) != {"class_name", "config"}:
-        raise ConfigError(f"{where}: `model` must be an object with 'class_name' and 'config'.")
+        raise ConfigError(
+            f"{where}: `model` must be an object with 'class_name' and 'config'."
+        )
     if not isinstance(model["config"], dict):
         raise ConfigError(f"{where}: `model.config` must be an object.")
     if document["compile"] is not None and not isinstance(document["compile"], dict):
         raise ConfigError(f"{where}: `compile` must be an object or null.")
-    classes = 0
+    # Rebuilding costs time per layer and per call node: bound both up front.
+    classes = containers = 0
     stack: list[Any] = [document]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
             classes += "class_name" in node
+            containers += 1
             stack.extend(node.values())
         elif isinstance(node, list):
+            containers += 1
             stack.extend(node)
-    if classes > MAX_CONFIG_CLASSES:
+    if classes > MAX_CONFIG_CLASSES or containers > MAX_CONFIG_CONTAINERS:
         raise BudgetExceededError(
-            f"{where}: the config names {classes} classes; at most {MAX_CONFIG_CLASSES} "
-            "are allowed."
+            f"{where}: the config has {classes} class entries and {containers} JSON "
+            f"objects and lists; at most {MAX_CONFIG_CLASSES} and "
+            f"{MAX_CONFIG_CONTAINERS} are allowed."
         )
     return document
 
@@ -272,7 +308,9 @@ def _rebuild(document: dict[str, Any], what: str) -> Any:
             f"{type(e).__name__}: {archive._short(e, 400)}"
         ) from None
     if not isinstance(model, Model):
-        raise ConfigError(f"{where}: {spec['class_name']!r}.from_config did not build a model.")
+        raise ConfigError(
+            f"{where}: {spec['class_name']!r}.from_config did not build a model."
+        )
     _refuse_unknown_keys(spec["config"], model.get_config(), what, "model.config")
     return model
 
@@ -286,7 +324,11 @@ def _unknown_keys(saved: Any, rebuilt: Any, path: str) -> list[str]:
                 out.append(f"{path}.{key}")
             else:
                 out += _unknown_keys(value, rebuilt[key], f"{path}.{key}")
-    elif isinstance(saved, list) and isinstance(rebuilt, list) and len(saved) == len(rebuilt):
+    elif (
+        isinstance(saved, list)
+        and isinstance(rebuilt, list)
+        and len(saved) == len(rebuilt)
+    ):
         for i, (a, b) in enumerate(zip(saved, rebuilt, strict=True)):
             out += _unknown_keys(a, b, f"{path}[{i}]")
     return out
@@ -348,7 +390,9 @@ def _assign_weights(model: Any, params: Any, state: Any) -> None:
 def _restore_optimizer(model: Any, data: memoryview, what: str) -> None:
     template = model.opt_state
     if template is None:
-        raise ConfigError(f"{what}: {OPTIMIZER} is present but the model has no optimizer state.")
+        raise ConfigError(
+            f"{what}: {OPTIMIZER} is present but the model has no optimizer state."
+        )
     leaves, treedef = _leaves_by_key(template, "optimizer state")
     expected = {key: jax.ShapeDtypeStruct(np.shape(v), v.dtype) for key, v in leaves}
     arrays = tensors_from_bytes(data, what=f"{what}: {OPTIMIZER}", expected=expected)
@@ -359,14 +403,23 @@ def _restore_optimizer(model: Any, data: memoryview, what: str) -> None:
 
 def _restore_progress(model: Any, data: memoryview, what: str) -> None:
     progress = archive.parse_json(
-        data, what=f"{what}: {TRAIN_STATE}", max_bytes=MAX_TRAIN_STATE_BYTES, max_depth=2
+        data,
+        what=f"{what}: {TRAIN_STATE}",
+        max_bytes=MAX_TRAIN_STATE_BYTES,
+        max_depth=2,
     )
-    ok = isinstance(progress, dict) and set(progress) == {"epoch", "step"} and all(
-        isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63
-        for v in progress.values()
+    ok = (
+        isinstance(progress, dict)
+        and set(progress) == {"epoch", "step"}
+        and all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63
+            for v in progress.values()
+        )
     )
     if not ok:
-        raise ConfigError(f"{what}: {TRAIN_STATE} must be {{'epoch': int >= 0, 'step': int >= 0}}.")
+        raise ConfigError(
+            f"{what}: {TRAIN_STATE} must be {{'epoch': int >= 0, 'step': int >= 0}}."
+        )
     if hasattr(model, "_epoch"):
         model._epoch = progress["epoch"]
         model._train_step_count = progress["step"]
@@ -389,12 +442,13 @@ def load_model(
       Losses, metrics and optimizers are resolved through their modules' own
       name tables. No argument, config value or file member turns this off.
     - Memory and time are bounded before anything is allocated: the file size
-      (from `max_params`), the manifest, config and header sizes, JSON depth,
-      the number of classes in the config, and the parameter count of the model
-      the config describes, computed with `jax.eval_shape` and checked against
-      `max_params` (a budget set by the caller, never read from the file) before
-      any weight exists. The weights' names, shapes and dtypes are checked
-      against that model before any tensor data is copied.
+      (from `max_params`; the file is then read whole), the manifest, config and
+      header sizes, JSON depth, the number of class entries and JSON objects in
+      the config, and the parameter count of the model the config describes,
+      computed with `jax.eval_shape` and checked against `max_params` (a budget
+      set by the caller, never read from the file) before any weight exists. The
+      weights' names, shapes and dtypes are checked against that model before any
+      tensor data is copied.
     - The archive is checked whole: canonical zip layout (no compression, links,
       path traversal, duplicate, missing or extra members, data before or after
       the archive), member sizes and SHA-256s against the manifest, format
@@ -402,10 +456,10 @@ def load_model(
       `funkeras.errors.ModelLoadError` naming the member, key and rule.
 
     What is not guaranteed: hostile weights within the declared shapes can give
-    wrong predictions (anything the architecture can compute), and the SHA-256s protect against corruption, not
-    against an author who rewrites the manifest. Registered user classes receive
-    their config values as constructor arguments, so they must validate them as
-    built-in layers do.
+    wrong predictions (anything the architecture can compute), and the SHA-256s
+    protect against corruption, not against an author who rewrites the manifest.
+    Registered user classes receive their config values as constructor
+    arguments, so they must validate them as built-in layers do.
 
     Args:
         path: A file written by `save_model`.
@@ -424,35 +478,66 @@ def load_model(
             `FormatVersionError`, `ConfigError`, `UnsafeConfigError`,
             `TensorFileError`, `WeightsMismatchError`, `BudgetExceededError`.
         FileNotFoundError: (and other `OSError`s) from the file system.
+
+    Example:
+        >>> import os, tempfile
+        >>> import funkeras as fk
+        >>> model = fk.Sequential([fk.Input(shape=(3,)), fk.layers.Dense(2)])
+        >>> model.compile(optimizer="adam", loss="mse")
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.fkz")
+        >>> save_model(model, path)
+        >>> loaded = load_model(path)
+        >>> loaded.compiled, loaded.count_params()
+        (True, 8)
+        >>> load_model(path, max_params=7)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        funkeras.errors.BudgetExceededError: ...has 8 parameters, over the budget...
     """
-    if isinstance(max_params, bool) or not isinstance(max_params, int) or max_params < 0:
-        raise ValueError(f"load_model: `max_params` must be an int >= 0, got {max_params!r}.")
+    if (
+        isinstance(max_params, bool)
+        or not isinstance(max_params, int)
+        or max_params < 0
+    ):
+        raise ValueError(
+            f"load_model: `max_params` must be an int >= 0, got {max_params!r}."
+        )
     what = os.fspath(path)
     budget = _BYTES_PER_PARAM * max_params + MAX_CONFIG_BYTES + 4 * MAX_HEADER_BYTES
     data = archive.read_file(path, max_bytes=budget, what=what)
     members = archive.read_archive(
-        data, kind=KIND, required={CONFIG, WEIGHTS}, optional={OPTIMIZER, TRAIN_STATE},
+        data,
+        kind=KIND,
+        required={CONFIG, WEIGHTS},
+        optional={OPTIMIZER, TRAIN_STATE},
         what=what,
     )
     document = _check_document(
-        archive.parse_json(members[CONFIG], what=f"{what}: {CONFIG}", max_bytes=MAX_CONFIG_BYTES),
+        archive.parse_json(
+            members[CONFIG], what=f"{what}: {CONFIG}", max_bytes=MAX_CONFIG_BYTES
+        ),
         what,
     )
     if document["compile"] is None and (OPTIMIZER in members or TRAIN_STATE in members):
         raise ConfigError(
-            f"{what}: optimizer state or train state is present without a compile config."
+            f"{what}: optimizer state or train state is present without a compile "
+            "config."
         )
     model = _rebuild(document, what)
     params_like, state_like = _check_budget(model, max_params, what)
 
     expected = _merge(params_like, state_like)
-    arrays = tensors_from_bytes(members[WEIGHTS], what=f"{what}: {WEIGHTS}", expected=expected)
+    arrays = tensors_from_bytes(
+        members[WEIGHTS], what=f"{what}: {WEIGHTS}", expected=expected
+    )
     if model.built:
         params_keys = flatten_dict(params_like)
         _assign_weights(
             model,
             _to_device({k: arrays[k] for k in params_keys}, params_like),
-            _to_device({k: v for k, v in arrays.items() if k not in params_keys}, state_like),
+            _to_device(
+                {k: v for k, v in arrays.items() if k not in params_keys}, state_like
+            ),
         )
 
     if compile and document["compile"] is not None:
@@ -471,7 +556,9 @@ def load_model(
                 f"{what}: {CONFIG}: the compile config was refused: "
                 f"{type(e).__name__}: {archive._short(e, 400)}"
             ) from None
-        _refuse_unknown_keys(document["compile"], model.get_compile_config(), what, "compile")
+        _refuse_unknown_keys(
+            document["compile"], model.get_compile_config(), what, "compile"
+        )
         if OPTIMIZER in members:
             _restore_optimizer(model, members[OPTIMIZER], what)
         if TRAIN_STATE in members:
@@ -483,7 +570,9 @@ def _layer_of(key: str) -> str:
     return key.rsplit("/", 1)[0]
 
 
-def load_weights(model: Any, path: str | os.PathLike[str], skip_mismatch: bool = False) -> None:
+def load_weights(
+    model: Any, path: str | os.PathLike[str], skip_mismatch: bool = False
+) -> None:
     """Load weights saved by `save_weights` (or the weights of a `.fkz` model file).
 
     Every name, shape and dtype is checked; a refusal lists exactly which keys are
@@ -498,9 +587,24 @@ def load_weights(model: Any, path: str | os.PathLike[str], skip_mismatch: bool =
             them; the other layers are loaded.
 
     Raises:
-        WeightsMismatchError: names, shapes or dtypes disagree (without `skip_mismatch`).
+        WeightsMismatchError: names, shapes or dtypes disagree (unless
+            `skip_mismatch`).
         ModelLoadError: (other subclasses) the file is malformed.
         ValueError: the model is not built.
+
+    Example:
+        >>> import os, tempfile
+        >>> import funkeras as fk
+        >>> model = fk.Sequential([fk.Input(shape=(3,)), fk.layers.Dense(2)])
+        >>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors")
+        >>> save_weights(model, path)
+        >>> wider = fk.Sequential([fk.Input(shape=(3,)), fk.layers.Dense(4)])
+        >>> load_weights(wider, path)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        funkeras.errors.WeightsMismatchError: ...
+          'dense/bias': expected float32[4], the file has float32[2]
+          'dense/kernel': expected float32[3, 4], the file has float32[3, 2]
     """
     _require_model(model, "load_weights")
     if not model.built:
@@ -511,12 +615,17 @@ def load_weights(model: Any, path: str | os.PathLike[str], skip_mismatch: bool =
     what = os.fspath(path)
     params_like, state_like = _abstract_weights(model)
     expected = _merge(params_like, state_like)
-    nbytes = sum(math.prod(s.shape) * np.dtype(s.dtype).itemsize for s in expected.values())
+    nbytes = sum(
+        math.prod(s.shape) * np.dtype(s.dtype).itemsize for s in expected.values()
+    )
     budget = 8 * nbytes + MAX_CONFIG_BYTES + 4 * MAX_HEADER_BYTES
     data = archive.read_file(path, max_bytes=budget, what=what)
     if data[:4] == b"PK\x03\x04":
         members = archive.read_archive(
-            data, kind=KIND, required={CONFIG, WEIGHTS}, optional={OPTIMIZER, TRAIN_STATE},
+            data,
+            kind=KIND,
+            required={CONFIG, WEIGHTS},
+            optional={OPTIMIZER, TRAIN_STATE},
             what=what,
         )
         data, what = members[WEIGHTS], f"{what}: {WEIGHTS}"
@@ -528,7 +637,9 @@ def load_weights(model: Any, path: str | os.PathLike[str], skip_mismatch: bool =
         bad_layers |= {_layer_of(k) for k, _, _ in mismatch.wrong}
         model_layers = {_layer_of(k) for k in expected}
         bad_layers |= {_layer_of(k) for k in mismatch.unexpected} & model_layers
-        skip = {k for k in expected if _layer_of(k) in bad_layers} | set(mismatch.unexpected)
+        skip = {k for k in expected if _layer_of(k) in bad_layers} | set(
+            mismatch.unexpected
+        )
         if bad_layers:
             warnings.warn(
                 f"load_weights: skipped layer(s) {sorted(bad_layers)} whose weights "
@@ -542,6 +653,10 @@ def load_weights(model: Any, path: str | os.PathLike[str], skip_mismatch: bool =
     if loaded.keys() != expected.keys():
         flat = {**_merge(model.params, model.state), **loaded}
     params_keys = flatten_dict(params_like)
-    params = unflatten_like({k: v for k, v in flat.items() if k in params_keys}, params_like)
-    state = unflatten_like({k: v for k, v in flat.items() if k not in params_keys}, state_like)
+    params = unflatten_like(
+        {k: v for k, v in flat.items() if k in params_keys}, params_like
+    )
+    state = unflatten_like(
+        {k: v for k, v in flat.items() if k not in params_keys}, state_like
+    )
     _assign_weights(model, params, state)

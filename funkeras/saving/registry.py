@@ -107,6 +107,17 @@ def register_serializable(
         TypeError: `package` or `name` is not a valid identifier-like string, or
             the decorated object is not a class.
         ValueError: the key is taken by a different class.
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> import funkeras as fk
+        >>> @register_serializable(package="my_project", name="Doubler")
+        ... @dataclass(eq=False)
+        ... class Twice(fk.layers.Layer):
+        ...     def apply(self, params, state, x, *, training=False, **kwargs):
+        ...         return 2 * x, state
+        >>> registry_key(Twice)
+        'my_project>Doubler'
     """
     for arg, value in (("package", package), ("name", name)):
         if value is None and arg == "name":
@@ -128,8 +139,13 @@ def register_serializable(
             raise TypeError(f"register_serializable: key {key!r} is too long.")
         with _LOCK:
             old = _USER.get(key)
-            if old is not None and old is not cls and (
-                old.__module__ != cls.__module__ or old.__qualname__ != cls.__qualname__
+            if (
+                old is not None
+                and old is not cls
+                and (
+                    old.__module__ != cls.__module__
+                    or old.__qualname__ != cls.__qualname__
+                )
             ):
                 raise ValueError(
                     f"register_serializable: {key!r} is already registered to "
@@ -150,6 +166,11 @@ def registry_key(cls: type) -> str:
 
     Raises:
         NotSerializableError: `cls` is neither built in nor registered.
+
+    Example:
+        >>> import funkeras as fk
+        >>> [registry_key(c) for c in (fk.layers.Dense, fk.Sequential, fk.Model)]
+        ['Dense', 'Sequential', 'Functional']
     """
     _populate_builtins()
     key = _BUILTIN_KEYS.get(cls) or _USER_KEYS.get(cls)
@@ -174,6 +195,14 @@ def get_registered_class(key: Any, *, where: str = "config") -> type:
 
     Raises:
         UnsafeConfigError: `key` is not a string, or no class is registered under it.
+
+    Example:
+        >>> get_registered_class("Dense").__name__
+        'Dense'
+        >>> get_registered_class("os.system")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        funkeras.errors.UnsafeConfigError: config: 'os.system' is not a registered ...
     """
     _populate_builtins()
     if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:

@@ -66,10 +66,22 @@ _CODES: dict[str, np.dtype] = {
 }
 _CODE_OF: dict[str, str] = {dt.name: code for code, dt in _CODES.items()}
 _SPEC_NAME: dict[str, str] = {
-    "BOOL": "bool", "U8": "uint8", "I8": "int8", "U16": "uint16", "I16": "int16",
-    "U32": "uint32", "I32": "int32", "U64": "uint64", "I64": "int64",
-    "F16": "float16", "BF16": "bfloat16", "F32": "float32", "F64": "float64",
-    "C64": "complex64", "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
+    "BOOL": "bool",
+    "U8": "uint8",
+    "I8": "int8",
+    "U16": "uint16",
+    "I16": "int16",
+    "U32": "uint32",
+    "I32": "int32",
+    "U64": "uint64",
+    "I64": "int64",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "F32": "float32",
+    "F64": "float64",
+    "C64": "complex64",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
 }
 
 
@@ -110,7 +122,9 @@ def flatten_dict(tree: Mapping[str, Any], *, what: str = "tree") -> dict[str, An
         elif prefix:
             flat[prefix] = node
         else:
-            raise TypeError(f"{what}: expected a dict of arrays, got {type(node).__name__}.")
+            raise TypeError(
+                f"{what}: expected a dict of arrays, got {type(node).__name__}."
+            )
 
     walk(tree, "")
     return flat
@@ -226,8 +240,11 @@ def read_header(
             f"bytes, limit {max_header_bytes})."
         )
     header = parse_json(
-        data[8 : 8 + length], what=f"{what} header", max_bytes=max_header_bytes,
-        error=TensorFileError, max_depth=3,
+        data[8 : 8 + length],
+        what=f"{what} header",
+        max_bytes=max_header_bytes,
+        error=TensorFileError,
+        max_depth=3,
     )
     if not isinstance(header, dict):
         raise TensorFileError(f"{what}: the header must be a JSON object.")
@@ -245,7 +262,11 @@ def read_header(
     infos: dict[str, TensorInfo] = {}
     for key, entry in header.items():
         where = f"{what}: tensor {key[:200]!r}"
-        if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+        if not isinstance(entry, dict) or set(entry) != {
+            "dtype",
+            "shape",
+            "data_offsets",
+        }:
             raise TensorFileError(
                 f"{where}: an entry must have exactly 'dtype', 'shape', 'data_offsets'."
             )
@@ -260,7 +281,9 @@ def read_header(
             or len(shape) > MAX_RANK
             or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape)
         ):
-            raise TensorFileError(f"{where}: shape must be a list of at most {MAX_RANK} ints.")
+            raise TensorFileError(
+                f"{where}: shape must be a list of at most {MAX_RANK} ints."
+            )
         if any(d < 0 for d in shape):
             raise TensorFileError(f"{where}: negative dimension in shape {shape}.")
         if (
@@ -310,7 +333,9 @@ class Mismatch:
         for key, want, got in self.wrong[:limit]:
             lines.append(f"  {key[:200]!r}: expected {want}, the file has {got}")
         if len(self.wrong) > limit:
-            lines.append(f"  ... and {len(self.wrong) - limit} more shape/dtype mismatches")
+            lines.append(
+                f"  ... and {len(self.wrong) - limit} more shape/dtype mismatches"
+            )
         return "\n".join(lines)
 
 
@@ -364,16 +389,23 @@ def tensors_from_bytes(
     mismatch = compare_to_expected(infos, expected)
     if mismatch.bad_keys - skip:
         raise WeightsMismatchError(
-            f"{what}: the stored tensors disagree with the model:\n{mismatch.describe()}"
+            f"{what}: the stored tensors disagree with the model:\n"
+            + mismatch.describe()
         )
     try:
         entries = safetensors.deserialize(bytes(data))
     except Exception as e:  # SafetensorError, and anything else the parser raises
-        raise TensorFileError(f"{what}: refused by the safetensors parser: {e}") from None
+        raise TensorFileError(
+            f"{what}: refused by the safetensors parser: {e}"
+        ) from None
     out: dict[str, np.ndarray] = {}
     for key, entry in entries:
         info = infos.get(key)
-        if info is None or entry["dtype"] != info.code or tuple(entry["shape"]) != info.shape:
+        if (
+            info is None
+            or entry["dtype"] != info.code
+            or tuple(entry["shape"]) != info.shape
+        ):
             raise TensorFileError(
                 f"{what}: tensor {key[:200]!r} reads differently from its header."
             )

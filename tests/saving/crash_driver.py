@@ -36,13 +36,21 @@ KILLS = 40
 
 def model(init: str):
     return fk.Sequential(
-        [fk.Input(shape=(3,)), fk.layers.Dense(64, kernel_initializer=init), fk.layers.Dense(2)]
+        [
+            fk.Input(shape=(3,)),
+            fk.layers.Dense(64, kernel_initializer=init),
+            fk.layers.Dense(2),
+        ]
     )
 
 
 def chunks_of(data: bytes) -> list[bytes]:
-    members = [(name, bytes(body)) for name, body in archive.read_archive(
-        data, kind="model", required={"config.json", "weights.safetensors"}).items()]
+    members = [
+        (name, bytes(body))
+        for name, body in archive.read_archive(
+            data, kind="model", required={"config.json", "weights.safetensors"}
+        ).items()
+    ]
     return archive.build_archive("model", members)
 
 
@@ -82,6 +90,7 @@ def main() -> None:
         return saves.index(data) if data in saves else -1
 
     for _ in range(KILLS):
+
         def loop() -> None:
             i = 1
             while True:
@@ -93,7 +102,9 @@ def main() -> None:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         report["random_kills"].append(current())
-        report["temp_files_seen"] += sum(n.endswith(".tmp") for n in os.listdir(out_dir))
+        report["temp_files_seen"] += sum(
+            n.endswith(".tmp") for n in os.listdir(out_dir)
+        )
 
     stages = [f"after-chunk-{k}" for k in range(len(chunks[0]))]
     stages += ["before-fsync", "before-replace", "after-replace"]
@@ -125,7 +136,9 @@ def main() -> None:
         _, status = os.waitpid(pid, 0)
         killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
         want = new if stage == "after-replace" else before
-        report["injected"].append({"stage": stage, "killed": killed, "ok": current() == want})
+        report["injected"].append(
+            {"stage": stage, "killed": killed, "ok": current() == want}
+        )
 
     loaded = fmt.load_model(target)
     kernel = np.asarray(loaded.params["dense"]["kernel"])

@@ -29,20 +29,49 @@ from funkeras.saving import checkpoints, export  # noqa: E402
 from funkeras.saving import format as fmt  # noqa: E402
 
 BLOCKED_PREFIXES = (
-    "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
-    "os.kill", "os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.listdir",
-    "os.scandir", "os.symlink", "os.link", "os.truncate", "os.chmod", "os.chown",
-    "os.utime", "shutil.", "subprocess.", "pty.", "pickle.", "marshal.", "socket.",
-    "urllib.", "http.", "ftplib.", "smtplib.", "webbrowser.", "ctypes.", "compile",
-    "exec", "code.__new__", "function.__new__", "sys._getframe", "builtins.input",
+    "os.system",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.fork",
+    "os.forkpty",
+    "os.kill",
+    "os.remove",
+    "os.rename",
+    "os.rmdir",
+    "os.mkdir",
+    "os.listdir",
+    "os.scandir",
+    "os.symlink",
+    "os.link",
+    "os.truncate",
+    "os.chmod",
+    "os.chown",
+    "os.utime",
+    "shutil.",
+    "subprocess.",
+    "pty.",
+    "pickle.",
+    "marshal.",
+    "socket.",
+    "urllib.",
+    "http.",
+    "ftplib.",
+    "smtplib.",
+    "webbrowser.",
+    "ctypes.",
+    "compile",
+    "exec",
+    "code.__new__",
+    "function.__new__",
+    "sys._getframe",
+    "builtins.input",
     "import",
 )
 
 
 def _module_sources() -> set[str]:
-    return {
-        getattr(m, "__file__", None) or "" for m in list(sys.modules.values())
-    }
+    return {getattr(m, "__file__", None) or "" for m in list(sys.modules.values())}
 
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -91,7 +120,9 @@ def loaders(valid: dict[str, str]) -> dict[str, object]:
     return {
         "model": lambda p: fmt.load_model(p),
         "weights": lambda p: fmt.load_weights(model, p),
-        "checkpoint": lambda p: checkpoints.restore_checkpoint(p, like, model_config=config),
+        "checkpoint": lambda p: checkpoints.restore_checkpoint(
+            p, like, model_config=config
+        ),
         "export": lambda p: export.load_exported(p),
     }
 

@@ -29,7 +29,10 @@ def _bytes(members=MEMBERS, kind="model"):
 
 def _read(data, **kw):
     return archive.read_archive(
-        data, kind=kw.pop("kind", "model"), required={"config.json", "weights.safetensors"}, **kw
+        data,
+        kind=kw.pop("kind", "model"),
+        required={"config.json", "weights.safetensors"},
+        **kw,
     )
 
 
@@ -39,15 +42,21 @@ def test_same_members_give_identical_bytes_readable_by_zipfile():
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         assert z.testzip() is None
         infos = z.infolist()
-        assert [i.filename for i in infos] == ["manifest.json", "config.json",
-                                              "weights.safetensors"]
+        assert [i.filename for i in infos] == [
+            "manifest.json",
+            "config.json",
+            "weights.safetensors",
+        ]
         for i in infos:
             assert i.compress_type == zipfile.ZIP_STORED
             assert i.date_time == (1980, 1, 1, 0, 0, 0)
             assert stat.S_ISREG(i.external_attr >> 16)
         manifest = json.loads(z.read("manifest.json"))
     assert manifest["format_version"] == archive.FORMAT_VERSION
-    assert [m["name"] for m in manifest["members"]] == ["config.json", "weights.safetensors"]
+    assert [m["name"] for m in manifest["members"]] == [
+        "config.json",
+        "weights.safetensors",
+    ]
     assert manifest["members"][1]["size"] == 200
 
 
@@ -134,6 +143,7 @@ def test_a_failure_at_any_stage_keeps_the_previous_file(tmp_path, monkeypatch, s
     if stage == "write":
         chunks = _failing_chunks()
     else:
+
         def fail(*args):
             raise OSError(f"injected {stage} failure")
 
@@ -196,15 +206,20 @@ def test_parse_json_bounds_size_and_allows_nonfinite_on_request():
     for _ in range(99):  # exactly MAX_JSON_DEPTH levels are allowed
         (deep,) = deep
     assert deep == []
-    value = archive.parse_json(b'{"best": Infinity, "v": NaN}', what="x", max_bytes=100,
-                               allow_nonfinite=True)
+    value = archive.parse_json(
+        b'{"best": Infinity, "v": NaN}', what="x", max_bytes=100, allow_nonfinite=True
+    )
     assert value["best"] == float("inf") and np.isnan(value["v"])
     # Brackets inside strings do not count towards the depth.
-    assert archive.parse_json(b'["' + b"[" * 500 + b'"]', what="x", max_bytes=1000) == ["[" * 500]
+    assert archive.parse_json(b'["' + b"[" * 500 + b'"]', what="x", max_bytes=1000) == [
+        "[" * 500
+    ]
 
 
 def test_check_json_data_names_the_path_of_a_callable():
-    with pytest.raises(NotSerializableError, match=r"config\.layers\[1\]\.activation") as info:
+    with pytest.raises(
+        NotSerializableError, match=r"config\.layers\[1\]\.activation"
+    ) as info:
         archive.check_json_data(
             {"layers": [{"units": 1}, {"activation": lambda x: x}]}, "config"
         )
@@ -212,7 +227,9 @@ def test_check_json_data_names_the_path_of_a_callable():
 
 
 def test_check_json_data_normalizes_and_refuses_non_data():
-    value = archive.check_json_data({"t": (1, 2), "n": np.float32(0.5), "i": np.int64(3)}, "c")
+    value = archive.check_json_data(
+        {"t": (1, 2), "n": np.float32(0.5), "i": np.int64(3)}, "c"
+    )
     assert value == {"t": [1, 2], "n": 0.5, "i": 3}
     assert type(value["i"]) is int
     with pytest.raises(NotSerializableError, match="key 3"):
@@ -221,4 +238,6 @@ def test_check_json_data_normalizes_and_refuses_non_data():
         archive.check_json_data({"x": float("nan")}, "c")
     with pytest.raises(NotSerializableError, match="ndarray"):
         archive.check_json_data({"x": np.zeros(2)}, "c")
-    assert archive.check_json_data({"x": float("inf")}, "c", allow_nonfinite=True)["x"] > 0
+    assert (
+        archive.check_json_data({"x": float("inf")}, "c", allow_nonfinite=True)["x"] > 0
+    )

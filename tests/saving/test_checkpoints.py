@@ -32,7 +32,9 @@ def _tree():
     return {
         "params": params,
         "opt_state": optax.adam(1e-3).init(params),
-        "pair": Pair(jnp.asarray([1, 2], jnp.int32), {"x": jnp.asarray(0.5, jnp.bfloat16)}),
+        "pair": Pair(
+            jnp.asarray([1, 2], jnp.int32), {"x": jnp.asarray(0.5, jnp.bfloat16)}
+        ),
         "list": [jnp.ones(1), np.full((2,), np.nan, np.float32)],
         "key": jax.random.key(7),
         "rbg_keys": jax.random.split(jax.random.key(3, impl="rbg"), 2),
@@ -46,7 +48,9 @@ def _tree():
 
 def _bits(tree):
     def leaf(x):
-        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(
+            x.dtype, jax.dtypes.prng_key
+        ):
             return ("key", str(x.dtype), np.asarray(jax.random.key_data(x)).tobytes())
         if isinstance(x, float):
             return ("float", x.hex())
@@ -78,13 +82,15 @@ def test_restore_into_abstract_shapes(tmp_path):
     path = tmp_path / "c.fkc"
     save_checkpoint(path, tree)
     like = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype) if hasattr(x, "shape") else x, tree
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype) if hasattr(x, "shape") else x,
+        tree,
     )
     restored = restore_checkpoint(path, like=like).tree
     assert _bits(restored)["params"] == _bits(tree)["params"]
     assert str(restored["key"].dtype) == "key<fry>"
-    np.testing.assert_array_equal(jax.random.key_data(restored["key"]),
-                                  jax.random.key_data(tree["key"]))
+    np.testing.assert_array_equal(
+        jax.random.key_data(restored["key"]), jax.random.key_data(tree["key"])
+    )
 
 
 def test_the_same_tree_gives_the_same_bytes(tmp_path):
@@ -97,15 +103,20 @@ def test_a_structure_mismatch_is_reported_by_key_path(tmp_path):
     tree = _tree()
     path = tmp_path / "c.fkc"
     save_checkpoint(path, tree)
-    other = dict(tree, params={"dense": {"kernel": jnp.zeros((3, 3)), "bias": jnp.zeros(2)}},
-                 extra=jnp.zeros(1))
+    other = dict(
+        tree,
+        params={"dense": {"kernel": jnp.zeros((3, 3)), "bias": jnp.zeros(2)}},
+        extra=jnp.zeros(1),
+    )
     del other["lr"]
     with pytest.raises(WeightsMismatchError) as info:
         restore_checkpoint(path, like=other)
     message = str(info.value)
     assert "missing in the file: 'extra'" in message
     assert "unexpected in the file: 'lr'" in message
-    with pytest.raises(WeightsMismatchError, match=r"'params/dense/kernel': expected float32\[3, 3\]"):
+    with pytest.raises(
+        WeightsMismatchError, match=r"'params/dense/kernel': expected float32\[3, 3\]"
+    ):
         restore_checkpoint(path, like=dict(tree, params=other["params"]))
     with pytest.raises(WeightsMismatchError, match="expected a key<rbg> key array"):
         restore_checkpoint(path, like=dict(tree, key=jax.random.key(0, impl="rbg")))
@@ -114,12 +125,24 @@ def test_a_structure_mismatch_is_reported_by_key_path(tmp_path):
 
 
 def test_a_checkpoint_of_another_model_is_refused(tmp_path):
-    config_a = {"name": "a", "layers": [{"class_name": "Dense", "config": {"units": 2}}]}
-    config_b = {"name": "a", "layers": [{"class_name": "Dense", "config": {"units": 3}}]}
-    assert config_fingerprint(config_a) == config_fingerprint(dict(reversed(config_a.items())))
+    config_a = {
+        "name": "a",
+        "layers": [{"class_name": "Dense", "config": {"units": 2}}],
+    }
+    config_b = {
+        "name": "a",
+        "layers": [{"class_name": "Dense", "config": {"units": 3}}],
+    }
+    assert config_fingerprint(config_a) == config_fingerprint(
+        dict(reversed(config_a.items()))
+    )
     path = tmp_path / "c.fkc"
     save_checkpoint(path, {"w": jnp.ones(2)}, model_config=config_a)
-    assert restore_checkpoint(path, {"w": jnp.ones(2)}, model_config=config_a).tree["w"].shape
+    assert (
+        restore_checkpoint(path, {"w": jnp.ones(2)}, model_config=config_a)
+        .tree["w"]
+        .shape
+    )
     with pytest.raises(CheckpointMismatchError, match="different model"):
         restore_checkpoint(path, {"w": jnp.ones(2)}, model_config=config_b)
     save_checkpoint(path, {"w": jnp.ones(2)})
@@ -162,12 +185,20 @@ def test_interrupted_training_resumes_bit_for_bit(tmp_path):
         key, sub = jax.random.split(s["key"])
         grads = jax.grad(loss)(s["params"], x + 0.01 * jax.random.normal(sub, x.shape))
         updates, opt = tx.update(grads, s["opt"], s["params"])
-        return {"params": optax.apply_updates(s["params"], updates), "opt": opt, "key": key,
-                "step": s["step"] + 1}
+        return {
+            "params": optax.apply_updates(s["params"], updates),
+            "opt": opt,
+            "key": key,
+            "step": s["step"] + 1,
+        }
 
     params = {"w": jnp.ones((3, 2)), "b": jnp.zeros(2)}
-    start = {"params": params, "opt": tx.init(params), "key": jax.random.key(42),
-             "step": jnp.asarray(0)}
+    start = {
+        "params": params,
+        "opt": tx.init(params),
+        "key": jax.random.key(42),
+        "step": jnp.asarray(0),
+    }
     batches = np.random.default_rng(0).normal(size=(6, 4, 3)).astype(np.float32)
 
     full = start
@@ -182,6 +213,6 @@ def test_interrupted_training_resumes_bit_for_bit(tmp_path):
     del state  # the process "dies" here
     restored = manager.restore(like=jax.eval_shape(lambda: start))
     state = restored.tree
-    for x in batches[restored.metadata["data_position"]:]:
+    for x in batches[restored.metadata["data_position"] :]:
         state = step(state, x)
     assert _bits(state) == _bits(full)

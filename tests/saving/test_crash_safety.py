@@ -22,10 +22,16 @@ def test_killed_saves_never_leave_a_broken_file(tmp_path):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")])
     stderr_path = tmp_path / "driver.stderr"
-    with open(stderr_path, "w") as stderr, subprocess.Popen(
-        [sys.executable, os.path.join(HERE, "crash_driver.py"), str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=stderr, env=env, text=True,
-    ) as proc:
+    with (
+        open(stderr_path, "w") as stderr,
+        subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "crash_driver.py"), str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+            text=True,
+        ) as proc,
+    ):
         try:
             line = proc.stdout.readline()
             assert line == "phase2\n", stderr_path.read_text()[-3000:]
@@ -44,8 +50,9 @@ def test_killed_saves_never_leave_a_broken_file(tmp_path):
     assert set(report["random_kills"]) == {0, 1}
     assert report["temp_files_seen"] > 0
     # Every injected fault point left the previous file (the new one after the rename).
-    assert report["injected"] and all(s["killed"] and s["ok"] for s in report["injected"]), (
-        report["injected"])
+    assert report["injected"] and all(
+        s["killed"] and s["ok"] for s in report["injected"]
+    ), report["injected"]
     assert report["final_load"]
     live = load_model(tmp_path / "live.fkz")
     assert float(np.asarray(live.params["dense"]["kernel"])[0, 0]) in (0.0, 1.0)

@@ -39,7 +39,11 @@ def _run_worker(index_path: str) -> dict:
     env["JAX_PLATFORMS"] = "cpu"
     proc = subprocess.run(
         [sys.executable, os.path.join(HERE, "hostile_worker.py"), index_path],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout)
@@ -52,13 +56,24 @@ def report(corpus, valid, tmp_path_factory):
     for i, artefact in enumerate(corpus):
         path = root / f"a{i:05d}"
         path.write_bytes(artefact.data)
-        items.append({"name": artefact.name, "target": artefact.target, "file": str(path),
-                      "expect": artefact.expect, "match": artefact.match})
+        items.append(
+            {
+                "name": artefact.name,
+                "target": artefact.target,
+                "file": str(path),
+                "expect": artefact.expect,
+                "match": artefact.match,
+            }
+        )
     valid_dir = root / "valid"
     valid_dir.mkdir()
     valid_paths = {}
-    for target, key in (("model", "model"), ("weights", "weights"),
-                        ("checkpoint", "checkpoint"), ("export", "export")):
+    for target, key in (
+        ("model", "model"),
+        ("weights", "weights"),
+        ("checkpoint", "checkpoint"),
+        ("export", "export"),
+    ):
         path = valid_dir / target
         path.write_bytes(valid[key])
         valid_paths[target] = str(path)
@@ -72,15 +87,35 @@ def report(corpus, valid, tmp_path_factory):
 
 def test_corpus_is_large_and_covers_every_class(corpus):
     by_category = collections.Counter(a.name.split("/")[0] for a in corpus)
-    crafted = sum(n for c, n in by_category.items() if c not in ("truncated", "bitflip"))
+    crafted = sum(
+        n for c, n in by_category.items() if c not in ("truncated", "bitflip")
+    )
     assert crafted >= 120, by_category
-    for category in ("code", "archive", "safetensors", "weights-file", "optimizer", "config",
-                     "checkpoint", "export", "truncated", "bitflip"):
+    for category in (
+        "code",
+        "archive",
+        "safetensors",
+        "weights-file",
+        "optimizer",
+        "config",
+        "checkpoint",
+        "export",
+        "truncated",
+        "bitflip",
+    ):
         assert by_category[category] > 0, category
     expected = collections.Counter(a.expect for a in corpus)
-    for name in ("ArchiveError", "FormatVersionError", "ConfigError", "UnsafeConfigError",
-                 "TensorFileError", "WeightsMismatchError", "BudgetExceededError",
-                 "CheckpointMismatchError", "UnsafeExportError"):
+    for name in (
+        "ArchiveError",
+        "FormatVersionError",
+        "ConfigError",
+        "UnsafeConfigError",
+        "TensorFileError",
+        "WeightsMismatchError",
+        "BudgetExceededError",
+        "CheckpointMismatchError",
+        "UnsafeExportError",
+    ):
         assert expected[name] > 0, name
 
 
@@ -91,14 +126,23 @@ def test_generator_is_deterministic(valid, corpus):
 
 
 def test_valid_files_load(report):
-    assert report["warm"] == {"model": "ok", "weights": "ok", "checkpoint": "ok", "export": "ok"}
+    assert report["warm"] == {
+        "model": "ok",
+        "weights": "ok",
+        "checkpoint": "ok",
+        "export": "ok",
+    }
 
 
 def test_every_artefact_is_refused_with_the_right_error(report):
-    bad = [r for r in report["results"] if r["outcome"] in ("accepted",)
-           or r["outcome"].startswith("wrong:")]
+    bad = [
+        r
+        for r in report["results"]
+        if r["outcome"] in ("accepted",) or r["outcome"].startswith("wrong:")
+    ]
     assert not bad, "\n".join(
-        f"{r['name']}: {r['outcome']} (expected {r['expect']}): {r['message'][:300]}" for r in bad
+        f"{r['name']}: {r['outcome']} (expected {r['expect']}): {r['message'][:300]}"
+        for r in bad
     )
 
 
@@ -110,7 +154,9 @@ def test_messages_name_the_member_key_or_rule(report):
 
 
 def test_no_side_effects_and_bounded_memory(report):
-    violations = [(r["name"], r["violations"]) for r in report["results"] if r["violations"]]
+    violations = [
+        (r["name"], r["violations"]) for r in report["results"] if r["violations"]
+    ]
     assert not violations, violations[:10]
     assert report["listing_unchanged"]
     assert not os.path.exists(PWNED)

@@ -21,7 +21,11 @@ from funkeras.saving.registry import (
 
 def test_builtin_layers_are_keyed_by_class_name():
     exported = [getattr(layers_module, n) for n in layers_module.__all__]
-    classes = [c for c in exported if isinstance(c, type) and issubclass(c, Layer) and c is not Layer]
+    classes = [
+        c
+        for c in exported
+        if isinstance(c, type) and issubclass(c, Layer) and c is not Layer
+    ]
     assert Dense in classes
     for cls in classes:
         assert registry_key(cls) == cls.__name__
@@ -96,17 +100,34 @@ def test_an_unregistered_class_cannot_be_saved():
 
 @pytest.mark.parametrize(
     "name",
-    ["os.system", "builtins.eval", "importlib.import_module", "subprocess.Popen",
-     "funkeras.saving.load_model", "funkeras.layers.core.Dense", "tests.saving.Twice",
-     "Custom>Dense", "dense", "Dense ", ">Dense", "__main__>X", "", "D\u0435nse"],
+    [
+        "os.system",
+        "builtins.eval",
+        "importlib.import_module",
+        "subprocess.Popen",
+        "funkeras.saving.load_model",
+        "funkeras.layers.core.Dense",
+        "tests.saving.Twice",
+        "Custom>Dense",
+        "dense",
+        "Dense ",
+        ">Dense",
+        "__main__>X",
+        "",
+        "D\u0435nse",
+    ],
 )
 def test_unknown_names_are_refused_without_any_lookup(name):
-    with pytest.raises(UnsafeConfigError, match="not a registered|registry key") as info:
+    with pytest.raises(
+        UnsafeConfigError, match="not a registered|registry key"
+    ) as info:
         get_registered_class(name, where="config.json")
     assert isinstance(info.value, ModelLoadError) and isinstance(info.value, ValueError)
 
 
-@pytest.mark.parametrize("value", [7, None, ["Dense"], {"class_name": "Dense"}, "A" * 500])
+@pytest.mark.parametrize(
+    "value", [7, None, ["Dense"], {"class_name": "Dense"}, "A" * 500]
+)
 def test_non_string_or_absurd_keys_are_refused(value):
     with pytest.raises(UnsafeConfigError):
         get_registered_class(value)

@@ -1,4 +1,4 @@
-"""Safetensors bytes <-> arrays: exact round trips, own dtype map, checks before data."""
+"""Safetensors bytes <-> arrays: exact round trips, own dtypes, checks before data."""
 
 from __future__ import annotations
 
@@ -19,9 +19,24 @@ from funkeras.saving.safetensors_io import (
     unflatten_like,
 )
 
-DTYPES = ["bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64",
-          "float16", "bfloat16", "float32", "float64", "complex64", "float8_e4m3fn",
-          "float8_e5m2"]
+DTYPES = [
+    "bool",
+    "uint8",
+    "int8",
+    "uint16",
+    "int16",
+    "uint32",
+    "int32",
+    "uint64",
+    "int64",
+    "float16",
+    "bfloat16",
+    "float32",
+    "float64",
+    "complex64",
+    "float8_e4m3fn",
+    "float8_e5m2",
+]
 
 
 def _spec(a):
@@ -38,10 +53,15 @@ def _sample(dtype, shape=(2, 3)):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_every_dtype_round_trips_bit_for_bit(dtype):
-    tensors = {"a/b": _sample(dtype), "scalar": _sample(dtype, ())[()] if dtype != "bool"
-               else np.bool_(True), "empty": np.zeros((0, 4), dtype)}
+    tensors = {
+        "a/b": _sample(dtype),
+        "scalar": _sample(dtype, ())[()] if dtype != "bool" else np.bool_(True),
+        "empty": np.zeros((0, 4), dtype),
+    }
     data = tensors_to_bytes(tensors)
-    out = tensors_from_bytes(data, what="w", expected={k: _spec(v) for k, v in tensors.items()})
+    out = tensors_from_bytes(
+        data, what="w", expected={k: _spec(v) for k, v in tensors.items()}
+    )
     for key, value in tensors.items():
         got = out[key]
         assert got.dtype == np.asarray(value).dtype and got.shape == np.shape(value)
@@ -59,8 +79,10 @@ def test_bfloat16_from_jax_and_the_written_dtype_code():
 
 
 def test_files_are_readable_by_the_safetensors_tools(tmp_path):
-    tensors = {"dense/kernel": np.arange(6, dtype=np.float32).reshape(2, 3),
-               "dense/bias": np.ones(3, np.int32)}
+    tensors = {
+        "dense/kernel": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "dense/bias": np.ones(3, np.int32),
+    }
     path = tmp_path / "w.safetensors"
     path.write_bytes(tensors_to_bytes(tensors, {"format": "funkeras"}))
     loaded = safetensors.numpy.load_file(str(path))
@@ -73,13 +95,18 @@ def test_files_are_readable_by_the_safetensors_tools(tmp_path):
 
 def test_serialization_is_deterministic_and_non_contiguous_input_is_fine():
     a = np.arange(12, dtype=np.float32).reshape(3, 4)
-    assert tensors_to_bytes({"a": a.T, "b": a}) == tensors_to_bytes({"a": a.T.copy(), "b": a})
+    assert tensors_to_bytes({"a": a.T, "b": a}) == tensors_to_bytes(
+        {"a": a.T.copy(), "b": a}
+    )
 
 
 @pytest.mark.parametrize(
     "value, fragment",
-    [(jax.random.key(0), "PRNG key"), (np.array([object()]), "object"),
-     (np.zeros(2, np.dtype("U3")), "cannot be stored")],
+    [
+        (jax.random.key(0), "PRNG key"),
+        (np.array([object()]), "object"),
+        (np.zeros(2, np.dtype("U3")), "cannot be stored"),
+    ],
 )
 def test_unstorable_values_are_refused(value, fragment):
     with pytest.raises(TypeError, match=fragment):
@@ -87,7 +114,11 @@ def test_unstorable_values_are_refused(value, fragment):
 
 
 def test_flatten_and_unflatten_nested_dicts():
-    tree = {"dense": {"kernel": 1, "bias": 2}, "flatten": {}, "encoder": {"dense": {"kernel": 3}}}
+    tree = {
+        "dense": {"kernel": 1, "bias": 2},
+        "flatten": {},
+        "encoder": {"dense": {"kernel": 3}},
+    }
     flat = flatten_dict(tree)
     assert flat == {"dense/kernel": 1, "dense/bias": 2, "encoder/dense/kernel": 3}
     assert unflatten_like(flat, tree) == tree
@@ -98,22 +129,34 @@ def test_flatten_and_unflatten_nested_dicts():
 
 
 def test_a_mismatch_report_lists_every_disagreement():
-    data = tensors_to_bytes({"dense/kernel": np.zeros((3, 4), np.float32),
-                             "dense/bias": np.zeros(4, np.float16),
-                             "extra/w": np.zeros(1, np.float32)})
-    expected = {"dense/kernel": jax.ShapeDtypeStruct((3, 5), jnp.float32),
-                "dense/bias": jax.ShapeDtypeStruct((4,), jnp.float32),
-                "dense_1/kernel": jax.ShapeDtypeStruct((5, 1), jnp.float32)}
+    data = tensors_to_bytes(
+        {
+            "dense/kernel": np.zeros((3, 4), np.float32),
+            "dense/bias": np.zeros(4, np.float16),
+            "extra/w": np.zeros(1, np.float32),
+        }
+    )
+    expected = {
+        "dense/kernel": jax.ShapeDtypeStruct((3, 5), jnp.float32),
+        "dense/bias": jax.ShapeDtypeStruct((4,), jnp.float32),
+        "dense_1/kernel": jax.ShapeDtypeStruct((5, 1), jnp.float32),
+    }
     with pytest.raises(WeightsMismatchError) as info:
         tensors_from_bytes(data, what="w.safetensors", expected=expected)
     message = str(info.value)
     assert "w.safetensors" in message
     assert "missing in the file: 'dense_1/kernel'" in message
     assert "unexpected in the file: 'extra/w'" in message
-    assert "'dense/kernel': expected float32[3, 5], the file has float32[3, 4]" in message
+    assert (
+        "'dense/kernel': expected float32[3, 5], the file has float32[3, 4]" in message
+    )
     assert "'dense/bias': expected float32[4], the file has float16[4]" in message
-    skipped = tensors_from_bytes(data, what="w", expected=expected,
-                                 skip={"dense/kernel", "dense/bias", "dense_1/kernel", "extra/w"})
+    skipped = tensors_from_bytes(
+        data,
+        what="w",
+        expected=expected,
+        skip={"dense/kernel", "dense/bias", "dense_1/kernel", "extra/w"},
+    )
     assert skipped == {}
 
 

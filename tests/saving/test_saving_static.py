@@ -1,4 +1,4 @@
-"""funkeras/saving never imports pickle, marshal or importlib, nor calls eval or exec."""
+"""funkeras/saving never imports pickle, marshal or importlib, nor calls eval/exec."""
 
 from __future__ import annotations
 
@@ -9,15 +9,35 @@ import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[2] / "funkeras" / "saving"
 FILES = sorted(PACKAGE.glob("*.py"))
-BANNED_MODULES = {"pickle", "cPickle", "_pickle", "marshal", "importlib", "shelve", "dill",
-                  "cloudpickle", "joblib", "yaml", "h5py", "subprocess", "pydoc"}
+BANNED_MODULES = {
+    "pickle",
+    "cPickle",
+    "_pickle",
+    "marshal",
+    "importlib",
+    "shelve",
+    "dill",
+    "cloudpickle",
+    "joblib",
+    "yaml",
+    "h5py",
+    "subprocess",
+    "pydoc",
+}
 BANNED_CALLS = {"eval", "exec", "compile", "__import__", "execfile"}
 
 
 def test_the_package_has_files():
     names = {f.name for f in FILES}
-    assert {"__init__.py", "archive.py", "registry.py", "format.py", "checkpoints.py",
-            "export.py", "safetensors_io.py"} <= names
+    assert {
+        "__init__.py",
+        "archive.py",
+        "registry.py",
+        "format.py",
+        "checkpoints.py",
+        "export.py",
+        "safetensors_io.py",
+    } <= names
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -34,8 +54,11 @@ def test_no_code_loading_modules_or_dynamic_evaluation(path):
                 problems.append(f"line {node.lineno}: from {node.module} import ...")
         elif isinstance(node, ast.Call):
             func = node.func
-            name = func.id if isinstance(func, ast.Name) else (
-                func.attr if isinstance(func, ast.Attribute) else None)
+            name = (
+                func.id
+                if isinstance(func, ast.Name)
+                else (func.attr if isinstance(func, ast.Attribute) else None)
+            )
             builtin = isinstance(func, ast.Name) or (
                 isinstance(func, ast.Attribute)
                 and isinstance(func.value, ast.Name)
@@ -43,8 +66,12 @@ def test_no_code_loading_modules_or_dynamic_evaluation(path):
             )
             if name in BANNED_CALLS and builtin:
                 problems.append(f"line {node.lineno}: call to {name}")
-            if name == "load" and isinstance(func, ast.Attribute) and isinstance(
-                    func.value, ast.Name) and func.value.id in ("np", "numpy", "jnp"):
+            if (
+                name == "load"
+                and isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Name)
+                and func.value.id in ("np", "numpy", "jnp")
+            ):
                 problems.append(f"line {node.lineno}: numpy load (can unpickle)")
             for kw in node.keywords:
                 if kw.arg == "allow_pickle":
