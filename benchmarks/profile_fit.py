@@ -46,8 +46,12 @@ SECTIONS = ("dispatch", "overhead", "hlo", "eager", "cprofile")
 
 def _model(w: Any, execution: str = "jit", spe: int = 1) -> Any:
     m = w.build_model()
-    m.compile(optimizer=make_optimizer(w), loss=w.funkeras_loss(), execution=execution,
-              steps_per_execution=spe)
+    m.compile(
+        optimizer=make_optimizer(w),
+        loss=w.funkeras_loss(),
+        execution=execution,
+        steps_per_execution=spe,
+    )
     return m
 
 
@@ -68,8 +72,13 @@ def _capture(m: Any) -> dict[str, Any]:
 
 def _train_state(m: Any) -> Any:
     runner = m._ensure_runner()
-    return TrainState.create(copy_tree(m.params), copy_tree(m.state), copy_tree(m.opt_state),
-                             runner.init_metrics(), jax.random.key(0))
+    return TrainState.create(
+        copy_tree(m.params),
+        copy_tree(m.state),
+        copy_tree(m.opt_state),
+        runner.init_metrics(),
+        jax.random.key(0),
+    )
 
 
 def _per_call_us(fn: Any, first: Any, *rest: Any, n: int = 2000) -> float:
@@ -97,20 +106,35 @@ def dispatch(w: Any) -> None:
     arrays = data.device_arrays
     ident = lambda: jax.jit(lambda t, *a: (t, {}), donate_argnums=0)  # noqa: E731
     ts = _train_state(m)
-    print(f"  train-state leaves: {len(jax.tree.leaves(ts))} "
-          f"(params {len(jax.tree.leaves(ts.params))}, opt_state "
-          f"{len(jax.tree.leaves(ts.opt_state))}, metrics {len(jax.tree.leaves(ts.metrics))})")
+    print(
+        f"  train-state leaves: {len(jax.tree.leaves(ts))} "
+        f"(params {len(jax.tree.leaves(ts.params))}, opt_state "
+        f"{len(jax.tree.leaves(ts.opt_state))}, "
+        f"metrics {len(jax.tree.leaves(ts.metrics))})"
+    )
     rows = [
-        ("funkeras TrainState (typed key) + data + order",
-         _per_call_us(ident(), _train_state(m), arrays, order)),
-        ("same, key stored as raw uint32 key data",
-         _per_call_us(ident(), _train_state(m)._replace(
-             key=jax.random.key_data(jax.random.key(0))), arrays, order)),
+        (
+            "funkeras TrainState (typed key) + data + order",
+            _per_call_us(ident(), _train_state(m), arrays, order),
+        ),
+        (
+            "same, key stored as raw uint32 key data",
+            _per_call_us(
+                ident(),
+                _train_state(m)._replace(key=jax.random.key_data(jax.random.key(0))),
+                arrays,
+                order,
+            ),
+        ),
         ("typed PRNG key alone", _per_call_us(ident(), jax.random.key(0))),
-        ("raw uint32 key data alone",
-         _per_call_us(ident(), jax.random.key_data(jax.random.key(0)))),
-        ("hand-written (params, opt_state) + NumPy batch",
-         _per_call_us(ident(), copy_tree((ts.params, ts.opt_state)), x[:b], y[:b])),
+        (
+            "raw uint32 key data alone",
+            _per_call_us(ident(), jax.random.key_data(jax.random.key(0))),
+        ),
+        (
+            "hand-written (params, opt_state) + NumPy batch",
+            _per_call_us(ident(), copy_tree((ts.params, ts.opt_state)), x[:b], y[:b]),
+        ),
     ]
     for label, us in rows:
         print(f"  {us:8.1f} us/call  {label}")
@@ -129,7 +153,15 @@ def overhead(w: Any) -> None:
         samples = []
         for i in range(5):
             start = time.perf_counter()
-            m.fit(x, y, batch_size=b, epochs=epochs, steps_per_epoch=per, verbose=0, seed=i)
+            m.fit(
+                x,
+                y,
+                batch_size=b,
+                epochs=epochs,
+                steps_per_epoch=per,
+                verbose=0,
+                seed=i,
+            )
             jax.block_until_ready(m.params)
             samples.append((time.perf_counter() - start) * 1000)
         fits[epochs] = statistics.median(samples)
@@ -159,14 +191,21 @@ def overhead(w: Any) -> None:
         hs.append((time.perf_counter() - start) * 1000)
     hand_ms = statistics.median(hs)
     per_epoch = (fits[16] - fits[1]) / 15
-    print(f"  {steps} steps: fit in 1 epoch {fits[1]:.2f} ms, 4 epochs {fits[4]:.2f} ms, "
-          f"16 epochs {fits[16]:.2f} ms; bare step-program loop {bare:.2f} ms; "
-          f"hand-written loop {hand_ms:.2f} ms")
-    print(f"  => per epoch {per_epoch:.3f} ms; per fit call {fits[1] - bare - per_epoch:.3f} "
-          f"ms; program per step {bare / steps * 1000:.1f} us vs hand-written "
-          f"{hand_ms / steps * 1000:.1f} us")
-    print(f"  train_step compiles after fits with steps_per_epoch 128, 32, 8: "
-          f"{stats.get('compiles')} (1 = no recompile)")
+    print(
+        f"  {steps} steps: fit in 1 epoch {fits[1]:.2f} ms, 4 epochs {fits[4]:.2f} ms, "
+        f"16 epochs {fits[16]:.2f} ms; bare step-program loop {bare:.2f} ms; "
+        f"hand-written loop {hand_ms:.2f} ms"
+    )
+    print(
+        f"  => per epoch {per_epoch:.3f} ms; "
+        f"per fit call {fits[1] - bare - per_epoch:.3f} "
+        f"ms; program per step {bare / steps * 1000:.1f} us vs hand-written "
+        f"{hand_ms / steps * 1000:.1f} us"
+    )
+    print(
+        f"  train_step compiles after fits with steps_per_epoch 128, 32, 8: "
+        f"{stats.get('compiles')} (1 = no recompile)"
+    )
 
 
 def hlo(w: Any) -> None:
@@ -178,10 +217,13 @@ def hlo(w: Any) -> None:
     fn, donate = captured["train_step"]
     data = ArrayData(x, y, None, b)
     lowered = jax.jit(fn, donate_argnums=donate).lower(
-        _train_state(m), data.device_arrays, data.order(0, 0, True, 2, 1))
+        _train_state(m), data.device_arrays, data.order(0, 0, True, 2, 1)
+    )
     tx = make_optimizer(w)
     p = w.init_params(jax.random.key(0))
-    hand = jax.jit(make_step(w, tx), donate_argnums=(0, 1)).lower(p, tx.init(p), x[:b], y[:b])
+    hand = jax.jit(make_step(w, tx), donate_argnums=(0, 1)).lower(
+        p, tx.init(p), x[:b], y[:b]
+    )
 
     def ops(text: str) -> collections.Counter[str]:
         return collections.Counter(re.findall(r"stablehlo\.([a-z_]+)", text))
@@ -198,17 +240,29 @@ def hlo(w: Any) -> None:
         return (ca[0] if isinstance(ca, list) else ca) or {}
 
     fa, ha = cost(fc), cost(hc)
-    print(f"  StableHLO ops: funkeras {sum(fo.values())}, hand-written {sum(ho.values())}; "
-          f"difference by op: {extra}")
-    print(f"  compiled HLO instructions: funkeras {instrs(fc)}, hand-written {instrs(hc)}")
-    print(f"  flops: funkeras {fa.get('flops', 0):,.0f}, hand-written {ha.get('flops', 0):,.0f}; "
-          f"bytes accessed: {fa.get('bytes accessed', 0):,.0f} vs "
-          f"{ha.get('bytes accessed', 0):,.0f}")
+    print(
+        f"  StableHLO ops: funkeras {sum(fo.values())}, "
+        f"hand-written {sum(ho.values())}; "
+        f"difference by op: {extra}"
+    )
+    print(
+        f"  compiled HLO instructions: funkeras {instrs(fc)}, hand-written {instrs(hc)}"
+    )
+    print(
+        f"  flops: funkeras {fa.get('flops', 0):,.0f}, "
+        f"hand-written {ha.get('flops', 0):,.0f}; "
+        f"bytes accessed: {fa.get('bytes accessed', 0):,.0f} vs "
+        f"{ha.get('bytes accessed', 0):,.0f}"
+    )
     fm, hm = fc.memory_analysis(), hc.memory_analysis()
     if fm is not None and hm is not None:
-        print(f"  temp bytes: funkeras {fm.temp_size_in_bytes:,}, hand-written "
-              f"{hm.temp_size_in_bytes:,}; argument bytes {fm.argument_size_in_bytes:,} vs "
-              f"{hm.argument_size_in_bytes:,} (funkeras' include the device-resident data)")
+        print(
+            f"  temp bytes: funkeras {fm.temp_size_in_bytes:,}, hand-written "
+            f"{hm.temp_size_in_bytes:,}; argument bytes "
+            f"{fm.argument_size_in_bytes:,} vs "
+            f"{hm.argument_size_in_bytes:,} "
+            "(funkeras' include the device-resident data)"
+        )
 
 
 def eager(w: Any) -> None:
@@ -224,10 +278,17 @@ def eager(w: Any) -> None:
 
     def bind(self: Any, *args: Any, **kwargs: Any) -> Any:
         if depth[0] == 0:
-            frames = [f for f in traceback.extract_stack(limit=60)
-                      if "/funkeras/" in f.filename and "/bench/" not in f.filename]
-            where = (f"{frames[-1].filename.split('/funkeras/')[-1]}:{frames[-1].lineno} "
-                     f"{(frames[-1].line or '').strip()[:60]}" if frames else "outside funkeras")
+            frames = [
+                f
+                for f in traceback.extract_stack(limit=60)
+                if "/funkeras/" in f.filename and "/bench/" not in f.filename
+            ]
+            where = (
+                f"{frames[-1].filename.split('/funkeras/')[-1]}:{frames[-1].lineno} "
+                f"{(frames[-1].line or '').strip()[:60]}"
+                if frames
+                else "outside funkeras"
+            )
             sites[(self.name, where)] += 1
         depth[0] += 1
         try:
@@ -259,8 +320,10 @@ def eager(w: Any) -> None:
         loop.run(1, 0)
     finally:
         core.Primitive.bind = original
-    print(f"  top-level dispatches per step: funkeras {sum(sites.values()) / n:.1f}, "
-          f"hand-written {sum(hand_sites.values()) / n:.1f}")
+    print(
+        f"  top-level dispatches per step: funkeras {sum(sites.values()) / n:.1f}, "
+        f"hand-written {sum(hand_sites.values()) / n:.1f}"
+    )
     for (name, where), count in sites.most_common(14):
         print(f"    {count / n:4.1f}  {name:22s} {where}")
 
@@ -280,8 +343,10 @@ def cprofile(w: Any) -> None:
         out = io.StringIO()
         pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(12)
         body = [ln for ln in out.getvalue().splitlines() if re.match(r"\s+\d", ln)]
-        print(f"  {execution}: 3 fits x {steps} steps; top functions by own time "
-              f"(ncalls tottime percall cumtime percall where):")
+        print(
+            f"  {execution}: 3 fits x {steps} steps; top functions by own time "
+            f"(ncalls tottime percall cumtime percall where):"
+        )
         for line in body[:12]:
             print("    " + re.sub(r"/\S*/site-packages/", "", line.strip())[:150])
 

@@ -173,8 +173,9 @@ def check_layer(
             continue
         if dtype_name != own:
             spec = _cast_spec(input_spec, dtype_name)
-        checks = _DtypeChecks(variant, twin, spec, key, float(rtol), float(atol),
-                              dtype_name)
+        checks = _DtypeChecks(
+            variant, twin, spec, key, float(rtol), float(atol), dtype_name
+        )
         checks.run()
         passed += checks.passed
         failures += checks.failures
@@ -304,13 +305,23 @@ class _DtypeChecks:
             return
         self.params, self.state = raw["init"]  # device arrays, for the eager apply
         self.param_specs = (_specs(self.params), _specs(self.state))
-        self._attempt(self.where, "init_is_pure", lambda: _prefixed(
-            "init gave other arrays for the same key",
-            _tree_difference(out["init"], out["init_again"], exact=True)))
+        self._attempt(
+            self.where,
+            "init_is_pure",
+            lambda: _prefixed(
+                "init gave other arrays for the same key",
+                _tree_difference(out["init"], out["init_again"], exact=True),
+            ),
+        )
         if "twin_init" in out:
-            self._attempt(self.where, "from_config_same_init", lambda: _prefixed(
-                "the layer rebuilt from its JSON config inits differently",
-                _tree_difference(out["init"], out["twin_init"], exact=True)))
+            self._attempt(
+                self.where,
+                "from_config_same_init",
+                lambda: _prefixed(
+                    "the layer rebuilt from its JSON config inits differently",
+                    _tree_difference(out["init"], out["twin_init"], exact=True),
+                ),
+            )
         for training in _MODES:
             self._check_mode(training, out[f"training={training}"])
 
@@ -374,8 +385,13 @@ class _DtypeChecks:
                     "masked_other": _unstack(masked, 1),
                     "real_only": apply(params, state, real, training, key),
                     "grads": jax.grad(scalar, argnums=(0, 1))(
-                        _floating_part(params), _floating_part(x), params, state, x,
-                        training, key,
+                        _floating_part(params),
+                        _floating_part(x),
+                        params,
+                        state,
+                        x,
+                        training,
+                        key,
                     ),
                 }
                 if training:
@@ -403,14 +419,25 @@ class _DtypeChecks:
         y, new_state = eager
         check = self._attempt
 
-        check(where, "jit_matches_eager",
-              lambda: self._diff(eager, out["full"], "jit vs eager (y, state)"))
+        check(
+            where,
+            "jit_matches_eager",
+            lambda: self._diff(eager, out["full"], "jit vs eager (y, state)"),
+        )
         check(where, "output_spec_matches", lambda: self._check_spec(y))
         if not training:
-            check(where, "inference_keeps_state", lambda: _prefixed(
-                "apply(training=False) changed the state (eager or jit)",
-                _tree_difference((self.state, self.state), (new_state, out["full"][1]),
-                                 exact=True)))
+            check(
+                where,
+                "inference_keeps_state",
+                lambda: _prefixed(
+                    "apply(training=False) changed the state (eager or jit)",
+                    _tree_difference(
+                        (self.state, self.state),
+                        (new_state, out["full"][1]),
+                        exact=True,
+                    ),
+                ),
+            )
 
         def masked_rows_ignore_padding() -> str | None:
             (y1, s1), (y2, s2) = out["masked"], out["masked_other"]
@@ -424,8 +451,9 @@ class _DtypeChecks:
         def mask_per_row_layer() -> str | None:
             # Without a mask, a per-row layer's real rows ignore the other rows.
             (y1, s1), (y2, s2) = out["full"], out["full_other"]
-            if _tree_difference((_rows(y1), s1), (_rows(y2), s2),
-                                rtol=self.rtol, atol=self.atol):
+            if _tree_difference(
+                (_rows(y1), s1), (_rows(y2), s2), rtol=self.rtol, atol=self.atol
+            ):
                 return None  # rows interact (batch statistics): not a per-row layer
             ym, sm = out["masked"]
             return self._diff(
@@ -526,9 +554,11 @@ def _spec_str(spec: Any) -> str:
 def _cast_spec(spec: InputSpec, dtype_name: str) -> InputSpec:
     """Floating leaves of `spec` in `dtype_name`; other leaves unchanged."""
     return jax.tree.map(
-        lambda s: jax.ShapeDtypeStruct(s.shape, dtype_name)
-        if jnp.issubdtype(s.dtype, jnp.floating)
-        else s,
+        lambda s: (
+            jax.ShapeDtypeStruct(s.shape, dtype_name)
+            if jnp.issubdtype(s.dtype, jnp.floating)
+            else s
+        ),
         spec,
     )
 

@@ -14,9 +14,23 @@ from funkeras.bench.runner import Result
 from funkeras.bench.workloads import WORKLOADS, get_workload
 
 ROW_FIELDS = {
-    "model", "impl", "mode", "label", "status", "batch_size", "steps_per_round",
-    "first_step_s", "xla_compiles", "step_ms", "samples_per_s", "ratio_hand_jit",
-    "ratio_funkeras_jit", "compiles", "recompiles", "held_mb", "samples_ms",
+    "model",
+    "impl",
+    "mode",
+    "label",
+    "status",
+    "batch_size",
+    "steps_per_round",
+    "first_step_s",
+    "xla_compiles",
+    "step_ms",
+    "samples_per_s",
+    "ratio_hand_jit",
+    "ratio_funkeras_jit",
+    "compiles",
+    "recompiles",
+    "held_mb",
+    "samples_ms",
 }
 
 
@@ -24,9 +38,20 @@ ROW_FIELDS = {
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     paths = {k: str(out / f"run.{k}") for k in ("json", "csv", "md")}
-    argv = ["--quick", "--models", "tiny", "--modes", "jit,eager,layerwise",
-            "--json", paths["json"], "--csv", paths["csv"], "--markdown", paths["md"],
-            "--quiet"]
+    argv = [
+        "--quick",
+        "--models",
+        "tiny",
+        "--modes",
+        "jit,eager,layerwise",
+        "--json",
+        paths["json"],
+        "--csv",
+        paths["csv"],
+        "--markdown",
+        paths["md"],
+        "--quiet",
+    ]
     assert cli.main(argv) == 0
     return paths
 
@@ -34,17 +59,31 @@ def quick_run(tmp_path_factory):
 def test_cli_json_has_every_row_and_field(quick_run):
     with open(quick_run["json"]) as f:
         payload = json.load(f)
-    assert {"environment", "settings", "workloads", "results", "targets"} <= set(payload)
+    assert {"environment", "settings", "workloads", "results", "targets"} <= set(
+        payload
+    )
     env = payload["environment"]
-    assert env["device"] and env["versions"]["jax"] and env["command"].startswith(
-        "python -m funkeras.bench --quick")
+    assert (
+        env["device"]
+        and env["versions"]["jax"]
+        and env["command"].startswith("python -m funkeras.bench --quick")
+    )
     rows = {(r["impl"], r["mode"]): r for r in payload["results"]}
-    assert set(rows) == {("funkeras", "jit"), ("funkeras", "eager"), ("funkeras", "layerwise"),
-                         ("hand-written", "jit"), ("hand-written", "eager")}
+    assert set(rows) == {
+        ("funkeras", "jit"),
+        ("funkeras", "eager"),
+        ("funkeras", "layerwise"),
+        ("hand-written", "jit"),
+        ("hand-written", "eager"),
+    }
     for key, row in rows.items():
         assert ROW_FIELDS <= set(row), key
-    for key in [("funkeras", "jit"), ("funkeras", "eager"), ("hand-written", "jit"),
-                ("hand-written", "eager")]:
+    for key in [
+        ("funkeras", "jit"),
+        ("funkeras", "eager"),
+        ("hand-written", "jit"),
+        ("hand-written", "eager"),
+    ]:
         row = rows[key]
         assert row["status"] == "ok", row
         assert row["step_ms"] > 0 and row["samples_per_s"] > 0
@@ -95,8 +134,12 @@ def test_cli_rejects_unknown_names_listing_the_valid_ones(argv, message, capsys)
 
 
 def test_module_entry_point_reports_an_unknown_model():
-    proc = subprocess.run([sys.executable, "-m", "funkeras.bench", "--models", "vgg"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "funkeras.bench", "--models", "vgg"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "unknown model 'vgg'" in proc.stderr and "valid models:" in proc.stderr
 
@@ -109,11 +152,19 @@ def test_get_workload_error_lists_models():
 
 def test_missing_peer_is_reported_not_raised(monkeypatch):
     monkeypatch.setattr(peers.importlib.util, "find_spec", lambda name: None)
-    rows = peers.run_peers(["torch-eager", "keras-jit"], ["tiny", "mlp"], batch_size=None,
-                           quick=True, repeats=1, log=lambda s: None)
+    rows = peers.run_peers(
+        ["torch-eager", "keras-jit"],
+        ["tiny", "mlp"],
+        batch_size=None,
+        quick=True,
+        repeats=1,
+        log=lambda s: None,
+    )
     assert [(r["peer"], r["model"], r["status"]) for r in rows] == [
-        ("torch-eager", "tiny", "not installed"), ("torch-eager", "mlp", "not installed"),
-        ("keras-jit", "tiny", "not installed"), ("keras-jit", "mlp", "not installed"),
+        ("torch-eager", "tiny", "not installed"),
+        ("torch-eager", "mlp", "not installed"),
+        ("keras-jit", "tiny", "not installed"),
+        ("keras-jit", "mlp", "not installed"),
     ]
     assert "not installed" in peers.format_peers(rows)
 
@@ -132,21 +183,32 @@ def _row(model, impl, mode, step_ms):
 
 def test_targets_are_checked_against_the_limits():
     rows = [
-        _row("tiny", "hand-written", "jit", 0.02), _row("tiny", "funkeras", "jit", 0.04),
-        _row("tiny", "funkeras", "jit-spe", 0.005), _row("tiny", "funkeras", "eager", 4.0),
-        _row("tiny", "hand-written", "eager", 4.2), _row("mlp", "hand-written", "jit", 1.0),
+        _row("tiny", "hand-written", "jit", 0.02),
+        _row("tiny", "funkeras", "jit", 0.04),
+        _row("tiny", "funkeras", "jit-spe", 0.005),
+        _row("tiny", "funkeras", "eager", 4.0),
+        _row("tiny", "hand-written", "eager", 4.2),
+        _row("mlp", "hand-written", "jit", 1.0),
         _row("mlp", "funkeras", "jit", 1.04),
     ]
     for r in rows:
-        ref = next(x for x in rows if x.model == r.model and x.impl == "hand-written"
-                   and x.mode == "jit")
+        ref = next(
+            x
+            for x in rows
+            if x.model == r.model and x.impl == "hand-written" and x.mode == "jit"
+        )
         r.ratio_hand_jit = r.step_ms / ref.step_ms
-    got = {t["target"]: (t["value"], t["met"]) for t in report.evaluate_targets(rows, 32)}
+    got = {
+        t["target"]: (t["value"], t["met"]) for t in report.evaluate_targets(rows, 32)
+    }
     assert got == {
         "mlp: funkeras jit / hand-written jit": (1.04, True),
         "tiny: funkeras jit / hand-written jit": (2.0, False),
         "tiny: hand-written jit step / funkeras spe=32 step": (4.0, True),
-        "tiny: funkeras eager / hand-written op by op": (pytest.approx(0.9524, abs=1e-4), True),
+        "tiny: funkeras eager / hand-written op by op": (
+            pytest.approx(0.9524, abs=1e-4),
+            True,
+        ),
     }
     text = report.format_targets(report.evaluate_targets(rows, 32))
     assert "MISSED  tiny: funkeras jit / hand-written jit: 2.00 (target <= 1.5)" in text

@@ -87,8 +87,9 @@ TABLE: dict[str, Row] = {
     "conv1d_groups": Row(lambda d: Conv1D(4, 2, groups=2, dtype=d), (4, 4)),
     "conv2d": Row(lambda d: Conv2D(3, 3, dtype=d), (4, 4, 2)),
     "conv2d_same_strided_nobias": Row(
-        lambda d: Conv2D(2, (2, 3), strides=(2, 1), padding="same", use_bias=False,
-                         dtype=d),
+        lambda d: Conv2D(
+            2, (2, 3), strides=(2, 1), padding="same", use_bias=False, dtype=d
+        ),
         (3, 4, 1),
     ),
     "conv2d_dilated_relu": Row(
@@ -171,8 +172,11 @@ def test_layer_conformance(name, dtype):
     )
     # Both modes ran every check, none was skipped by a failure.
     for training in (False, True):
-        ran = {c.split(": ")[1] for c in report.checks
-               if c.startswith(f"{dtype}/training={training}:")}
+        ran = {
+            c.split(": ")[1]
+            for c in report.checks
+            if c.startswith(f"{dtype}/training={training}:")
+        }
         assert {
             "jit_matches_eager",
             "output_spec_matches",
@@ -182,8 +186,11 @@ def test_layer_conformance(name, dtype):
             "finite_gradients",
             "symbolic_batch_exports",
         } <= ran
-    assert {"config: json_round_trip", f"{dtype}: init_is_pure",
-            f"{dtype}: from_config_same_init"} <= set(report.checks)
+    assert {
+        "config: json_round_trip",
+        f"{dtype}: init_is_pure",
+        f"{dtype}: from_config_same_init",
+    } <= set(report.checks)
     assert report.output_spec == layer.compute_output_spec(_spec(row, dtype))
 
 

@@ -51,41 +51,87 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--models", type=_names("model", list(WORKLOADS)),
-                   default=list(WORKLOADS),
-                   help=f"comma-separated workloads, from: {', '.join(WORKLOADS)}")
-    p.add_argument("--modes", type=_names("mode", list(MODES)), default=list(MODES),
-                   help=f"comma-separated funkeras modes, from: {', '.join(MODES)} "
-                        "(jit-spe is jit with --spe steps per execution)")
-    p.add_argument("--batch-size", type=int, default=None,
-                   help="rows per step (default: each workload's own)")
-    p.add_argument("--steps", type=int, default=None,
-                   help="steps per timed round in jit modes (default: per workload)")
-    p.add_argument("--eager-steps", type=int, default=None,
-                   help="steps per timed round in eager/layerwise modes")
-    p.add_argument("--rows", type=int, default=None,
-                   help="rows of generated data (default: per workload)")
-    p.add_argument("--repeats", type=int, default=None,
-                   help="timed rounds per variant, the median is reported "
-                        "(default: 5, 3 for the CNN)")
-    p.add_argument("--spe", type=int, default=32,
-                   help="steps_per_execution K of the jit-spe mode")
-    p.add_argument("--optimizer", choices=("optax", "keras"), default="optax",
-                   help="funkeras' optimizer: the same optax transform as the "
-                        "hand-written loop, or funkeras' Keras-named factory")
-    p.add_argument("--quick", action="store_true",
-                   help="tiny sizes and few rounds (seconds; for tests)")
+    p.add_argument(
+        "--models",
+        type=_names("model", list(WORKLOADS)),
+        default=list(WORKLOADS),
+        help=f"comma-separated workloads, from: {', '.join(WORKLOADS)}",
+    )
+    p.add_argument(
+        "--modes",
+        type=_names("mode", list(MODES)),
+        default=list(MODES),
+        help=f"comma-separated funkeras modes, from: {', '.join(MODES)} "
+        "(jit-spe is jit with --spe steps per execution)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="rows per step (default: each workload's own)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="steps per timed round in jit modes (default: per workload)",
+    )
+    p.add_argument(
+        "--eager-steps",
+        type=int,
+        default=None,
+        help="steps per timed round in eager/layerwise modes",
+    )
+    p.add_argument(
+        "--rows",
+        type=int,
+        default=None,
+        help="rows of generated data (default: per workload)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed rounds per variant, the median is reported "
+        "(default: 5, 3 for the CNN)",
+    )
+    p.add_argument(
+        "--spe", type=int, default=32, help="steps_per_execution K of the jit-spe mode"
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=("optax", "keras"),
+        default="optax",
+        help="funkeras' optimizer: the same optax transform as the "
+        "hand-written loop, or funkeras' Keras-named factory",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes and few rounds (seconds; for tests)",
+    )
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     p.add_argument("--csv", metavar="PATH", help="write the rows as CSV")
     p.add_argument("--markdown", metavar="PATH", help="write the tables as Markdown")
-    p.add_argument("--png", metavar="PATH",
-                   help="write a bar chart of the ratios (needs matplotlib)")
-    p.add_argument("--peers", nargs="?", const=",".join(PEERS), default=None,
-                   type=_names("peer", list(PEERS)),
-                   help=f"also time other libraries, each in its own process "
-                        f"(default all: {', '.join(PEERS)}); missing ones are skipped")
-    p.add_argument("--sweep", action="store_true",
-                   help="add a width/depth sweep of MLPs (jit against eager)")
+    p.add_argument(
+        "--png",
+        metavar="PATH",
+        help="write a bar chart of the ratios (needs matplotlib)",
+    )
+    p.add_argument(
+        "--peers",
+        nargs="?",
+        const=",".join(PEERS),
+        default=None,
+        type=_names("peer", list(PEERS)),
+        help=f"also time other libraries, each in its own process "
+        f"(default all: {', '.join(PEERS)}); missing ones are skipped",
+    )
+    p.add_argument(
+        "--sweep",
+        action="store_true",
+        help="add a width/depth sweep of MLPs (jit against eager)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
 
@@ -103,8 +149,10 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
             print(text, file=sys.stderr, flush=True)
 
     env = report.environment(list(argv) if argv is not None else None)
-    log(f"funkeras.bench on {env['device']} ({env['cpu']}, {env['cpu_count']} cores); "
-        f"jax {env['versions']['jax']}, optax {env['versions']['optax']}")
+    log(
+        f"funkeras.bench on {env['device']} ({env['cpu']}, {env['cpu_count']} cores); "
+        f"jax {env['versions']['jax']}, optax {env['versions']['optax']}"
+    )
     quick = _QUICK if args.quick else {}
     spe = args.spe if not args.quick or args.spe != 32 else quick["spe"]
     repeats = args.repeats or quick.get("repeats")
@@ -118,24 +166,38 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
         rows = args.rows or (batch * quick["rows_steps"] if quick else None)
         log(f"{name}: {workload.title}")
         rows_out, facts = run_workload(
-            workload, modes=tuple(args.modes), batch_size=args.batch_size, steps=steps,
-            eager_steps=args.eager_steps or quick.get("eager_steps"), rows=rows,
-            repeats=repeats, spe=spe, optimizer=args.optimizer, log=log,
+            workload,
+            modes=tuple(args.modes),
+            batch_size=args.batch_size,
+            steps=steps,
+            eager_steps=args.eager_steps or quick.get("eager_steps"),
+            rows=rows,
+            repeats=repeats,
+            spe=spe,
+            optimizer=args.optimizer,
+            log=log,
         )
         results.extend(rows_out)
         workloads.append(facts)
     targets = report.evaluate_targets(results, spe)
     payload: dict[str, Any] = {
         "environment": env,
-        "settings": {"models": args.models, "modes": args.modes, "spe": spe,
-                     "repeats": repeats, "optimizer": args.optimizer,
-                     "quick": bool(args.quick)},
+        "settings": {
+            "models": args.models,
+            "modes": args.modes,
+            "spe": spe,
+            "repeats": repeats,
+            "optimizer": args.optimizer,
+            "quick": bool(args.quick),
+        },
         "workloads": workloads,
         "results": results,
         "targets": targets,
     }
-    print(f"\nfunkeras.bench  {env['device']}  jax {env['versions']['jax']}  "
-          f"optax {env['versions']['optax']}  ({env['cpu_count']} cores: {env['cpu']})")
+    print(
+        f"\nfunkeras.bench  {env['device']}  jax {env['versions']['jax']}  "
+        f"optax {env['versions']['optax']}  ({env['cpu_count']} cores: {env['cpu']})"
+    )
     print(report.format_table(results))
     if targets:
         print("\nTargets:")
@@ -144,25 +206,36 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
         from funkeras.bench.sweep import format_sweep, run_sweep
 
         log("sweep: MLP width x depth, funkeras jit against eager")
-        sweep = run_sweep(quick=bool(args.quick), repeats=max(2, min(repeats or 3, 3)),
-                          log=log)
+        sweep = run_sweep(
+            quick=bool(args.quick), repeats=max(2, min(repeats or 3, 3)), log=log
+        )
         payload["sweep"] = sweep
         print("\nSweep (MLP, batch 64, Adam): compile time against step time")
         print(format_sweep(sweep))
     if args.peers:
         from funkeras.bench.peers import format_peers, run_peers
 
-        peers = run_peers(args.peers, args.models, batch_size=args.batch_size,
-                          quick=bool(args.quick), repeats=repeats or 3, log=log)
+        peers = run_peers(
+            args.peers,
+            args.models,
+            batch_size=args.batch_size,
+            quick=bool(args.quick),
+            repeats=repeats or 3,
+            log=log,
+        )
         payload["peers"] = peers
-        print("\nPeers (each in its own process, against a hand-written jit step "
-              "timed alternately in that process)")
+        print(
+            "\nPeers (each in its own process, against a hand-written jit step "
+            "timed alternately in that process)"
+        )
         print(format_peers(peers))
     payload["environment"]["load_average_end"] = _loadavg()
     payload["environment"]["wall_s"] = round(time.perf_counter() - started, 1)
-    print(f"\n{env['command']}  ({payload['environment']['wall_s']} s; load average "
-          f"{_fmt_load(env['load_average'])} at start, "
-          f"{_fmt_load(payload['environment']['load_average_end'])} at end)")
+    print(
+        f"\n{env['command']}  ({payload['environment']['wall_s']} s; load average "
+        f"{_fmt_load(env['load_average'])} at start, "
+        f"{_fmt_load(payload['environment']['load_average_end'])} at end)"
+    )
     if args.json:
         report.write_json(args.json, payload)
     if args.csv:
@@ -192,8 +265,14 @@ def markdown_report(payload: dict[str, Any]) -> str:
         report.markdown_table(payload["results"]),
     ]
     if payload.get("targets"):
-        lines += ["", "Targets:", "", "```", report.format_targets(payload["targets"]),
-                  "```"]
+        lines += [
+            "",
+            "Targets:",
+            "",
+            "```",
+            report.format_targets(payload["targets"]),
+            "```",
+        ]
     if payload.get("sweep"):
         from funkeras.bench.sweep import format_sweep
 

@@ -57,8 +57,15 @@ class HandWritten:
 
     impl = "hand-written"
 
-    def __init__(self, workload: Workload, mode: str, x: np.ndarray, y: np.ndarray,
-                 batch_size: int, steps_per_epoch: int) -> None:
+    def __init__(
+        self,
+        workload: Workload,
+        mode: str,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int,
+        steps_per_epoch: int,
+    ) -> None:
         self.workload = workload
         self.mode = mode
         perm = np.random.default_rng(0).permutation(x.shape[0])
@@ -134,7 +141,9 @@ class HandWritten:
             step, x, y, b = self._step, self.x, self.y, self.batch_size
             for _ in range(epochs):
                 for i in range(0, self.steps_per_epoch * b, b):
-                    params, opt_state, loss = step(params, opt_state, x[i:i + b], y[i:i + b])
+                    params, opt_state, loss = step(
+                        params, opt_state, x[i : i + b], y[i : i + b]
+                    )
                 float(loss)
         jax.block_until_ready(params)
         self.params, self.opt_state = params, opt_state

@@ -46,7 +46,7 @@ _EAGER_PEERS = ("keras-eager",)
 _MARK = "FUNKERAS_BENCH_PEER_JSON:"
 
 
-# -- the peers' training loops -----------------------------------------------------------
+# -- the peers' training loops -------------------------------------------------
 
 
 def _is_cnn(workload: Any) -> bool:
@@ -58,22 +58,39 @@ def _keras(workload: Any, x: np.ndarray, y: np.ndarray, batch: int, eager: bool)
     import keras
 
     if keras.backend.backend() != "jax":
-        raise RuntimeError(f"Keras runs on {keras.backend.backend()!r}; set KERAS_BACKEND=jax")
+        raise RuntimeError(
+            f"Keras runs on {keras.backend.backend()!r}; set KERAS_BACKEND=jax"
+        )
     keras.utils.set_random_seed(0)
     L = keras.layers
     if _is_cnn(workload):
-        layers = [keras.Input((28, 28, 1)), L.Conv2D(32, 3, activation="relu"),
-                  L.MaxPooling2D(2), L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2),
-                  L.Flatten(), L.Dense(10)]
+        layers = [
+            keras.Input((28, 28, 1)),
+            L.Conv2D(32, 3, activation="relu"),
+            L.MaxPooling2D(2),
+            L.Conv2D(64, 3, activation="relu"),
+            L.MaxPooling2D(2),
+            L.Flatten(),
+            L.Dense(10),
+        ]
     else:
         sizes = workload.layers
-        layers = [keras.Input((sizes[0],))] + [
-            L.Dense(n, activation="relu") for n in sizes[1:-1]] + [L.Dense(sizes[-1])]
+        layers = (
+            [keras.Input((sizes[0],))]
+            + [L.Dense(n, activation="relu") for n in sizes[1:-1]]
+            + [L.Dense(sizes[-1])]
+        )
     model = keras.Sequential(layers)
-    opt = (keras.optimizers.SGD(workload.learning_rate) if workload.optimizer == "sgd"
-           else keras.optimizers.Adam(workload.learning_rate))
-    loss = ("mse" if workload.loss == "mse"
-            else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    opt = (
+        keras.optimizers.SGD(workload.learning_rate)
+        if workload.optimizer == "sgd"
+        else keras.optimizers.Adam(workload.learning_rate)
+    )
+    loss = (
+        "mse"
+        if workload.loss == "mse"
+        else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     if eager:
         model.compile(optimizer=opt, loss=loss, run_eagerly=True)
     else:
@@ -100,21 +117,27 @@ def _jax_loss(workload: Any) -> Callable[[Any, Any], Any]:
 
     if workload.loss == "mse":
         return lambda out, y: jnp.mean(jnp.square(out - y))
-    return lambda out, y: jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, y))
+    return lambda out, y: jnp.mean(
+        optax.softmax_cross_entropy_with_integer_labels(out, y)
+    )
 
 
 def _optax_tx(workload: Any) -> Any:
     import optax
 
-    return (optax.sgd(workload.learning_rate) if workload.optimizer == "sgd"
-            else optax.adam(workload.learning_rate))
+    return (
+        optax.sgd(workload.learning_rate)
+        if workload.optimizer == "sgd"
+        else optax.adam(workload.learning_rate)
+    )
 
 
 def _pool(x: Any) -> Any:
     import jax
 
-    return jax.lax.reduce_window(x, -float("inf"), jax.lax.max, (1, 2, 2, 1),
-                                 (1, 2, 2, 1), "VALID")
+    return jax.lax.reduce_window(
+        x, -float("inf"), jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID"
+    )
 
 
 def _flax_nnx(workload: Any, x: np.ndarray, y: np.ndarray, batch: int) -> Any:
@@ -132,8 +155,12 @@ def _flax_nnx(workload: Any, x: np.ndarray, y: np.ndarray, batch: int) -> Any:
                 self.out = nnx.Linear(5 * 5 * 64, 10, rngs=rngs)
             else:
                 sizes = workload.layers
-                self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs)
-                                        for a, b in zip(sizes[:-2], sizes[1:-1], strict=True)])
+                self.hidden = nnx.List(
+                    [
+                        nnx.Linear(a, b, rngs=rngs)
+                        for a, b in zip(sizes[:-2], sizes[1:-1], strict=True)
+                    ]
+                )
                 self.out = nnx.Linear(sizes[-2], sizes[-1], rngs=rngs)
 
         def __call__(self, h: Any) -> Any:
@@ -155,8 +182,13 @@ def _flax_nnx(workload: Any, x: np.ndarray, y: np.ndarray, batch: int) -> Any:
         optimizer.update(model, grads)
         return loss
 
-    return _StepLoop(lambda xb, yb: step(model, optimizer, xb, yb), x, y, batch,
-                     lambda: jax.block_until_ready(nnx.state(model)))
+    return _StepLoop(
+        lambda xb, yb: step(model, optimizer, xb, yb),
+        x,
+        y,
+        batch,
+        lambda: jax.block_until_ready(nnx.state(model)),
+    )
 
 
 def _equinox(workload: Any, x: np.ndarray, y: np.ndarray, batch: int) -> Any:
@@ -168,10 +200,13 @@ def _equinox(workload: Any, x: np.ndarray, y: np.ndarray, batch: int) -> Any:
     if _is_cnn(workload):
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # Equinox convs are CHW
         layers: list[Any] = [
-            eqx.nn.Conv2d(1, 32, 3, key=keys[0]), eqx.nn.Lambda(jax.nn.relu),
+            eqx.nn.Conv2d(1, 32, 3, key=keys[0]),
+            eqx.nn.Lambda(jax.nn.relu),
             eqx.nn.MaxPool2d(2, 2),
-            eqx.nn.Conv2d(32, 64, 3, key=keys[1]), eqx.nn.Lambda(jax.nn.relu),
-            eqx.nn.MaxPool2d(2, 2), eqx.nn.Lambda(lambda h: h.reshape(-1)),
+            eqx.nn.Conv2d(32, 64, 3, key=keys[1]),
+            eqx.nn.Lambda(jax.nn.relu),
+            eqx.nn.MaxPool2d(2, 2),
+            eqx.nn.Lambda(lambda h: h.reshape(-1)),
             eqx.nn.Linear(5 * 5 * 64, 10, key=keys[2]),
         ]
     else:
@@ -191,18 +226,27 @@ def _equinox(workload: Any, x: np.ndarray, y: np.ndarray, batch: int) -> Any:
             return loss_of(jax.vmap(m)(xb), yb)
 
         loss, grads = eqx.filter_value_and_grad(loss_fn)(model)
-        updates, opt_state = tx.update(grads, opt_state, eqx.filter(model, eqx.is_array))
+        updates, opt_state = tx.update(
+            grads, opt_state, eqx.filter(model, eqx.is_array)
+        )
         return eqx.apply_updates(model, updates), opt_state, loss
 
     def one(xb: Any, yb: Any) -> Any:
         state["model"], state["opt"], loss = step(state["model"], state["opt"], xb, yb)
         return loss
 
-    return _StepLoop(one, x, y, batch,
-                     lambda: jax.block_until_ready(eqx.filter(state["model"], eqx.is_array)))
+    return _StepLoop(
+        one,
+        x,
+        y,
+        batch,
+        lambda: jax.block_until_ready(eqx.filter(state["model"], eqx.is_array)),
+    )
 
 
-def _torch(workload: Any, x: np.ndarray, y: np.ndarray, batch: int, compiled: bool) -> Any:
+def _torch(
+    workload: Any, x: np.ndarray, y: np.ndarray, batch: int, compiled: bool
+) -> Any:
     import torch
     from torch import nn
 
@@ -210,9 +254,16 @@ def _torch(workload: Any, x: np.ndarray, y: np.ndarray, batch: int, compiled: bo
     torch.set_num_threads(os.cpu_count() or 1)
     if _is_cnn(workload):
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # PyTorch convs are NCHW
-        model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-                              nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-                              nn.Flatten(), nn.Linear(5 * 5 * 64, 10))
+        model = nn.Sequential(
+            nn.Conv2d(1, 32, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(5 * 5 * 64, 10),
+        )
     else:
         sizes = workload.layers
         mods: list[Any] = []
@@ -243,8 +294,15 @@ def _torch(workload: Any, x: np.ndarray, y: np.ndarray, batch: int, compiled: bo
 class _StepLoop:
     """A per-step loop over contiguous batches, reading the loss once per epoch."""
 
-    def __init__(self, step: Callable[[Any, Any], Any], x: Any, y: Any, batch: int,
-                 sync: Callable[[], Any], to_float: Callable[[Any], float] = float) -> None:
+    def __init__(
+        self,
+        step: Callable[[Any, Any], Any],
+        x: Any,
+        y: Any,
+        batch: int,
+        sync: Callable[[], Any],
+        to_float: Callable[[Any], float] = float,
+    ) -> None:
         self.step, self.x, self.y, self.batch = step, x, y, batch
         self.sync, self.to_float = sync, to_float
         self.steps = len(x) // batch
@@ -257,11 +315,13 @@ class _StepLoop:
         loss = None
         for _ in range(epochs):
             for i in range(0, self.steps * b, b):
-                loss = self.step(self.x[i:i + b], self.y[i:i + b])
+                loss = self.step(self.x[i : i + b], self.y[i : i + b])
             self.to_float(loss)
 
 
-def _make_peer(name: str, workload: Any, x: np.ndarray, y: np.ndarray, batch: int) -> Any:
+def _make_peer(
+    name: str, workload: Any, x: np.ndarray, y: np.ndarray, batch: int
+) -> Any:
     if name.startswith("keras"):
         return _keras(workload, x, y, batch, eager=name == "keras-eager")
     if name == "flax-nnx":
@@ -271,11 +331,17 @@ def _make_peer(name: str, workload: Any, x: np.ndarray, y: np.ndarray, batch: in
     return _torch(workload, x, y, batch, compiled=name == "torch-compile")
 
 
-# -- inside the peer's process ----------------------------------------------------------
+# -- inside the peer's process -------------------------------------------------
 
 
-def _measure(peer: str, model: str, batch_size: int | None, steps: int | None,
-             rows: int | None, repeats: int) -> list[dict[str, Any]]:
+def _measure(
+    peer: str,
+    model: str,
+    batch_size: int | None,
+    steps: int | None,
+    rows: int | None,
+    repeats: int,
+) -> list[dict[str, Any]]:
     from funkeras.bench.handwritten import HandWritten
     from funkeras.bench.runner import _plan
     from funkeras.bench.workloads import get_workload
@@ -308,7 +374,7 @@ def _measure(peer: str, model: str, batch_size: int | None, steps: int | None,
             ("peer", lambda: (loop.run(epochs), loop.sync()), epochs * per_epoch),
             ("ref", lambda: ref.run(ref_epochs, 0), ref_total),
         ]
-        for key, fn, n in (pair if r % 2 == 0 else pair[::-1]):
+        for key, fn, n in pair if r % 2 == 0 else pair[::-1]:
             gc.collect()
             gc.disable()
             try:
@@ -319,13 +385,22 @@ def _measure(peer: str, model: str, batch_size: int | None, steps: int | None,
                 gc.enable()
     peer_ms = statistics.median(samples["peer"])
     ref_ms = statistics.median(samples["ref"])
-    rows_out.append({
-        "model": model, "peer": peer, "status": "ok", "first_step_s": first,
-        "step_ms": peer_ms, "samples_ms": samples["peer"], "batch_size": batch,
-        "steps_per_round": epochs * per_epoch, "samples_per_s": batch / (peer_ms / 1000),
-        "ratio_hand_jit": peer_ms / ref_ms, "hand_jit_ms": ref_ms,
-        "hand_jit_first_step_s": ref_first,
-    })
+    rows_out.append(
+        {
+            "model": model,
+            "peer": peer,
+            "status": "ok",
+            "first_step_s": first,
+            "step_ms": peer_ms,
+            "samples_ms": samples["peer"],
+            "batch_size": batch,
+            "steps_per_round": epochs * per_epoch,
+            "samples_per_s": batch / (peer_ms / 1000),
+            "ratio_hand_jit": peer_ms / ref_ms,
+            "hand_jit_ms": ref_ms,
+            "hand_jit_first_step_s": ref_first,
+        }
+    )
     return rows_out
 
 
@@ -339,13 +414,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=None)
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args(argv)
-    rows = _measure(args.peer, args.model, args.batch_size, args.steps, args.rows,
-                    args.repeats)
+    rows = _measure(
+        args.peer, args.model, args.batch_size, args.steps, args.rows, args.repeats
+    )
     print(_MARK + json.dumps(rows), flush=True)
     return 0
 
 
-# -- in the benchmark's process --------------------------------------------------------
+# -- in the benchmark's process ------------------------------------------------
 
 
 def installed(peer: str) -> bool:
@@ -353,20 +429,43 @@ def installed(peer: str) -> bool:
     return importlib.util.find_spec(PEERS[peer][0]) is not None
 
 
-def run_peers(names: Sequence[str], models: Sequence[str], *, batch_size: int | None,
-              quick: bool, repeats: int, log: Callable[[str], None],
-              timeout_s: float = 600.0) -> list[dict[str, Any]]:
+def run_peers(
+    names: Sequence[str],
+    models: Sequence[str],
+    *,
+    batch_size: int | None,
+    quick: bool,
+    repeats: int,
+    log: Callable[[str], None],
+    timeout_s: float = 600.0,
+) -> list[dict[str, Any]]:
     """Measure each peer on each model in its own process; never raises for a peer."""
     out: list[dict[str, Any]] = []
     for peer in names:
         if not installed(peer):
             log(f"peer {peer}: not installed ({PEERS[peer][0]})")
-            out.extend({"model": m, "peer": peer, "status": "not installed",
-                        "reason": f"`{PEERS[peer][0]}` is not installed"} for m in models)
+            out.extend(
+                {
+                    "model": m,
+                    "peer": peer,
+                    "status": "not installed",
+                    "reason": f"`{PEERS[peer][0]}` is not installed",
+                }
+                for m in models
+            )
             continue
         for model in models:
-            cmd = [sys.executable, "-m", "funkeras.bench.peers", "--peer", peer,
-                   "--model", model, "--repeats", str(repeats)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "funkeras.bench.peers",
+                "--peer",
+                peer,
+                "--model",
+                model,
+                "--repeats",
+                str(repeats),
+            ]
             if batch_size:
                 cmd += ["--batch-size", str(batch_size)]
             if quick:
@@ -374,19 +473,32 @@ def run_peers(names: Sequence[str], models: Sequence[str], *, batch_size: int | 
             env = dict(os.environ, KERAS_BACKEND="jax")
             log(f"peer {peer} on {model} ...")
             try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
-                                      timeout=timeout_s)
+                proc = subprocess.run(
+                    cmd, capture_output=True, text=True, env=env, timeout=timeout_s
+                )
             except subprocess.TimeoutExpired:
-                out.append({"model": model, "peer": peer, "status": "error",
-                            "reason": f"timed out after {timeout_s:.0f} s"})
+                out.append(
+                    {
+                        "model": model,
+                        "peer": peer,
+                        "status": "error",
+                        "reason": f"timed out after {timeout_s:.0f} s",
+                    }
+                )
                 continue
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(_MARK)]
             if proc.returncode != 0 or not lines:
                 tail = (proc.stderr.strip().splitlines() or ["no output"])[-1][:200]
-                out.append({"model": model, "peer": peer, "status": "error",
-                            "reason": f"exit {proc.returncode}: {tail}"})
+                out.append(
+                    {
+                        "model": model,
+                        "peer": peer,
+                        "status": "error",
+                        "reason": f"exit {proc.returncode}: {tail}",
+                    }
+                )
                 continue
-            out.extend(json.loads(lines[-1][len(_MARK):]))
+            out.extend(json.loads(lines[-1][len(_MARK) :]))
     return out
 
 
@@ -396,17 +508,32 @@ def format_peers(rows: Sequence[dict[str, Any]]) -> str:
     cells = []
     for r in rows:
         if r.get("status") != "ok":
-            cells.append((r["model"], r["peer"], f"{r['status']}: {r.get('reason', '')}"))
+            cells.append(
+                (r["model"], r["peer"], f"{r['status']}: {r.get('reason', '')}")
+            )
             continue
-        cells.append((r["model"], r["peer"], f"{r['first_step_s']:.3f}",
-                      f"{r['step_ms']:.4f}" if r["step_ms"] < 0.1 else f"{r['step_ms']:.3f}",
-                      f"{r['samples_per_s']:,.0f}", f"{r['ratio_hand_jit']:.2f}"))
-    widths = [max([len(h)] + [len(c[i]) for c in cells if len(c) == len(header)])
-              for i, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
-             "  ".join("-" * w for w in widths)]
+        cells.append(
+            (
+                r["model"],
+                r["peer"],
+                f"{r['first_step_s']:.3f}",
+                f"{r['step_ms']:.4f}" if r["step_ms"] < 0.1 else f"{r['step_ms']:.3f}",
+                f"{r['samples_per_s']:,.0f}",
+                f"{r['ratio_hand_jit']:.2f}",
+            )
+        )
+    widths = [
+        max([len(h)] + [len(c[i]) for c in cells if len(c) == len(header)])
+        for i, h in enumerate(header)
+    ]
+    lines = [
+        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
+        "  ".join("-" * w for w in widths),
+    ]
     for c in cells:
-        lines.append("  ".join(v.ljust(w) for v, w in zip(c, widths, strict=False)).rstrip())
+        lines.append(
+            "  ".join(v.ljust(w) for v, w in zip(c, widths, strict=False)).rstrip()
+        )
     return "\n".join(lines)
 
 

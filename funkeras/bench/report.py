@@ -26,10 +26,26 @@ __all__ = [
 ]
 
 CSV_FIELDS = (
-    "model", "impl", "mode", "label", "status", "reason", "batch_size",
-    "steps_per_round", "first_step_s", "xla_compiles", "xla_compile_s", "step_ms",
-    "step_ms_min", "samples_per_s", "ratio_hand_jit", "ratio_funkeras_jit", "compiles",
-    "recompiles", "first_fit_s", "held_mb",
+    "model",
+    "impl",
+    "mode",
+    "label",
+    "status",
+    "reason",
+    "batch_size",
+    "steps_per_round",
+    "first_step_s",
+    "xla_compiles",
+    "xla_compile_s",
+    "step_ms",
+    "step_ms_min",
+    "samples_per_s",
+    "ratio_hand_jit",
+    "ratio_funkeras_jit",
+    "compiles",
+    "recompiles",
+    "first_fit_s",
+    "held_mb",
 )
 
 
@@ -64,14 +80,16 @@ def environment(argv: list[str] | None = None) -> dict[str, Any]:
         load = None
     return {
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": "python -m funkeras.bench " + " ".join(argv if argv is not None
-                                                          else sys.argv[1:]),
+        "command": "python -m funkeras.bench "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": _cpu_name(),
         "cpu_count": os.cpu_count(),
         "load_average": load,
-        "versions": {n: _version(n) for n in ("funkeras", "jax", "jaxlib", "optax", "numpy")},
+        "versions": {
+            n: _version(n) for n in ("funkeras", "jax", "jaxlib", "optax", "numpy")
+        },
         "backend": jax.default_backend(),
         "device": f"{device.platform}:{getattr(device, 'device_kind', '?')}",
         "device_count": jax.device_count(),
@@ -85,7 +103,13 @@ def _fmt(value: Any, spec: str, missing: str = "-") -> str:
 def _fmt_ms(value: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value:.4f}" if value < 0.1 else f"{value:.3f}" if value < 10 else f"{value:.1f}"
+    return (
+        f"{value:.4f}"
+        if value < 0.1
+        else f"{value:.3f}"
+        if value < 10
+        else f"{value:.1f}"
+    )
 
 
 def _fmt_ratio(value: float | None) -> str:
@@ -94,18 +118,47 @@ def _fmt_ratio(value: float | None) -> str:
     return f"{value:.2f}" if value < 100 else f"{value:.0f}"
 
 
-_HEADER = ("model", "implementation", "mode", "first step s", "step ms", "samples/s",
-           "x hand jit", "x fk jit", "compiles", "recompiles", "held MB")
+_HEADER = (
+    "model",
+    "implementation",
+    "mode",
+    "first step s",
+    "step ms",
+    "samples/s",
+    "x hand jit",
+    "x fk jit",
+    "compiles",
+    "recompiles",
+    "held MB",
+)
 
 
 def _cells(r: Any) -> tuple[str, ...]:
     if r.status != "ok":
-        return (r.model, r.impl, r.label, f"{r.status}: {r.reason}", "", "", "", "", "",
-                "", "")
+        return (
+            r.model,
+            r.impl,
+            r.label,
+            f"{r.status}: {r.reason}",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        )
     return (
-        r.model, r.impl, r.label, _fmt(r.first_step_s, ".3f"), _fmt_ms(r.step_ms),
-        _fmt(r.samples_per_s, ",.0f"), _fmt_ratio(r.ratio_hand_jit),
-        _fmt_ratio(r.ratio_funkeras_jit), _fmt(r.compiles, "d"), str(r.recompiles),
+        r.model,
+        r.impl,
+        r.label,
+        _fmt(r.first_step_s, ".3f"),
+        _fmt_ms(r.step_ms),
+        _fmt(r.samples_per_s, ",.0f"),
+        _fmt_ratio(r.ratio_hand_jit),
+        _fmt_ratio(r.ratio_funkeras_jit),
+        _fmt(r.compiles, "d"),
+        str(r.recompiles),
         _fmt(r.held_mb, ".1f"),
     )
 
@@ -126,10 +179,15 @@ def format_table(results: Iterable[Any]) -> str:
             lines.append("")
         previous = row[0]
         if row[3].startswith(("unavailable", "error")):
-            lines.append("  ".join(c.ljust(w) for c, w in zip(row[:3], widths, strict=False))
-                         + "  " + row[3])
+            lines.append(
+                "  ".join(c.ljust(w) for c, w in zip(row[:3], widths, strict=False))
+                + "  "
+                + row[3]
+            )
         else:
-            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+            lines.append(
+                "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            )
     return "\n".join(lines)
 
 
@@ -166,24 +224,44 @@ def evaluate_targets(results: list[Any], spe: int) -> list[dict[str, Any]]:
         if value is None:
             return
         met = value <= limit if kind == "max" else value >= limit
-        out.append({"target": name, "value": round(value, 4), "limit": limit,
-                    "kind": kind, "met": met})
+        out.append(
+            {
+                "target": name,
+                "value": round(value, 4),
+                "limit": limit,
+                "kind": kind,
+                "met": met,
+            }
+        )
 
     for model, limit in (("mlp", 1.05), ("cnn", 1.05), ("tiny", 1.5)):
         r = _get(results, model, "funkeras", "jit")
-        add(f"{model}: funkeras jit / hand-written jit", r and r.ratio_hand_jit, limit, "max")
+        add(
+            f"{model}: funkeras jit / hand-written jit",
+            r and r.ratio_hand_jit,
+            limit,
+            "max",
+        )
     spe_row = _get(results, "tiny", "funkeras", "jit-spe")
     ref = _get(results, "tiny", "hand-written", "jit")
     if spe_row and ref:
-        add(f"tiny: hand-written jit step / funkeras spe={spe} step",
-            ref.step_ms / spe_row.step_ms, 3.0, "min")
+        add(
+            f"tiny: hand-written jit step / funkeras spe={spe} step",
+            ref.step_ms / spe_row.step_ms,
+            3.0,
+            "min",
+        )
     models = sorted({r.model for r in results})
     for model in models:
         fk = _get(results, model, "funkeras", "eager")
         hand = _get(results, model, "hand-written", "eager")
         if fk and hand:
-            add(f"{model}: funkeras eager / hand-written op by op", fk.step_ms / hand.step_ms,
-                1.1, "max")
+            add(
+                f"{model}: funkeras eager / hand-written op by op",
+                fk.step_ms / hand.step_ms,
+                1.1,
+                "max",
+            )
     return out
 
 
@@ -193,8 +271,10 @@ def format_targets(targets: list[dict[str, Any]]) -> str:
     for t in targets:
         sign = "<=" if t["kind"] == "max" else ">="
         verdict = "met" if t["met"] else "MISSED"
-        lines.append(f"  {verdict:6}  {t['target']}: {t['value']:.2f} (target {sign} "
-                     f"{t['limit']})")
+        lines.append(
+            f"  {verdict:6}  {t['target']}: {t['value']:.2f} (target {sign} "
+            f"{t['limit']})"
+        )
     return "\n".join(lines)
 
 
@@ -204,6 +284,7 @@ def _row_dict(r: Any) -> dict[str, Any]:
 
 def write_json(path: str, payload: dict[str, Any]) -> None:
     """Write the run (environment, rows, targets, sweep, peers) as JSON."""
+
     def default(obj: Any) -> Any:
         if dataclasses.is_dataclass(obj):
             return dataclasses.asdict(obj)

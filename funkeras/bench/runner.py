@@ -113,8 +113,10 @@ def rss_mb() -> tuple[float | None, float | None]:
     try:
         with open("/proc/self/status") as f:
             fields = dict(line.split(":", 1) for line in f if ":" in line)
-        return (int(fields["VmRSS"].split()[0]) / 1024,
-                int(fields["VmHWM"].split()[0]) / 1024)
+        return (
+            int(fields["VmRSS"].split()[0]) / 1024,
+            int(fields["VmHWM"].split()[0]) / 1024,
+        )
     except (OSError, KeyError, ValueError):
         return None, None
 
@@ -174,11 +176,25 @@ class _Variant:
 
 
 class _Funkeras(_Variant):
-    def __init__(self, workload: Workload, mode: str, x: np.ndarray, y: np.ndarray,
-                 batch_size: int, epochs: int, steps_per_epoch: int, spe: int,
-                 optimizer: str, result: Result) -> None:
+    def __init__(
+        self,
+        workload: Workload,
+        mode: str,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int,
+        epochs: int,
+        steps_per_epoch: int,
+        spe: int,
+        optimizer: str,
+        result: Result,
+    ) -> None:
         self.workload, self.mode, self.x, self.y = workload, mode, x, y
-        self.batch_size, self.epochs, self.steps_per_epoch = batch_size, epochs, steps_per_epoch
+        self.batch_size, self.epochs, self.steps_per_epoch = (
+            batch_size,
+            epochs,
+            steps_per_epoch,
+        )
         self.k = spe if mode == "jit-spe" else 1
         self.result = result
         execution = "jit" if mode.startswith("jit") else mode
@@ -191,8 +207,16 @@ class _Funkeras(_Variant):
         )
 
     def _fit(self, epochs: int, steps: int, seed: int, callbacks: Any = None) -> None:
-        self.model.fit(self.x, self.y, batch_size=self.batch_size, epochs=epochs,
-                       steps_per_epoch=steps, verbose=0, seed=seed, callbacks=callbacks)
+        self.model.fit(
+            self.x,
+            self.y,
+            batch_size=self.batch_size,
+            epochs=epochs,
+            steps_per_epoch=steps,
+            verbose=0,
+            seed=seed,
+            callbacks=callbacks,
+        )
         jax.block_until_ready(self.model.params)
 
     def warmup(self) -> None:
@@ -219,14 +243,25 @@ class _Funkeras(_Variant):
 
     def compiles(self) -> int | None:
         stats = self.model.compile_stats()
-        if self.mode in _OP_BY_OP and not any(s.get("compiles") for s in stats.values()):
+        if self.mode in _OP_BY_OP and not any(
+            s.get("compiles") for s in stats.values()
+        ):
             return 0
         return sum(int(s.get("compiles") or 0) for s in stats.values())
 
 
 class _Hand(_Variant):
-    def __init__(self, workload: Workload, mode: str, x: np.ndarray, y: np.ndarray,
-                 batch_size: int, epochs: int, steps_per_epoch: int, result: Result) -> None:
+    def __init__(
+        self,
+        workload: Workload,
+        mode: str,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int,
+        epochs: int,
+        steps_per_epoch: int,
+        result: Result,
+    ) -> None:
         self.loop = HandWritten(workload, mode, x, y, batch_size, steps_per_epoch)
         self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
         self.result = result
@@ -257,8 +292,9 @@ def _reason(e: BaseException) -> str:
 def _label(impl: str, mode: str, spe: int) -> str:
     if impl == "funkeras":
         return f"jit spe={spe}" if mode == "jit-spe" else mode
-    return {"jit": "jit (reference)", "eager": "op by op",
-            "scan": "lax.scan epoch"}[mode]
+    return {"jit": "jit (reference)", "eager": "op by op", "scan": "lax.scan epoch"}[
+        mode
+    ]
 
 
 def run_workload(
@@ -308,33 +344,60 @@ def run_workload(
     for impl, mode in specs:
         op_by_op = mode in _OP_BY_OP
         epochs, per_epoch = _plan(eager_steps if op_by_op else steps, rows, batch_size)
-        result = Result(workload.name, impl, mode, _label(impl, mode, spe), batch_size,
-                        steps_per_round=epochs * per_epoch, epochs_per_round=epochs,
-                        steps_per_epoch=per_epoch)
+        result = Result(
+            workload.name,
+            impl,
+            mode,
+            _label(impl, mode, spe),
+            batch_size,
+            steps_per_round=epochs * per_epoch,
+            epochs_per_round=epochs,
+            steps_per_epoch=per_epoch,
+        )
         results.append(result)
         gc.collect()
         before = live_bytes()
         count0, seconds0 = events.snapshot()
         try:
             if impl == "funkeras":
-                variant: _Variant = _Funkeras(workload, mode, x, y, batch_size, epochs,
-                                              per_epoch, spe, optimizer, result)
+                variant: _Variant = _Funkeras(
+                    workload,
+                    mode,
+                    x,
+                    y,
+                    batch_size,
+                    epochs,
+                    per_epoch,
+                    spe,
+                    optimizer,
+                    result,
+                )
             else:
-                variant = _Hand(workload, mode, x, y, batch_size, epochs, per_epoch, result)
+                variant = _Hand(
+                    workload, mode, x, y, batch_size, epochs, per_epoch, result
+                )
         except Exception as e:  # noqa: BLE001 - an unavailable mode is reported, not fatal
             result.status, result.reason = "unavailable", _reason(e)
-            log(f"  {workload.name} {impl} {result.label}: unavailable ({result.reason})")
+            log(
+                f"  {workload.name} {impl} {result.label}: "
+                f"unavailable ({result.reason})"
+            )
             continue
         try:
             variant.warmup()
         except ImportError as e:  # a mode whose module is not there (yet)
             result.status, result.reason = "unavailable", _reason(e)
-            log(f"  {workload.name} {impl} {result.label}: unavailable ({result.reason})")
+            log(
+                f"  {workload.name} {impl} {result.label}: "
+                f"unavailable ({result.reason})"
+            )
             continue
         except Exception as e:  # noqa: BLE001 - reported in the table
             result.status, result.reason = "error", _reason(e)
-            log(f"  {workload.name} {impl} {result.label}: error in warm-up\n"
-                + traceback.format_exc(limit=3))
+            log(
+                f"  {workload.name} {impl} {result.label}: error in warm-up\n"
+                + traceback.format_exc(limit=3)
+            )
             continue
         count1, seconds1 = events.snapshot()
         result.xla_compiles, result.xla_compile_s = count1 - count0, seconds1 - seconds0
@@ -342,9 +405,15 @@ def run_workload(
         held = max(live_bytes(), variant.live_in_fit or 0)
         result.held_mb = (held - before) / 2**20
         variants.append(variant)
-        first = result.first_step_s if result.first_step_s is not None else result.first_fit_s
-        log(f"  {workload.name} {impl} {result.label}: warm (first "
-            f"{'step' if result.first_step_s is not None else 'fit'} {first:.3f} s)")
+        first = (
+            result.first_step_s
+            if result.first_step_s is not None
+            else result.first_fit_s
+        )
+        log(
+            f"  {workload.name} {impl} {result.label}: warm (first "
+            f"{'step' if result.first_step_s is not None else 'fit'} {first:.3f} s)"
+        )
 
     for r in range(repeats):
         shift = r % max(1, len(variants))
@@ -359,7 +428,9 @@ def run_workload(
             finally:
                 gc.enable()
             variant.result.recompiles += events.snapshot()[0] - count0
-            variant.result.samples_ms.append(1000 * elapsed / variant.result.steps_per_round)
+            variant.result.samples_ms.append(
+                1000 * elapsed / variant.result.steps_per_round
+            )
     for variant in variants:
         variant.result.compiles = variant.compiles()
         variant.result.finish(variant.steps_per_epoch)
@@ -388,8 +459,11 @@ def run_workload(
         "rss_after_mb": rss_after,
         "rss_peak_mb": peak,
         # Accelerators report the process' peak device memory (not per variant).
-        "device_peak_mb": (device_stats["peak_bytes_in_use"] / 2**20
-                           if "peak_bytes_in_use" in device_stats else None),
+        "device_peak_mb": (
+            device_stats["peak_bytes_in_use"] / 2**20
+            if "peak_bytes_in_use" in device_stats
+            else None
+        ),
     }
     return results, facts
 

@@ -50,7 +50,7 @@ def glorot_uniform(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     return jax.random.uniform(key, shape, jnp.float32, -limit, limit)
 
 
-# -- layers written by hand ----------------------------------------------------------
+# -- layers written by hand ----------------------------------------------------
 
 
 def _dense(params: dict[str, jax.Array], x: jax.Array) -> jax.Array:
@@ -108,10 +108,12 @@ def _cnn_apply(params: list[dict[str, jax.Array]], x: jax.Array) -> jax.Array:
     return _dense(params[2], x)
 
 
-# -- data -------------------------------------------------------------------------------
+# -- data ----------------------------------------------------------------------
 
 
-def _regression_data(rows: int, features: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _regression_data(
+    rows: int, features: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(rows, features)).astype(np.float32)
     w = rng.normal(size=(features, 1)).astype(np.float32)
@@ -130,7 +132,7 @@ def _image_data(
     return x, y
 
 
-# -- the workload description ------------------------------------------------------------
+# -- the workload description --------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -276,13 +278,25 @@ def _cnn_model() -> Any:
 
 WORKLOADS: dict[str, Workload] = {
     "linear": mlp_workload(
-        "linear", [16, 1], batch_size=256, optimizer="sgd", learning_rate=0.01,
-        loss="mse", rows=8192, steps=256, eager_steps=32,
+        "linear",
+        [16, 1],
+        batch_size=256,
+        optimizer="sgd",
+        learning_rate=0.01,
+        loss="mse",
+        rows=8192,
+        steps=256,
+        eager_steps=32,
         title="linear regression 8192x16, batch 256, SGD",
     ),
     "mlp": mlp_workload(
-        "mlp", [784, 512, 512, 10], batch_size=128, rows=4096, steps=64,
-        eager_steps=16, title="MLP 784-512-512-10, batch 128, Adam",
+        "mlp",
+        [784, 512, 512, 10],
+        batch_size=128,
+        rows=4096,
+        steps=64,
+        eager_steps=16,
+        title="MLP 784-512-512-10, batch 128, Adam",
     ),
     "cnn": Workload(
         name="cnn",
@@ -302,8 +316,14 @@ WORKLOADS: dict[str, Workload] = {
         repeats=3,
     ),
     "tiny": mlp_workload(
-        "tiny", [16, 32, 1], batch_size=32, loss="mse", rows=4096, steps=256,
-        eager_steps=32, title="tiny MLP 16-32-1, batch 32, Adam (dispatch-bound)",
+        "tiny",
+        [16, 32, 1],
+        batch_size=32,
+        loss="mse",
+        rows=4096,
+        steps=256,
+        eager_steps=32,
+        title="tiny MLP 16-32-1, batch 32, Adam (dispatch-bound)",
     ),
 }
 

@@ -7,7 +7,13 @@ from typing import Any
 import jax
 import numpy as np
 
-from funkeras.layers.base import InputLayer, _is_symbolic, _shape_str, add_batch_axis
+from funkeras.layers.base import (
+    InputLayer,
+    _is_symbolic,
+    _shape_str,
+    add_batch_axis,
+    to_snake_case,
+)
 
 __all__ = ["summary_text", "readable_memory_size", "layer_costs"]
 
@@ -46,6 +52,22 @@ def _shape_text(tensors: Any) -> str:
 def _cell(text: str, width: int, right: bool = False) -> str:
     text = text if len(text) <= width else text[: width - 1] + "…"
     return text.rjust(width) if right else text.ljust(width)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Split `text` into lines of at most `width` at spaces, as Keras' table does.
+
+    A single word longer than `width` keeps its own line (`_cell` then ends it
+    with an ellipsis), so `batch_normalization (BatchNormalization)` shows both
+    the name and the type instead of losing the type to truncation.
+    """
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
 
 
 def layer_costs(model: Any, batch_size: int = 1) -> dict[str, dict[str, float]]:
@@ -122,7 +144,9 @@ def summary_text(
          Total FLOPs: 27 (bytes accessed: 124.00 B), batch of 1
     """
     graph = model.graph
-    name = model.name or "model"
+    # Unnamed, a model is titled as it would be named inside another model
+    # (`sequential`, `model`), the way Keras titles `Sequential()` "sequential".
+    name = model.name or to_snake_case(type(model).__name__)
     if graph is None:
         return (
             f'Model: "{name}"\nThis model has not been built yet. Build it with '
@@ -147,10 +171,16 @@ def summary_text(
     numeric = {2, 3, 4} if show_cost else {2}
 
     def row(cells: list[str]) -> str:
-        return "│" + "│".join(
-            " " + _cell(c, w - 2, right=(i in numeric)) + " "
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ) + "│"
+        wrapped = [_wrap(c, w - 2) for c, w in zip(cells, widths, strict=True)]
+        height = max(len(lines) for lines in wrapped)
+        return "\n".join(
+            "│" + "│".join(
+                " " + _cell(lines[k] if k < len(lines) else "", w - 2,
+                            right=(i in numeric)) + " "
+                for i, (lines, w) in enumerate(zip(wrapped, widths, strict=True))
+            ) + "│"
+            for k in range(height)
+        )
 
     def rule(left: str, mid: str, right: str, fill: str) -> str:
         return left + mid.join(fill * w for w in widths) + right
@@ -159,8 +189,11 @@ def summary_text(
     if not sequential:
         in_tensors = jax.tree.leaves(graph.inputs, is_leaf=_is_symbolic)
         for layer, t in zip(graph.input_layers, in_tensors, strict=True):
-            rows.append([f"{layer.name} (InputLayer)", _shape_str(t.shape), "0"]
-                        + (["0", "0"] if show_cost else []) + ([""] if branched else []))
+            rows.append(
+                [f"{layer.name} (InputLayer)", _shape_str(t.shape), "0"]
+                + (["0", "0"] if show_cost else [])
+                + (["-"] if branched else [])  # Keras: an Input connects to nothing
+            )
     for layer in graph.layers:
         nodes = graph.layer_nodes(layer)
         n, _ = _count((params[layer.name], state[layer.name]))
@@ -170,13 +203,20 @@ def summary_text(
             cost = costs[layer.name]
             cells += [_readable_count(cost["flops"]), readable_memory_size(cost["bytes"])]
         if branched:
+            # Keras' `layer[node_index][tensor_index]`: which call of the source
+            # layer produced the tensor, and which of that call's outputs it is.
             sources = []
             for node in nodes:
                 for t in node.input_tensors:
                     src = t.node.layer
-                    suffix = "" if isinstance(src, InputLayer) else f"[{t.index}]"
-                    sources.append(f"{src.name}{suffix}")
-            cells.append(", ".join(sources))
+                    calls = (
+                        [] if isinstance(src, InputLayer) else graph.layer_nodes(src)
+                    )
+                    node_index = next(
+                        (k for k, call in enumerate(calls) if call is t.node), 0
+                    )
+                    sources.append(f"{src.name}[{node_index}][{t.index}]")
+            cells.append(", ".join(sources) or "-")
         rows.append(cells)
 
     lines = [f'Model: "{name}"', rule("┏", "┳", "┓", "━"),

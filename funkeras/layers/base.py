@@ -128,11 +128,17 @@ def normalize_tuple(owner: str, arg: str, value: Any, n: int) -> tuple[int, ...]
 
 
 def normalize_dtype(owner: str, value: Any) -> str:
-    """A dtype-like as its canonical NumPy name ("float32", "bfloat16")."""
+    """A numeric dtype-like as its canonical name ("float32", "bfloat16", "int32")."""
     try:
-        return jnp.dtype(value).name
+        dtype = jnp.dtype(value)
     except TypeError as e:
         raise TypeError(f"{owner}: `dtype` must be a dtype name, got {value!r}.") from e
+    if dtype.kind not in "fiub" and dtype.name != "bfloat16":
+        raise TypeError(
+            f"{owner}: `dtype` must be a numeric dtype (float32, bfloat16, int32, ...), "
+            f"got {value!r}."
+        )
+    return dtype.name
 
 
 def _shape_str(shape: Sequence[Any]) -> str:

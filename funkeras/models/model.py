@@ -186,6 +186,13 @@ class Model(Trainer, Layer):
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """The layer called `name` (or at `index` in `layers`)."""
+        if name is not None and index is not None:
+            raise ValueError(
+                f"{self._owner()}: provide only a layer name or only an index to "
+                f"`get_layer`, not both (got {name!r} and {index})."
+            )
+        if name is None and index is None:
+            raise ValueError(f"{self._owner()}: `get_layer` needs a name or an index.")
         layers = self.layers
         if index is not None:
             if not -len(layers) <= index < len(layers):
@@ -277,17 +284,22 @@ class Model(Trainer, Layer):
         return jax.eval_shape(lambda k: fn.graph_init(graph, k), jax.random.key(0))
 
     def _ensure_weights(self) -> None:
+        """Create whichever of params and state is missing, from `self.seed`."""
+        if self._params is not None and self._state is not None:
+            return
+        graph = self._require_graph("weights")
+        init = jax.jit(lambda k: fn.graph_init(graph, k))
+        params, state = init(jax.random.key(self.seed))
+        # A nested model that already holds weights (trained, loaded) keeps
+        # them: transfer learning. The pure `init` always starts fresh.
+        for layer in graph.layers:
+            if isinstance(layer, Model) and layer._params is not None:
+                params[layer.name] = jax.tree.map(jnp.copy, layer.params)
+                state[layer.name] = jax.tree.map(jnp.copy, layer.state)
         if self._params is None:
-            graph = self._require_graph("weights")
-            init = jax.jit(lambda k: fn.graph_init(graph, k))
-            params, state = init(jax.random.key(self.seed))
-            # A nested model that already holds weights (trained, loaded) keeps
-            # them: transfer learning. The pure `init` always starts fresh.
-            for layer in graph.layers:
-                if isinstance(layer, Model) and layer._params is not None:
-                    params[layer.name] = jax.tree.map(jnp.copy, layer._params)
-                    state[layer.name] = jax.tree.map(jnp.copy, layer._state)
-            self._params, self._state = params, state
+            self._params = params
+        if self._state is None:
+            self._state = state
 
     @property
     def params(self) -> Params:
@@ -298,7 +310,6 @@ class Model(Trainer, Layer):
     @params.setter
     def params(self, value: Params) -> None:
         self._check_tree("params", value, self._param_shapes()[0])
-        self._ensure_weights()
         self._params = value
 
     @property
@@ -310,7 +321,6 @@ class Model(Trainer, Layer):
     @state.setter
     def state(self, value: State) -> None:
         self._check_tree("state", value, self._param_shapes()[1])
-        self._ensure_weights()
         self._state = value
 
     def _check_tree(self, what: str, value: Any, like: Any) -> None:
@@ -365,7 +375,7 @@ class Model(Trainer, Layer):
         """Every weight as a NumPy array, in Keras' order (layer by layer)."""
         params, state = self.params, self.state
         return [
-            np.asarray(self._get_path(params if is_param else state, path))
+            np.array(self._get_path(params if is_param else state, path), copy=True)
             for path, is_param, _ in self._weight_entries()
         ]
 
@@ -387,7 +397,9 @@ class Model(Trainer, Layer):
                     f"{self._owner()}: weight {'/'.join(path)} has shape "
                     f"{tuple(old.shape)}, got {tuple(np.shape(w))}."
                 )
-            self._get_path(tree, path[:-1])[path[-1]] = jnp.asarray(w, old.dtype)
+            # A private copy: the caller's array must not alias the model's weights.
+            fresh = np.array(w, dtype=np.dtype(old.dtype), copy=True)
+            self._get_path(tree, path[:-1])[path[-1]] = jax.device_put(fresh)
         self._params, self._state = params, state
 
     @property

@@ -463,7 +463,16 @@ class Trainer:
             self._ensure_runner(first[1])
             steps = steps_per_epoch
         if validation_data is not None:
-            val_source = validation_data
+            # Keras: a tuple is `(x_val, y_val)` or `(x_val, y_val, sample_weight)`.
+            if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
+                val_source = validation_data
+            elif is_array_like(validation_data):
+                raise ValueError(
+                    "fit: `validation_data` must be a tuple `(x_val, y_val)` or "
+                    "`(x_val, y_val, sample_weight)`, or an iterable of batches."
+                )
+            else:
+                val_source = validation_data
         runner = self._ensure_runner()
 
         validation = None
@@ -471,6 +480,12 @@ class Trainer:
             vbs = validation_batch_size or batch_size
 
             def validation() -> dict[str, float]:
+                if isinstance(val_source, tuple):
+                    vx, vy, vsw = unpack_batch(val_source)
+                    return self._evaluate_logs(
+                        vx, vbs, validation_steps, CallbackList([]), y=vy,
+                        sample_weight=vsw,
+                    )
                 return self._evaluate_logs(
                     val_source, vbs, validation_steps, CallbackList([])
                 )

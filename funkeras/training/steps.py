@@ -79,7 +79,7 @@ def make_train_step(
         penalty_fn: `penalty(params) -> scalar`, the regularization loss.
         loss_fn: Overrides the loss: `loss_fn(x, y, y_pred, sample_weight, mask)`
             returning a scalar (a model's `compute_loss`).
-        probe_every: When > 0, every `probe_every` steps the logs carry per-variable
+        probe_every: When > 0, on every `probe_every`-th step the logs carry per-variable
             norms of params, gradients and updates under `"_probes"` (computed in
             the compiled step; the other steps skip the reductions).
         finite_gate: When True, a step whose loss, params, state or optimizer state
@@ -145,7 +145,10 @@ def make_train_step(
         extras: dict[str, Any] = {}
         if probe_every > 0:
             extras["_probes"] = jax.lax.cond(
-                ts.step % probe_every == 0,
+                # The last step of every `probe_every`: with K-step blocks (K
+                # dividing probe_every) that is a block's last step, whose logs
+                # reach the callbacks.
+                (ts.step + 1) % probe_every == 0,
                 lambda: layer_probes(params, grads, updates),
                 lambda: jax.tree.map(
                     lambda _: jnp.full((), jnp.nan, jnp.float32),

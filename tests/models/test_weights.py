@@ -74,7 +74,14 @@ def test_get_weights_recurses_into_nested_models():
     outer, _ = _nested()
     weights = outer.get_weights()
     assert [w.shape for w in weights] == [
-        (4, 3), (3,), (3,), (3,), (3,), (3,), (3, 2), (2,)
+        (4, 3),
+        (3,),
+        (3,),
+        (3,),
+        (3,),
+        (3,),
+        (3, 2),
+        (2,),
     ]
     p, s = outer.params, outer.state
     expected = [
@@ -117,25 +124,24 @@ def test_set_weights_round_trip_casts_and_changes_outputs():
         np.testing.assert_array_equal(g, n)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Model.set_weights stores jnp.asarray(w, dtype), which on CPU aliases a "
-    "caller's NumPy array of the same dtype: editing that array later edits the "
-    "model (and a donated jit step may overwrite the caller's array)",
-)
+def _aligned(shape, value, align=64):
+    """A float32 array whose buffer is `align`-byte aligned (JAX may then alias it)."""
+    n = int(np.prod(shape))
+    buf = np.empty(n + align, np.float32)
+    start = (-buf.ctypes.data % align) // buf.itemsize
+    out = buf[start : start + n].reshape(shape)
+    out[...] = value
+    return out
+
+
 def test_set_weights_does_not_alias_the_callers_arrays():
     model = _mlp()
-    new = [np.full(w.shape, 0.5, np.float32) for w in model.get_weights()]
+    new = [_aligned(w.shape, 0.5) for w in model.get_weights()]
     model.set_weights(new)
     new[0][...] = 99.0
-    assert float(model.get_weights()[0][0, 0]) == 0.5
+    assert float(np.asarray(model.params["dense"]["kernel"])[0, 0]) == 0.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Model.get_weights returns read-only views (np.asarray of jax arrays); "
-    "Keras returns writable NumPy copies, so `w[0][...] = v; set_weights(w)` fails",
-)
 def test_get_weights_returns_writable_copies():
     model = _mlp()
     weights = model.get_weights()
@@ -167,7 +173,9 @@ def test_set_weights_wrong_shape_is_refused_and_model_unchanged():
     # A transposed kernel is refused too (no silent reshape).
     bad = list(before)
     bad[0] = before[0].T
-    with pytest.raises(ValueError, match=r"dense/kernel has shape \(4, 3\), got \(3, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"dense/kernel has shape \(4, 3\), got \(3, 4\)"
+    ):
         model.set_weights(bad)
 
 
@@ -312,11 +320,6 @@ def test_get_layer_errors_name_what_exists():
         model.get_layer()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Model.get_layer(name, index) silently uses the index; Keras refuses "
-    "both at once ('Provide only a layer name or a layer index')",
-)
 def test_get_layer_refuses_name_and_index_together():
     model = _mlp()
     with pytest.raises(ValueError, match="only"):

@@ -288,7 +288,7 @@ def test_load_weights_reads_a_model_file_too(trained, saved):
 
 
 def _other_model():
-    """The trained model's architecture with a wider last layer (constant init: fast)."""
+    """The trained architecture with a wider last layer (constant init: fast)."""
     return fk.Sequential(
         [
             fk.Input(shape=(4,)),

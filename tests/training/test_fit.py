@@ -388,3 +388,15 @@ def test_validation_split_and_data_logs():
     val_loss, val_mae = model.evaluate(x[15:], y[15:], verbose=0)
     np.testing.assert_allclose(h.history["val_loss"][-1], val_loss, rtol=1e-5)
     np.testing.assert_allclose(h.history["val_mae"][-1], val_mae, rtol=1e-5)
+
+
+def test_validation_data_tuple():
+    x, y = data(n=20)
+    model = linear_model()
+    model.compile(optimizer="sgd", loss="mse")
+    h = model.fit(x[:15], y[:15], validation_data=(x[15:], y[15:]), epochs=1, verbose=0)
+    np.testing.assert_allclose(
+        h.history["val_loss"][0], model.evaluate(x[15:], y[15:], verbose=0), rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="validation_data"):
+        model.fit(x, y, validation_data=[x, y], epochs=1, verbose=0)
