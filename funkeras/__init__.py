@@ -10,6 +10,7 @@ from funkeras import (
     callbacks,
     errors,
     initializers,
+    inspect,
     layers,
     losses,
     metrics,
@@ -17,6 +18,7 @@ from funkeras import (
     optimizers,
     regularizers,
     saving,
+    testing,
     training,
 )
 from funkeras._version import __version__
@@ -33,6 +35,7 @@ __all__ = [
     "callbacks",
     "errors",
     "initializers",
+    "inspect",
     "layers",
     "losses",
     "metrics",
@@ -40,5 +43,6 @@ __all__ = [
     "optimizers",
     "regularizers",
     "saving",
+    "testing",
     "training",
 ]

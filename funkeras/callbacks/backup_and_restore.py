@@ -236,6 +236,7 @@ class BackupAndRestore(Callback):
         self._manager: Any = None
         self._epoch = 0
         self._epoch_start = 0
+        self._fit_start = 0
         self._batches_since_save = 0
         self._last_batch_seen = -1
 
@@ -265,6 +266,9 @@ class BackupAndRestore(Callback):
             self.backup_dir, max_to_keep=None, model_config=identity
         )
         self._batches_since_save = 0
+        # The first epoch of the fit being backed up: a resumed fit trains up to
+        # the same final epoch as the interrupted one, in any process.
+        self._fit_start = int(self.params.get("initial_epoch", 0))
         step = self._manager.latest_step()
         if step is not None:
             self._restore(step, identity)
@@ -326,7 +330,10 @@ class BackupAndRestore(Callback):
         epoch, count = meta["epoch"], meta["step"]
         model._epoch = epoch
         model._train_step_count = count
-        model._resume_state = {"epoch": epoch, "step": count}
+        fit_start = meta.get("fit_start")
+        if isinstance(fit_start, int) and not isinstance(fit_start, bool) and fit_start >= 0:
+            self._fit_start = fit_start
+        model._resume_state = {"epoch": epoch, "step": count, "fit_start": self._fit_start}
 
     # -- backup -------------------------------------------------------------------
 
@@ -352,6 +359,7 @@ class BackupAndRestore(Callback):
             "epoch": epoch,
             "step": step,
             "batch": batch,
+            "fit_start": self._fit_start,
             "callback_states": states,
             "callback_arrays": [
                 {"shape": list(a.shape), "dtype": jnp.dtype(a.dtype).name}

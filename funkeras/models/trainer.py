@@ -264,12 +264,25 @@ class Trainer:
         }
 
     def compile_from_config(self, config: Mapping[str, Any]) -> None:
-        """Compile from `get_compile_config()`'s data."""
+        """Compile from `get_compile_config()`'s data (names resolved by registry)."""
+        from funkeras import metrics as metrics_lib
+
+        def resolve(value: Any, module: Any) -> Any:
+            if value is None or isinstance(value, str):
+                return value
+            if isinstance(value, Mapping) and "class_name" in value:
+                return module.get(dict(value))
+            if isinstance(value, Mapping):
+                return {k: resolve(v, module) for k, v in value.items()}
+            if isinstance(value, list | tuple):
+                return [resolve(v, module) for v in value]
+            return value
+
         self.compile(
             optimizer=optimizers_lib.get(config["optimizer"]),
-            loss=config.get("loss"),
+            loss=resolve(config.get("loss"), losses_lib),
             loss_weights=config.get("loss_weights"),
-            metrics=config.get("metrics"),
+            metrics=resolve(config.get("metrics"), metrics_lib),
             steps_per_execution=config.get("steps_per_execution", 1),
             execution=config.get("execution", "jit"),
         )
@@ -499,7 +512,7 @@ class Trainer:
         cbs = self._callbacks(
             callbacks,
             verbose,
-            {"epochs": end, "steps": steps, "verbose": verbose},
+            {"epochs": end, "steps": steps, "verbose": verbose, "initial_epoch": start},
             history,
         )
         runner.fit(

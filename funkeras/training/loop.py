@@ -416,6 +416,9 @@ class Runner:
                 if resume:
                     host._resume_state = None
                     epoch = int(resume["epoch"])
+                    if resume.get("fit_start") is not None:
+                        # End where the interrupted fit would have ended.
+                        epochs = int(resume["fit_start"]) + (epochs - initial_epoch)
                     ts = ts._replace(
                         step=to_device(np.asarray(resume["step"], np.int32))
                     )
