@@ -166,3 +166,35 @@ def test_bad_arguments(tmp_path):
         BackupAndRestore(tmp_path, save_freq="batch")
     with pytest.raises(TypeError, match="delete_checkpoint"):
         BackupAndRestore(tmp_path, delete_checkpoint=1)
+
+
+class _CrashAt(fk.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("crash")
+
+
+def test_resume_in_the_same_process_ends_where_the_interrupted_fit_would(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 3)).astype(np.float32)
+    y = x[:, :1].copy()
+
+    def model():
+        m = fk.Sequential([fk.Input(shape=(3,)), fk.layers.Dense(1)])
+        m.compile(optimizer="sgd", loss="mse")
+        return m
+
+    whole = model()
+    whole.fit(x, y, epochs=4, verbose=0)
+    crashed = model()
+    backup = BackupAndRestore(str(tmp_path / "b"))
+    with pytest.raises(RuntimeError, match="crash"):
+        crashed.fit(x, y, epochs=4, verbose=0, callbacks=[backup, _CrashAt(1)])
+    history = crashed.fit(x, y, epochs=4, verbose=0, callbacks=[backup])
+    assert history.epoch == [0, 1, 2, 3]  # the restored History continues
+    for a, b in zip(whole.get_weights(), crashed.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
