@@ -65,7 +65,7 @@ class LayerUpdateLogger(Callback):
     (otherwise a `ProbeWarning` says the values were lost).
 
     Args:
-        every: Steps between reports (the first report is the first step).
+        every: Steps between reports (reports after steps `every`, `2 * every`, ...).
         to: `"print"`, None (no printing), or a callable `to(step, norms)`
             receiving the 1-based step count and `{variable: {"param_norm",
             "grad_norm", "update_norm", "update_ratio"}}` of Python floats.
@@ -83,8 +83,8 @@ class LayerUpdateLogger(Callback):
         >>> model.compile(optimizer="sgd", loss="mse")
         >>> _ = model.fit(np.ones((16, 2)), np.ones((16, 1)), batch_size=4, epochs=1,
         ...               verbose=0, callbacks=[watch])
-        >>> sorted(seen), sorted(seen[1])
-        ([1, 3], ['dense/bias', 'dense/kernel'])
+        >>> sorted(seen), sorted(seen[2])
+        ([2, 4], ['dense/bias', 'dense/kernel'])
     """
 
     def __init__(
@@ -148,7 +148,9 @@ class LayerUpdateLogger(Callback):
         first, end = self._next, self._epoch_start + batch + 1
         self._next = end
         n = self.probe_every
-        probed = -(-first // n) * n
+        # The compiled step probes the steps whose 1-based count is a multiple of
+        # n (the last step of a block when K divides n).
+        probed = -(-(first + 1) // n) * n - 1
         if probed >= end:
             return
         probes = getattr(logs, "probes", None)

@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from funkeras.layers.base import Graph
 from funkeras.training.layerwise import (
@@ -355,11 +354,10 @@ def forward_hooks(model: Any, fn: Callable[[str, Any], Any]) -> Iterator[None]:
     if not callable(fn):
         raise TypeError(f"forward_hooks: `fn` must be callable, got {type(fn).__name__}.")
     graph = _graph(model, "forward_hooks")
-    installed: list[tuple[Any, bool]] = []
+    installed: list[Any] = []
     try:
         for name, layer in _leaf_layers(graph):
-            had = "apply" in vars(layer)
-            if had:
+            if "apply" in vars(layer):
                 raise ValueError(
                     f"forward_hooks: layer {name!r} already has hooks installed (nested "
                     "`forward_hooks` blocks on one model are not supported); combine "
@@ -367,12 +365,10 @@ def forward_hooks(model: Any, fn: Callable[[str, Any], Any]) -> Iterator[None]:
                 )
             layer.apply = _hooked_apply(layer, name, fn)
             add_forward_hook(layer, fn)
-            installed.append((layer, had))
+            installed.append(layer)
         yield
     finally:
-        for layer, _ in installed:
+        for layer in installed:
             vars(layer).pop("apply", None)
             remove_forward_hook(layer, fn)
 
-
-_ = np

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
-import numpy as np
 
 from funkeras.training.state import TrainState, copy_tree
 from funkeras.training.steps import make_predict_step, make_train_step
@@ -292,5 +291,3 @@ def compile_report(model: Any, events: CompileEvents | None = None) -> CompileRe
     execution = getattr(model, "execution", None) if runner is not None else None
     return CompileReport(execution, rows, other)
 
-
-_ = np

@@ -338,8 +338,10 @@ class Trainer:
 
     def _check_labels(self, y: Any) -> None:
         """Refuse sparse labels outside [0, num_classes) (checked once on the host)."""
-        runner = self._ensure_runner(y)
-        if y is None or not getattr(self, "_sparse_outputs", None):
+        if y is None or self._compile_config is None:
+            return
+        self._ensure_runner(y)
+        if not getattr(self, "_sparse_outputs", None):
             return
         ys = runner.objective._flat(y, "y") if runner.objective.multi else [y]
         for i, classes in self._sparse_outputs:

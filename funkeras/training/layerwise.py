@@ -130,7 +130,7 @@ class _Op:
     __slots__ = (
         "index", "layer", "name", "param_path", "key_path", "in_slots", "in_tree",
         "out_slots", "out_tree", "float_in", "float_out", "has_params", "has_state",
-        "fns", "label",
+        "fns", "key_array",
     )
 
     def __init__(self, index: int, layer: Any, name: str, param_path: tuple[str, ...],
@@ -151,7 +151,7 @@ class _Op:
         self.has_params = False
         self.has_state = False
         self.fns: dict[Any, Any] = {}
-        self.label = name  # `name:k` for the k-th call of a layer called several times
+        self.key_array: Any = None  # `key_path` on the device, made on first use
 
 
 class _Cast:
@@ -224,10 +224,6 @@ class Plan:
         self.names: dict[str, list[int]] = {}
         for op in self.layer_ops:
             self.names.setdefault(op.name, []).append(op.index)
-        for indices in self.names.values():
-            if len(indices) > 1:
-                for k, i in enumerate(indices):
-                    self.ops[i].label = f"{self.ops[i].name}:{k}"
         self.input_specs = [t.spec for t in inputs]
         self.group_names = [g.name for g in self.groups]
         self._bound = False
@@ -343,13 +339,14 @@ def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any,
     return tree
 
 
-def _node_key(key: Any, step: Any, key_path: tuple[int, ...]) -> Any:
+def _node_key(key: Any, step: Any, key_path: Any) -> Any:
+    """`fold_in(fold_in(fold_in(key, step), path[0]), path[1])...` (None without key)."""
     if key is None:
         return None
     if step is not None:
         key = jax.random.fold_in(key, step)
-    for i in key_path:
-        key = jax.random.fold_in(key, i)
+    for i in range(len(key_path)):
+        key = jax.random.fold_in(key, key_path[i])
     return key
 
 
@@ -483,6 +480,7 @@ class Walker:
         self.plan = plan
         self.traces = traces
         self.calls = calls
+        self._shared: dict[Any, Any] = {}
         self._add = self._jit(lambda a, b: a + b, "add_cotangents")
 
     def _jit(self, fn: Callable[..., Any], name: str) -> Callable[..., Any]:
@@ -499,21 +497,26 @@ class Walker:
 
     def _forward_fn(self, op: _Op, training: bool, diff_x: tuple[bool, ...],
                     with_vjp: bool) -> Any:
-        """`(p, s, xs, key, step, mask) -> (ys, s_new, residuals)`, compiled.
+        """`(p, s, xs, key, step, path, mask) -> (ys, s_new, residuals)`, compiled.
 
         With `with_vjp`, the residuals of `jax.vjp` with respect to the params
         and the inputs flagged in `diff_x` (inputs themselves are not returned).
+        The node's key path is an argument, so every call of a layer (a shared
+        layer, a nested model called twice) runs the same compiled function.
         """
-        cache_key = ("fwd", training, diff_x, with_vjp)
-        fn = op.fns.get(cache_key)
+        shared_key = ("fwd", id(op.layer), training, diff_x, with_vjp, op.in_tree,
+                      op.float_out, len(op.key_path))
+        fn = self._shared.get(shared_key)
         if fn is not None:
+            op.fns[("fwd", training, diff_x, with_vjp)] = fn
             return fn
         float_out = op.float_out
         store: dict[Any, Any] = {}
-        name = f"forward[{op.label}]" if training else f"forward_inference[{op.label}]"
+        name = f"forward[{op.name}]" if training else f"forward_inference[{op.name}]"
 
-        def forward(p: Any, s: Any, xs: tuple[Any, ...], key: Any, step: Any, mask: Any) -> Any:
-            node_key = _node_key(key, step, op.key_path)
+        def forward(p: Any, s: Any, xs: tuple[Any, ...], key: Any, step: Any, path: Any,
+                    mask: Any) -> Any:
+            node_key = _node_key(key, step, path)
             if not with_vjp:
                 ys, s_new = _call_layer(op, p, s, xs, training=training, key=node_key,
                                         mask=mask)
@@ -529,7 +532,7 @@ class Walker:
             primal_p = p if op.has_params else {}
             _, vjp_fn, (ys, s_new) = jax.vjp(f, primal_p, xd, has_aux=True)
             res_leaves, tree = jax.tree.flatten(vjp_fn)
-            args = jax.tree.leaves((p, s, xs, key, step, mask))
+            args = jax.tree.leaves((p, s, xs, key, step, path, mask))
             where = {id(a): i for i, a in enumerate(args)}
             spec: list[tuple[bool, int]] = []
             residuals: list[Any] = []
@@ -544,30 +547,36 @@ class Walker:
             return tuple(ys), s_new, tuple(residuals)
 
         fn = self._jit(forward, name)
-        op.fns[cache_key] = fn
-        op.fns[("store", training, diff_x)] = store
+        self._shared[shared_key] = fn
+        self._shared[("store", *shared_key[1:])] = store
+        op.fns[("fwd", training, diff_x, with_vjp)] = fn
         return fn
 
     def _backward_fn(self, op: _Op, training: bool, diff_x: tuple[bool, ...]) -> Any:
-        """`(p, s, xs, key, step, mask, residuals, cts) -> (grads, x_cts)`, compiled."""
-        cache_key = ("bwd", training, diff_x)
-        fn = op.fns.get(cache_key)
+        """`(p, s, xs, key, step, path, mask, residuals, cts) -> (grads, x_cts)`."""
+        shared_key = ("bwd", id(op.layer), training, diff_x, op.in_tree, op.float_out,
+                      len(op.key_path))
+        fn = self._shared.get(shared_key)
         if fn is not None:
+            op.fns[("bwd", training, diff_x)] = fn
             return fn
-        store = op.fns[("store", training, diff_x)]
+        self._forward_fn(op, training, diff_x, True)
+        store = self._shared[("store", id(op.layer), training, diff_x, True, op.in_tree,
+                              op.float_out, len(op.key_path))]
         has_params = op.has_params
 
-        def backward(p: Any, s: Any, xs: Any, key: Any, step: Any, mask: Any,
+        def backward(p: Any, s: Any, xs: Any, key: Any, step: Any, path: Any, mask: Any,
                      residuals: tuple[Any, ...], cts: tuple[Any, ...]) -> Any:
-            args = jax.tree.leaves((p, s, xs, key, step, mask))
+            args = jax.tree.leaves((p, s, xs, key, step, path, mask))
             tree, spec = store[(_signature(args), _signature(residuals))]
             leaves = [args[i] if is_arg else residuals[i] for is_arg, i in spec]
             vjp_fn = jax.tree.unflatten(tree, leaves)
             grads, x_cts = vjp_fn(tuple(cts))
             return (grads if has_params else None), tuple(x_cts)
 
-        fn = self._jit(backward, f"backward[{op.label}]")
-        op.fns[cache_key] = fn
+        fn = self._jit(backward, f"backward[{op.name}]")
+        self._shared[shared_key] = fn
+        op.fns[("bwd", training, diff_x)] = fn
         return fn
 
     # -- walks ---------------------------------------------------------------------
@@ -624,12 +633,17 @@ class Walker:
                 record = op.has_params or True in diff_x
             fn = op.fns.get(("fwd", training, diff_x, record)) or self._forward_fn(
                 op, training, diff_x, record)
-            ys, s_new, res = fn(p, s, xs, key, step, mask)
+            key_path = None
+            if key is not None:
+                key_path = op.key_array
+                if key_path is None:
+                    key_path = op.key_array = jnp.asarray(op.key_path, jnp.int32)
+            ys, s_new, res = fn(p, s, xs, key, step, key_path, mask)
             calls[fn.__name__] += 1
             if op.has_state:
                 new_state = _set(new_state, path, s_new, copied)
             if record:
-                entries.append((op, (p, s, xs, key, step, mask), res))
+                entries.append((op, (p, s, xs, key, step, key_path, mask), res))
             if hooks or layer_hooks:
                 ys = self._run_hooks(op, ys, hooks, layer_hooks.get(id(op.layer), ()))
             for slot, y in zip(op.out_slots, ys, strict=True):
@@ -993,7 +1007,7 @@ class _LayerwiseStep:
         extras: dict[str, Any] = {}
         if self.probe_every > 0:
             extras["_probes"] = jax.lax.cond(
-                ts.step % self.probe_every == 0,
+                (ts.step + 1) % self.probe_every == 0,
                 lambda: layer_probes(params, grads, updates),
                 lambda: jax.tree.map(
                     lambda _: jnp.full((), jnp.nan, jnp.float32),

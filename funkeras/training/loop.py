@@ -618,6 +618,8 @@ class Runner:
         hooks = callbacks.has("on_predict_batch_end")
         if not iterable:
             data = ArrayData(x, None, None, batch_size)
+            # Fewer rows than a batch: one batch of exactly those rows (as Keras).
+            batch_size = data.batch_size = min(batch_size, data.n)
             n_steps = data.steps(steps)
             fused = self.executor.fuses_steps and self.k > 1
             per_call = self.k if fused else 1
