@@ -329,7 +329,14 @@ WORKLOADS: dict[str, Workload] = {
 
 
 def get_workload(name: str) -> Workload:
-    """A workload by name; the error lists the valid names."""
+    """A workload by name; the error lists the valid names.
+
+    Example:
+        >>> from funkeras.bench.workloads import get_workload
+        >>> w = get_workload("tiny")
+        >>> w.batch_size, w.layers, w.optimizer
+        (32, (16, 32, 1), 'adam')
+    """
     try:
         return WORKLOADS[name]
     except KeyError:

@@ -278,10 +278,13 @@ def compare_executions(
                          record=record)
                 return [record[i] for i in range(plan.n_slots)]
 
-            if execution == "jit":
-                step, forward = jax.jit(step), jax.jit(forward)
-            new, logs = step(ts, batch)
-            slots = forward(ts.params, ts.state, batch.x, ts.key, ts.step, batch.mask)
+            def both(ts: TrainState, batch: Any, step: Any = step, forward: Any = forward) -> Any:
+                slots = forward(ts.params, ts.state, batch.x, ts.key, ts.step, batch.mask)
+                return step(ts, batch), slots
+
+            # Under jit, one program: the real step and a forward pass recording
+            # every layer's output with the step's keys.
+            (new, logs), slots = (jax.jit(both) if execution == "jit" else both)(ts, batch)
             values = _by_name(plan, slots, outputs=True)
         results[execution] = {
             "activations": values,

@@ -340,14 +340,12 @@ class Trainer:
         """Refuse sparse labels outside [0, num_classes) (checked once on the host)."""
         if y is None or self._compile_config is None:
             return
-        self._ensure_runner(y)
+        runner = self._ensure_runner(y)
         if not getattr(self, "_sparse_outputs", None):
             return
         ys = runner.objective._flat(y, "y") if runner.objective.multi else [y]
         for i, classes in self._sparse_outputs:
-            labels = np.asarray(ys[i])
-            if hasattr(losses_lib, "check_sparse_labels"):
-                losses_lib.check_sparse_labels(labels, classes)
+            losses_lib.check_sparse_labels(np.asarray(ys[i]), classes)
 
     def _array_data(
         self, x: Any, y: Any, sw: Any, batch_size: int | None, class_weight: Any = None

@@ -182,20 +182,22 @@ class ArrayData:
         return full if steps_per_epoch is None else min(int(steps_per_epoch), full)
 
     def order(
-        self, seed: int, epoch: int, shuffle: bool, steps: int, block: int
+        self, seed: int, epoch: int, shuffle: bool, steps: int | None = None,
+        block: int = 1,
     ) -> Any:
-        """`(indices, valid)` for an epoch, padded to whole K-step blocks, on device.
+        """`(indices, valid)` for an epoch on the device.
 
-        `valid` marks the positions that are real rows of this epoch's `steps`
-        batches; padding positions repeat real rows and are masked out.
+        The indices cover the whole epoch, padded to whole batches (and to whole
+        `block`s of batches for programs that scan K steps); padding positions
+        repeat real rows. `valid` marks the real rows of the first `steps`
+        batches. The length depends only on the data, the batch size and `block`,
+        so `steps_per_epoch` compiles nothing new.
         """
-        total = math.ceil(steps / block) * block
-        idx = pad_order(
-            epoch_order(self.n, seed, epoch, shuffle), self.batch_size, total
-        )
-        valid = np.arange(total * self.batch_size) < min(
-            self.n, steps * self.batch_size
-        )
+        full = math.ceil(self.n / self.batch_size)
+        steps = full if steps is None else min(steps, full)
+        total = math.ceil(full / block) * block
+        idx = pad_order(epoch_order(self.n, seed, epoch, shuffle), self.batch_size, total)
+        valid = np.arange(total * self.batch_size) < min(self.n, steps * self.batch_size)
         return to_device((idx, valid))
 
     def spec_batch(self) -> Batch:

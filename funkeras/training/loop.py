@@ -75,6 +75,19 @@ def _last(tree: Any) -> Any:
     return jax.tree.map(lambda a: a[-1], tree)
 
 
+def _merge_logs(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Logs after one more step of a block: flags OR-ed, probes kept, else newest."""
+    out = {}
+    for k, v in new.items():
+        if k in ("_nonfinite", "_bad_labels"):
+            out[k] = old[k] | v
+        elif k == "_probes":
+            out[k] = jax.tree.map(lambda o, n: jnp.where(jnp.isnan(n), o, n), old[k], v)
+        else:
+            out[k] = v
+    return out
+
+
 def _reduce_block_logs(stacked: dict[str, Any]) -> dict[str, Any]:
     """Logs of a K-step block: the last step's values, flags OR-ed over the block."""
     out = {}
@@ -215,7 +228,7 @@ class Runner:
         k = self.k if fuse else 1
 
         def build() -> Callable[..., Any]:
-            step = self.train_step(skip_empty=k > 1, **flags)
+            step = self.train_step(**flags)
 
             def one(ts: TrainState, data: Any, order: jax.Array) -> Any:
                 batch = _gather(data, order, ts.batch, batch_size)
@@ -225,11 +238,23 @@ class Runner:
             if k == 1:
                 return one
 
-            def block(ts: TrainState, data: Any, order: jax.Array) -> Any:
-                ts, logs = jax.lax.scan(
-                    lambda c, _: one(c, data, order), ts, None, length=k
-                )
-                return ts, _reduce_block_logs(logs)
+            def block(ts: TrainState, data: Any, order: Any, count: jax.Array) -> Any:
+                # `count` real steps (K, or fewer in an epoch's last block) in one
+                # compiled loop: no padding step runs, and one program serves all.
+                _, shapes = jax.eval_shape(one, ts, data, order)
+                logs0 = {
+                    k: jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), v)
+                    if k == "_probes"
+                    else jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), v)
+                    for k, v in shapes.items()
+                }
+
+                def body(_: Any, carry: Any) -> Any:
+                    ts, logs = carry
+                    ts, new = one(ts, data, order)
+                    return ts, _merge_logs(logs, new)
+
+                return jax.lax.fori_loop(0, count, body, (ts, logs0))
 
             return block
 
@@ -498,9 +523,9 @@ class Runner:
             steps = data.steps(steps_per_epoch)
             program = self.train_array_program(data.batch_size, **flags)
             fused = self.executor.fuses_steps and self.k > 1
-            per_call = self.k if fused else 1
-            order = data.order(seed, epoch, shuffle, steps, per_call)
+            order = data.order(seed, epoch, shuffle)
             arrays = data.device_arrays
+            counts = {}
             step_index = 0
             while step_index < steps:
                 block_end = min(step_index + self.k, steps)
@@ -508,10 +533,17 @@ class Runner:
                     published = self.publish(host, ts)
                     callbacks.call("on_train_batch_begin", step_index, Logs({}))
                     ts = self.reread(host, ts, published)
-                while step_index < block_end:
-                    ts, logs = program(ts, arrays, order)
+                if fused:
+                    n = block_end - step_index
+                    if n not in counts:
+                        counts[n] = to_device(np.asarray(n, np.int32))
+                    ts, logs = program(ts, arrays, order, counts[n])
                     self._live = ts
-                    step_index += per_call
+                else:
+                    while step_index < block_end:
+                        ts, logs = program(ts, arrays, order)
+                        self._live = ts
+                        step_index += 1
                 step_index = block_end
                 ts = self._after_block(
                     host, ts, logs, block_end - 1, callbacks, batch_hooks

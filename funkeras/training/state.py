@@ -9,7 +9,7 @@ import numpy as np
 
 from funkeras.typing import Params, PRNGKey, State
 
-__all__ = ["TrainState", "Batch", "copy_tree", "to_device", "default_device"]
+__all__ = ["TrainState", "Batch", "copy_tree", "to_device", "default_device", "step_key"]
 
 
 class TrainState(NamedTuple):
@@ -20,7 +20,8 @@ class TrainState(NamedTuple):
         state: Non-trainable layer state (BatchNorm's moving statistics).
         opt_state: The optax optimizer state (holds the learning rate).
         metrics: One state per tracked metric (the loss tracker first).
-        key: The run's base PRNG key; step `t` draws from `fold_in(key, t)`.
+        key: The run's base PRNG key as raw key data (`jax.random.key_data`);
+            step `t` draws from `fold_in(key, t)` (see `step_key`).
         step: The number of optimizer steps taken (int32 scalar).
         epoch: The current epoch (int32 scalar).
         batch: The index of the next batch within the epoch (int32 scalar).
@@ -51,6 +52,9 @@ class TrainState(NamedTuple):
         epoch: int = 0,
     ) -> TrainState:
         """A train state at `step`/`epoch` with the batch counter at 0."""
+        if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+            # Raw key data: a typed key argument costs extra dispatch time per call.
+            key = jax.random.key_data(key)
         ts = cls(
             params=params,
             state=state,
@@ -79,6 +83,14 @@ class Batch(NamedTuple):
     y: Any
     sample_weight: Any
     mask: jax.Array
+
+
+def step_key(ts: TrainState) -> jax.Array:
+    """The typed PRNG key of the step `ts.step`: `fold_in(key, step)`."""
+    key = ts.key
+    if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.wrap_key_data(key)
+    return jax.random.fold_in(key, ts.step)
 
 
 def default_device() -> Any:

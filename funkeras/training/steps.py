@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from funkeras.training.objective import Objective
-from funkeras.training.state import Batch, TrainState
+from funkeras.training.state import Batch, TrainState, step_key
 
 __all__ = [
     "make_train_step",
@@ -108,11 +108,11 @@ def make_train_step(
     update_metrics = jax.jit(objective.update_metrics) if objective is not None else None
 
     def compute(ts: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Any], Any]:
-        step_key = jax.random.fold_in(ts.key, ts.step)
+        key = step_key(ts)
 
         def loss_of(params: Any) -> tuple[jax.Array, Any]:
             y_pred, new_state = apply_fn(
-                params, ts.state, batch.x, training=True, key=step_key, mask=batch.mask
+                params, ts.state, batch.x, training=True, key=key, mask=batch.mask
             )
             if loss_fn is not None:
                 total = jnp.asarray(
