@@ -62,19 +62,26 @@ def data(sizes: tuple[int, ...], n: int, loss: str) -> tuple[np.ndarray, np.ndar
     return x, y
 
 
-def funkeras_step(sizes: tuple[int, ...], batch: int, loss: str,
-                  execution: str) -> tuple[Callable[[], Any], Callable[[], Any]]:
+def funkeras_step(
+    sizes: tuple[int, ...], batch: int, loss: str, execution: str
+) -> tuple[Callable[[], Any], Callable[[], Any]]:
     """`(run one step, block)` for funkeras' step program on a device batch."""
     model = build(sizes, loss, execution)
     x, y = data(sizes, batch, loss)
     runner = model._ensure_runner()
     step = runner.train_host_program()
     holder = {
-        "ts": TrainState.create(copy_tree(model.params), copy_tree(model.state),
-                                copy_tree(model.opt_state), runner.init_metrics(),
-                                jax.random.key(0)),
+        "ts": TrainState.create(
+            copy_tree(model.params),
+            copy_tree(model.state),
+            copy_tree(model.opt_state),
+            runner.init_metrics(),
+            jax.random.key(0),
+        ),
     }
-    b = Batch(jax.device_put(x), jax.device_put(y), None, jax.device_put(np.ones(batch, bool)))
+    b = Batch(
+        jax.device_put(x), jax.device_put(y), None, jax.device_put(np.ones(batch, bool))
+    )
 
     def run() -> Any:
         holder["ts"], logs = step(holder["ts"], b)
@@ -83,8 +90,9 @@ def funkeras_step(sizes: tuple[int, ...], batch: int, loss: str,
     return run, lambda: jax.block_until_ready(holder["ts"])
 
 
-def funkeras_fit(sizes: tuple[int, ...], batch: int, loss: str, execution: str,
-                 steps: int) -> tuple[Callable[[], Any], Callable[[], Any]]:
+def funkeras_fit(
+    sizes: tuple[int, ...], batch: int, loss: str, execution: str, steps: int
+) -> tuple[Callable[[], Any], Callable[[], Any]]:
     """`(one fit epoch of `steps` steps, block)`."""
     model = build(sizes, loss, execution)
     x, y = data(sizes, batch * steps, loss)
@@ -95,14 +103,16 @@ def funkeras_fit(sizes: tuple[int, ...], batch: int, loss: str, execution: str,
     return run, lambda: jax.block_until_ready(model.params)
 
 
-def torch_step(sizes: tuple[int, ...], batch: int,
-               loss: str) -> tuple[Callable[[], Any], Callable[[], Any]] | None:
+def torch_step(
+    sizes: tuple[int, ...], batch: int, loss: str, threads: int | None
+) -> tuple[Callable[[], Any], Callable[[], Any]] | None:
     try:
         import torch
     except ImportError:
         return None
     torch.manual_seed(0)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    if threads:
+        torch.set_num_threads(threads)
     mods: list[Any] = []
     for a, b in zip(sizes[:-2], sizes[1:-1], strict=True):
         mods += [torch.nn.Linear(a, b), torch.nn.ReLU()]
@@ -127,8 +137,12 @@ def torch_step(sizes: tuple[int, ...], batch: int,
     return run, lambda: None
 
 
-def time_rounds(variants: dict[str, tuple[Callable[[], Any], Callable[[], Any]]],
-                steps: int, rounds: int, per_call: dict[str, int]) -> dict[str, float]:
+def time_rounds(
+    variants: dict[str, tuple[Callable[[], Any], Callable[[], Any]]],
+    steps: int,
+    rounds: int,
+    per_call: dict[str, int],
+) -> dict[str, float]:
     """Median ms per step, rounds alternating between variants (fair under noise)."""
     for run, block in variants.values():  # warm-up: compile, caches
         for _ in range(3):
@@ -137,7 +151,7 @@ def time_rounds(variants: dict[str, tuple[Callable[[], Any], Callable[[], Any]]]
     samples: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
     for r in range(rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             run, block = variants[name]
             calls = max(1, steps // per_call.get(name, 1))
@@ -154,6 +168,12 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=0,
+        help="torch.set_num_threads (default: torch's own choice)",
+    )
     parser.add_argument("--smoke", action="store_true", help="a tiny run (tests)")
     args = parser.parse_args(argv)
     rounds, steps = (2, 3) if args.smoke else (args.rounds, args.steps)
@@ -163,15 +183,19 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         variants: dict[str, Any] = {}
         for execution in ("jit", "layerwise", "eager"):
             variants[execution] = funkeras_step(sizes, batch, loss, execution)
-        torch_variant = torch_step(sizes, batch, loss)
+        torch_variant = torch_step(sizes, batch, loss, args.torch_threads)
         if torch_variant is not None:
             variants["torch-eager"] = torch_variant
         eager_steps = max(1, steps // 5)
         per_call = {"eager": 1}
-        ms = time_rounds({k: v for k, v in variants.items() if k != "eager"}, steps, rounds,
-                         per_call)
-        ms.update(time_rounds({"eager": variants["eager"]}, eager_steps, max(2, rounds // 2),
-                              per_call))
+        ms = time_rounds(
+            {k: v for k, v in variants.items() if k != "eager"}, steps, rounds, per_call
+        )
+        ms.update(
+            time_rounds(
+                {"eager": variants["eager"]}, eager_steps, max(2, rounds // 2), per_call
+            )
+        )
         fits = {
             f"fit/step {execution}": funkeras_fit(sizes, batch, loss, execution, steps)
             for execution in ("jit", "layerwise")
@@ -185,7 +209,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         ratio = results[name]["layerwise"] / results[name]["jit"]
         line = f"  layerwise / jit        {ratio:9.2f}x"
         if "torch-eager" in results[name]:
-            line += f"   layerwise / torch-eager {results[name]['layerwise'] / results[name]['torch-eager']:.2f}x"
+            vs_torch = results[name]["layerwise"] / results[name]["torch-eager"]
+            line += f"   layerwise / torch-eager {vs_torch:.2f}x"
         print(line)
     return results
 

@@ -75,8 +75,9 @@ def _graph(model: Any, what: str) -> Graph:
     graph = getattr(model, "graph", None)
     if not isinstance(graph, Graph):
         raise ValueError(
-            f"{what}: {model!r} is not built; build it with `model.build(input_shape)`, "
-            "an `fk.Input`, or by calling `fit`/`predict` on data."
+            f"{what}: {model!r} is not built; build it with "
+            "`model.build(input_shape)`, an `fk.Input`, or by calling `fit`/`predict` "
+            "on data."
         )
     return graph
 
@@ -155,19 +156,22 @@ def capture(
 
     Example:
         >>> import numpy as np, funkeras as fk
-        >>> model = fk.Sequential([fk.Input(shape=(3,)), fk.layers.Dense(4, name="hidden"),
+        >>> model = fk.Sequential([fk.Input(shape=(3,)),
+        ...                        fk.layers.Dense(4, name="hidden"),
         ...                        fk.layers.Dense(1, name="out")])
         >>> outs = capture(model, np.ones((2, 3), np.float32))
         >>> {k: v.shape for k, v in outs.items()}
         {'hidden': (2, 4), 'out': (2, 1)}
-        >>> got = capture(model, np.ones((2, 3), np.float32), y=np.zeros((2, 1), np.float32),
-        ...               loss="mse", layers=["hidden"])
+        >>> got = capture(model, np.ones((2, 3), np.float32),
+        ...               y=np.zeros((2, 1), np.float32), loss="mse", layers=["hidden"])
         >>> got.grads["hidden"].shape
         (2, 4)
     """
     what = "capture"
     if execution not in EXECUTIONS:
-        raise ValueError(f"{what}: `execution` must be one of {list(EXECUTIONS)}, got {execution!r}.")
+        raise ValueError(
+            f"{what}: `execution` must be one of {list(EXECUTIONS)}, got {execution!r}."
+        )
     if y is None and loss is not None:
         raise ValueError(f"{what}: `loss` was given without targets `y`; pass both.")
     batch = model._one_batch(x, y, sample_weight)
@@ -192,15 +196,24 @@ def capture(
 
     if execution == "layerwise":
         need = plan.needs(True) if objective is not None else None
-        tape = walker.forward(params, state, inputs, training=training, key=key, step=None,
-                              mask=None, need=need)
+        tape = walker.forward(
+            params,
+            state,
+            inputs,
+            training=training,
+            key=key,
+            step=None,
+            mask=None,
+            need=need,
+        )
         outputs = _pick(_by_name(plan, tape.values, outputs=True), names)
         if objective is None:
             return outputs
         out_leaves = [tape.values[s] for s in plan.output_slots]
         floats = [i for i, s in enumerate(plan.output_slots) if plan.float_outputs[i]]
-        total, cts = jax.jit(jax.value_and_grad(
-            lambda fl: loss_of(_with(out_leaves, floats, fl))))([out_leaves[i] for i in floats])
+        total, cts = jax.jit(
+            jax.value_and_grad(lambda fl: loss_of(_with(out_leaves, floats, fl)))
+        )([out_leaves[i] for i in floats])
         out_cts: list[Any] = [None] * len(out_leaves)
         for i, c in zip(floats, cts, strict=True):
             out_cts[i] = c
@@ -208,20 +221,35 @@ def capture(
         grads = _pick(_by_name(plan, slot_cts, outputs=False), names, optional=True)
         return Captured(outputs, grads, total)
 
-    slots = [s for op in plan.layer_ops for s, fl in zip(op.out_slots, op.float_out, strict=True)
-             if fl]
+    slots = [
+        s
+        for op in plan.layer_ops
+        for s, fl in zip(op.out_slots, op.float_out, strict=True)
+        if fl
+    ]
 
     def run(params: Any, state: Any, inputs: Any, zeros: Any) -> Any:
         record: dict[int, Any] = {}
-        outs, _ = run_plan(plan, params, state, inputs, training=training, key=key,
-                           mask=None, perturb=dict(zip(slots, zeros, strict=True)),
-                           record=record)
+        outs, _ = run_plan(
+            plan,
+            params,
+            state,
+            inputs,
+            training=training,
+            key=key,
+            mask=None,
+            perturb=dict(zip(slots, zeros, strict=True)),
+            record=record,
+        )
         values = [record.get(i) for i in range(plan.n_slots)]
         return (loss_of(outs) if objective is not None else jnp.zeros(())), values
 
     zeros = [jnp.zeros((n, *plan.slot_shapes[s]), plan.slot_dtypes[s]) for s in slots]
     if objective is None:
-        fn = (lambda p, s, i: run(p, s, i, zeros)[1])
+
+        def fn(p: Any, s: Any, i: Any) -> Any:
+            return run(p, s, i, zeros)[1]
+
         values = (jax.jit(fn) if execution == "jit" else fn)(params, state, inputs)
         return _pick(_by_name(plan, values, outputs=True), names)
     grad_fn = jax.value_and_grad(lambda z, p, s, i: run(p, s, i, z), has_aux=True)
@@ -236,14 +264,18 @@ def capture(
     return Captured(outputs, grads, total)
 
 
-def _with(leaves: Sequence[Any], where: Sequence[int], values: Sequence[Any]) -> list[Any]:
+def _with(
+    leaves: Sequence[Any], where: Sequence[int], values: Sequence[Any]
+) -> list[Any]:
     out = list(leaves)
     for i, v in zip(where, values, strict=True):
         out[i] = v
     return out
 
 
-def _pick(values: dict[str, Any], names: Sequence[str], optional: bool = False) -> dict[str, Any]:
+def _pick(
+    values: dict[str, Any], names: Sequence[str], optional: bool = False
+) -> dict[str, Any]:
     return {n: values[n] for n in names if not optional or n in values}
 
 
@@ -267,7 +299,9 @@ def executor(model: Any) -> Any:
     return model._ensure_runner().executor
 
 
-def _leaf_layers(graph: Graph, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, Any]]:
+def _leaf_layers(
+    graph: Graph, prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[str, Any]]:
     for layer in graph.layers:
         sub = getattr(layer, "graph", None)
         if isinstance(sub, Graph):
@@ -296,13 +330,23 @@ _JIT_REFUSAL = (
 )
 
 
-def _hooked_apply(layer: Any, name: str, fn: Callable[[str, Any], Any]) -> Callable[..., Any]:
+def _hooked_apply(
+    layer: Any, name: str, fn: Callable[[str, Any], Any]
+) -> Callable[..., Any]:
     cls_apply = type(layer).apply
 
-    def apply(params: Any, state: Any, x: Any, *, training: bool = False, key: Any = None,
-              mask: Any = None) -> Any:
-        y, new_state = cls_apply(layer, params, state, x, training=training, key=key,
-                                 mask=mask)
+    def apply(
+        params: Any,
+        state: Any,
+        x: Any,
+        *,
+        training: bool = False,
+        key: Any = None,
+        mask: Any = None,
+    ) -> Any:
+        y, new_state = cls_apply(
+            layer, params, state, x, training=training, key=key, mask=mask
+        )
         if _staged(y):
             raise ValueError(f"{name!r}: {_JIT_REFUSAL}")
         replacement = fn(name, y)
@@ -348,20 +392,25 @@ def forward_hooks(model: Any, fn: Callable[[str, Any], Any]) -> Iterator[None]:
     """
     execution = getattr(model, "execution", None)
     if execution not in ("eager", "layerwise"):
-        state = "not compiled (predict then runs under jit)" if execution is None else (
-            f"compiled with execution={execution!r}")
+        state = (
+            "not compiled (predict then runs under jit)"
+            if execution is None
+            else (f"compiled with execution={execution!r}")
+        )
         raise ValueError(f"forward_hooks: {model!r} is {state}; {_JIT_REFUSAL}")
     if not callable(fn):
-        raise TypeError(f"forward_hooks: `fn` must be callable, got {type(fn).__name__}.")
+        raise TypeError(
+            f"forward_hooks: `fn` must be callable, got {type(fn).__name__}."
+        )
     graph = _graph(model, "forward_hooks")
     installed: list[Any] = []
     try:
         for name, layer in _leaf_layers(graph):
             if "apply" in vars(layer):
                 raise ValueError(
-                    f"forward_hooks: layer {name!r} already has hooks installed (nested "
-                    "`forward_hooks` blocks on one model are not supported); combine "
-                    "the functions into one."
+                    f"forward_hooks: layer {name!r} already has hooks installed "
+                    "(nested `forward_hooks` blocks on one model are not supported); "
+                    "combine the functions into one."
                 )
             layer.apply = _hooked_apply(layer, name, fn)
             add_forward_hook(layer, fn)
@@ -371,4 +420,3 @@ def forward_hooks(model: Any, fn: Callable[[str, Any], Any]) -> Iterator[None]:
         for layer in installed:
             vars(layer).pop("apply", None)
             remove_forward_hook(layer, fn)
-

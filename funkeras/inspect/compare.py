@@ -119,7 +119,11 @@ class ExecutionComparison:
         for layer in self.layers:
             row = [layer.name]
             for e in others:
-                row += [fmt(layer.activation, e), fmt(layer.grad, e), fmt(layer.update, e)]
+                row += [
+                    fmt(layer.activation, e),
+                    fmt(layer.grad, e),
+                    fmt(layer.update, e),
+                ]
             rows.append(row)
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         lines = [
@@ -129,18 +133,24 @@ class ExecutionComparison:
             "  ".join("-" * w for w in widths),
         ]
         for r in rows[1:]:
-            lines.append("  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(r, widths, strict=True))))
-        lines.append("loss: " + ", ".join(f"{e} {v:.6g}" for e, v in self.losses.items()))
+            lines.append(
+                "  ".join(
+                    c.ljust(w) if i == 0 else c.rjust(w)
+                    for i, (c, w) in enumerate(zip(r, widths, strict=True))
+                )
+            )
+        lines.append(
+            "loss: " + ", ".join(f"{e} {v:.6g}" for e, v in self.losses.items())
+        )
         for e in others:
             d = self.first_divergence[e]
             if d is None:
                 lines.append(f"{e}: agrees with {self.reference} everywhere.")
             else:
                 lines.append(
-                    f"{e}: first parts from {self.reference} at the {d.quantity} of layer "
-                    f"{d.layer!r} (max |Δ| {d.difference:.3g}).")
+                    f"{e}: first parts from {self.reference} at the {d.quantity} "
+                    f"of layer {d.layer!r} (max |Δ| {d.difference:.3g})."
+                )
         return "\n".join(lines)
 
 
@@ -169,7 +179,11 @@ def _parts(a: Any, ref: Any, atol: float, rtol: float) -> bool:
 
 
 def _float_only(tree: Any) -> Any:
-    return [a for a in jax.tree.leaves(tree) if jnp.issubdtype(jnp.result_type(a), jnp.inexact)]
+    return [
+        a
+        for a in jax.tree.leaves(tree)
+        if jnp.issubdtype(jnp.result_type(a), jnp.inexact)
+    ]
 
 
 def compare_executions(
@@ -246,9 +260,11 @@ def compare_executions(
     if opt_state is None:
         opt_state = runner.optimizer.init(params)
     start = TrainState.create(
-        copy_tree(params), copy_tree(state),
+        copy_tree(params),
+        copy_tree(state),
         _Recorded(copy_tree(opt_state), *(jax.tree.map(jnp.zeros_like, params),) * 2),
-        runner.init_metrics(), jax.random.key(seed),
+        runner.init_metrics(),
+        jax.random.key(seed),
         step=int(getattr(model, "_train_step_count", 0)),
     )
     plan = Plan(graph)
@@ -261,30 +277,54 @@ def compare_executions(
         if execution == "layerwise":
             ex = LayerwiseExecutor()
             step = ex.make_train_step(
-                None, graph=graph, objective=runner.objective, optimizer=tx,
-                penalty_fn=runner.penalty_fn, loss_fn=runner.loss_fn)
+                None,
+                graph=graph,
+                objective=runner.objective,
+                optimizer=tx,
+                penalty_fn=runner.penalty_fn,
+                loss_fn=runner.loss_fn,
+            )
             new, logs = step(ts, batch)
             last = ex._last
             values = _by_name(last["walker"].plan, last["tape"].values, outputs=True)
         else:
-            step = make_train_step(model.apply, runner.objective, tx,
-                                   penalty_fn=runner.penalty_fn, loss_fn=runner.loss_fn)
+            step = make_train_step(
+                model.apply,
+                runner.objective,
+                tx,
+                penalty_fn=runner.penalty_fn,
+                loss_fn=runner.loss_fn,
+            )
 
-            def forward(params: Any, state: Any, x: Any, key: Any, step_: Any,
-                        mask: Any) -> Any:
+            def forward(
+                params: Any, state: Any, x: Any, key: Any, step_: Any, mask: Any
+            ) -> Any:
                 record: dict[int, Any] = {}
-                run_plan(plan, params, state, prepare_inputs(graph, x, f"{model!r}"),
-                         training=True, key=jax.random.fold_in(key, step_), mask=mask,
-                         record=record)
+                run_plan(
+                    plan,
+                    params,
+                    state,
+                    prepare_inputs(graph, x, f"{model!r}"),
+                    training=True,
+                    key=jax.random.fold_in(key, step_),
+                    mask=mask,
+                    record=record,
+                )
                 return [record[i] for i in range(plan.n_slots)]
 
-            def both(ts: TrainState, batch: Any, step: Any = step, forward: Any = forward) -> Any:
-                slots = forward(ts.params, ts.state, batch.x, ts.key, ts.step, batch.mask)
+            def both(
+                ts: TrainState, batch: Any, step: Any = step, forward: Any = forward
+            ) -> Any:
+                slots = forward(
+                    ts.params, ts.state, batch.x, ts.key, ts.step, batch.mask
+                )
                 return step(ts, batch), slots
 
             # Under jit, one program: the real step and a forward pass recording
             # every layer's output with the step's keys.
-            (new, logs), slots = (jax.jit(both) if execution == "jit" else both)(ts, batch)
+            (new, logs), slots = (jax.jit(both) if execution == "jit" else both)(
+                ts, batch
+            )
             values = _by_name(plan, slots, outputs=True)
         results[execution] = {
             "activations": values,
@@ -308,17 +348,27 @@ def compare_executions(
             if row is None:
                 row = LayerDifference(name)
                 rows.append(row)
-            a, r = _float_only(got["activations"][name]), _float_only(ref["activations"][name])
+            a, r = (
+                _float_only(got["activations"][name]),
+                _float_only(ref["activations"][name]),
+            )
             row.activation[execution] = _max_diff(a, r)
             if _parts(a, r, atol, rtol):
-                found.append(Divergence(execution, name, "activation", row.activation[execution]))
+                found.append(
+                    Divergence(execution, name, "activation", row.activation[execution])
+                )
             if name in with_params:
                 for quantity, store in (("grads", row.grad), ("updates", row.update)):
                     g = _get(got[quantity], paths[name])
                     rg = _get(ref[quantity], paths[name])
                     store[execution] = _max_diff(g, rg)
-        first[execution] = found[0] if found else _first_param_divergence(
-            execution, names, with_params, paths, got, ref, rows, atol, rtol)
+        first[execution] = (
+            found[0]
+            if found
+            else _first_param_divergence(
+                execution, names, with_params, paths, got, ref, rows, atol, rtol
+            )
+        )
     return ExecutionComparison(
         reference=reference,
         executions=executions,
@@ -330,18 +380,32 @@ def compare_executions(
     )
 
 
-def _first_param_divergence(execution: str, names: list[str], with_params: set[str],
-                            paths: dict[str, Any], got: dict[str, Any], ref: dict[str, Any],
-                            rows: list[LayerDifference], atol: float,
-                            rtol: float) -> Divergence | None:
+def _first_param_divergence(
+    execution: str,
+    names: list[str],
+    with_params: set[str],
+    paths: dict[str, Any],
+    got: dict[str, Any],
+    ref: dict[str, Any],
+    rows: list[LayerDifference],
+    atol: float,
+    rtol: float,
+) -> Divergence | None:
     """Gradients in backward order (the last layer first), then updates in order."""
     by_name = {row.name: row for row in rows}
     for name in reversed(names):
-        if name in with_params and _parts(_get(got["grads"], paths[name]),
-                                          _get(ref["grads"], paths[name]), atol, rtol):
+        if name in with_params and _parts(
+            _get(got["grads"], paths[name]), _get(ref["grads"], paths[name]), atol, rtol
+        ):
             return Divergence(execution, name, "grad", by_name[name].grad[execution])
     for name in names:
-        if name in with_params and _parts(_get(got["updates"], paths[name]),
-                                          _get(ref["updates"], paths[name]), atol, rtol):
-            return Divergence(execution, name, "update", by_name[name].update[execution])
+        if name in with_params and _parts(
+            _get(got["updates"], paths[name]),
+            _get(ref["updates"], paths[name]),
+            atol,
+            rtol,
+        ):
+            return Divergence(
+                execution, name, "update", by_name[name].update[execution]
+            )
     return None

@@ -85,13 +85,26 @@ def compiled_text(
             raise ValueError(f"{what}: `step='train'` needs targets `y`.")
         batch = model._one_batch(x, y, sample_weight)
         runner = model._ensure_runner()
-        fn = make_train_step(runner.apply_fn, runner.objective, runner.optimizer,
-                             penalty_fn=runner.penalty_fn, loss_fn=runner.loss_fn)
-        opt_state = model.opt_state if model.opt_state is not None else \
-            runner.optimizer.init(model.params)
-        ts = TrainState.create(copy_tree(model.params), copy_tree(model.state),
-                               copy_tree(opt_state), runner.init_metrics(),
-                               jax.random.key(0), step=int(model._train_step_count))
+        fn = make_train_step(
+            runner.apply_fn,
+            runner.objective,
+            runner.optimizer,
+            penalty_fn=runner.penalty_fn,
+            loss_fn=runner.loss_fn,
+        )
+        opt_state = (
+            model.opt_state
+            if model.opt_state is not None
+            else runner.optimizer.init(model.params)
+        )
+        ts = TrainState.create(
+            copy_tree(model.params),
+            copy_tree(model.state),
+            copy_tree(opt_state),
+            runner.init_metrics(),
+            jax.random.key(0),
+            step=int(model._train_step_count),
+        )
         args = (ts, batch)
     if form == "jaxpr":
         return str(jax.make_jaxpr(fn)(*args))
@@ -148,12 +161,19 @@ class CompileEvents:
 
     def count(self, kind: str = "compile", name: str | None = None) -> int:
         """How many events of `kind` (for the function `name`, or all)."""
-        return sum(1 for r in self.records if r.kind == kind and (name is None or r.name == name))
+        return sum(
+            1
+            for r in self.records
+            if r.kind == kind and (name is None or r.name == name)
+        )
 
     def seconds(self, kind: str = "compile", name: str | None = None) -> float:
         """Total seconds of events of `kind` (for the function `name`, or all)."""
-        return sum(r.seconds for r in self.records
-                   if r.kind == kind and (name is None or r.name == name))
+        return sum(
+            r.seconds
+            for r in self.records
+            if r.kind == kind and (name is None or r.name == name)
+        )
 
     def names(self) -> list[str]:
         """The functions seen, in order of first event."""
@@ -229,19 +249,39 @@ class CompileReport:
         def num(v: int | None) -> str:
             return "-" if v is None else str(v)
 
-        head = ["function", "compiles", "calls", "first call s", "traces", "trace s",
-                "lower s", "XLA compile s"]
+        head = [
+            "function",
+            "compiles",
+            "calls",
+            "first call s",
+            "traces",
+            "trace s",
+            "lower s",
+            "XLA compile s",
+        ]
         table = [head]
         for r in self.rows + self.other:
-            table.append([r.name, num(r.compiles), num(r.calls), sec(r.first_call_seconds),
-                          num(r.traces), sec(r.trace_seconds), sec(r.lower_seconds),
-                          sec(r.compile_seconds)])
+            table.append(
+                [
+                    r.name,
+                    num(r.compiles),
+                    num(r.calls),
+                    sec(r.first_call_seconds),
+                    num(r.traces),
+                    sec(r.trace_seconds),
+                    sec(r.lower_seconds),
+                    sec(r.compile_seconds),
+                ]
+            )
         widths = [max(len(t[i]) for t in table) for i in range(len(head))]
         lines = [f"Compile report (execution={self.execution!r})"]
         for i, t in enumerate(table):
-            lines.append("  ".join(
-                c.ljust(w) if j == 0 else c.rjust(w)
-                for j, (c, w) in enumerate(zip(t, widths, strict=True))))
+            lines.append(
+                "  ".join(
+                    c.ljust(w) if j == 0 else c.rjust(w)
+                    for j, (c, w) in enumerate(zip(t, widths, strict=True))
+                )
+            )
             if i == 0:
                 lines.append("  ".join("-" * w for w in widths))
         return "\n".join(lines)
@@ -268,8 +308,12 @@ def compile_report(model: Any, events: CompileEvents | None = None) -> CompileRe
     stats = model.compile_stats() if hasattr(model, "compile_stats") else {}
     rows = []
     for name, s in stats.items():
-        row = CompileRow(name, int(s.get("compiles", 0)), int(s.get("calls", 0)),
-                         s.get("first_call_seconds"))
+        row = CompileRow(
+            name,
+            int(s.get("compiles", 0)),
+            int(s.get("calls", 0)),
+            s.get("first_call_seconds"),
+        )
         if events is not None:
             row.traces = events.count("trace", name)
             row.trace_seconds = events.seconds("trace", name)
@@ -281,13 +325,18 @@ def compile_report(model: Any, events: CompileEvents | None = None) -> CompileRe
         for name in events.names():
             if name in stats:
                 continue
-            other.append(CompileRow(
-                name, events.count("compile", name), 0, None,
-                traces=events.count("trace", name),
-                trace_seconds=events.seconds("trace", name),
-                lower_seconds=events.seconds("lower", name),
-                compile_seconds=events.seconds("compile", name)))
+            other.append(
+                CompileRow(
+                    name,
+                    events.count("compile", name),
+                    0,
+                    None,
+                    traces=events.count("trace", name),
+                    trace_seconds=events.seconds("trace", name),
+                    lower_seconds=events.seconds("lower", name),
+                    compile_seconds=events.seconds("compile", name),
+                )
+            )
     runner = getattr(model, "_runner", None)
     execution = getattr(model, "execution", None) if runner is not None else None
     return CompileReport(execution, rows, other)
-

@@ -18,12 +18,21 @@ _RENDERED = ("svg", "png", "pdf")
 
 
 def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return (
+        '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    )
 
 
 class _Dot:
-    def __init__(self, show_shapes: bool, show_dtype: bool, show_layer_names: bool,
-                 show_layer_activations: bool, show_trainable: bool, expand_nested: bool) -> None:
+    def __init__(
+        self,
+        show_shapes: bool,
+        show_dtype: bool,
+        show_layer_names: bool,
+        show_layer_activations: bool,
+        show_trainable: bool,
+        expand_nested: bool,
+    ) -> None:
         self.show_shapes = show_shapes
         self.show_dtype = show_dtype
         self.show_layer_names = show_layer_names
@@ -56,7 +65,9 @@ class _Dot:
         attr = f" [label={_quote(' '.join(bits))}]" if bits else ""
         self.lines.append(f"{indent}{src} -> {dst}{attr};")
 
-    def graph(self, graph: Graph, producers: dict[int, str] | None, indent: str) -> dict[int, str]:
+    def graph(
+        self, graph: Graph, producers: dict[int, str] | None, indent: str
+    ) -> dict[int, str]:
         """Draw `graph`'s nodes; return the node id producing each tensor."""
         made: dict[int, str] = {}
         ids: dict[int, str] = {}
@@ -76,7 +87,9 @@ class _Dot:
                 cluster = self.node_id()
                 self.lines.append(f"{indent}subgraph cluster_{cluster} {{")
                 self.lines.append(f"{indent}  label={_quote(self.label(layer))};")
-                fed = jax.tree.leaves(_match_inputs(sub, node.inputs), is_leaf=_is_symbolic)
+                fed = jax.tree.leaves(
+                    _match_inputs(sub, node.inputs), is_leaf=_is_symbolic
+                )
                 inner_in = jax.tree.leaves(sub.inputs, is_leaf=_is_symbolic)
                 # Inner inputs are fed by the outer producers (matched as `apply` does).
                 outer = {i._id: made[o._id] for o, i in zip(fed, inner_in, strict=True)}
@@ -124,13 +137,21 @@ def model_to_dot(
     graph = getattr(model, "graph", None)
     if not isinstance(graph, Graph):
         raise ValueError(
-            f"plot_model: {model!r} is not built; build it with `model.build(input_shape)` "
-            "or an `fk.Input` first."
+            f"plot_model: {model!r} is not built; build it with "
+            "`model.build(input_shape)` or an `fk.Input` first."
         )
     if rankdir not in ("TB", "LR", "BT", "RL"):
-        raise ValueError(f"plot_model: `rankdir` must be 'TB', 'LR', 'BT' or 'RL', got {rankdir!r}.")
-    dot = _Dot(show_shapes, show_dtype, show_layer_names, show_layer_activations,
-               show_trainable, expand_nested)
+        raise ValueError(
+            f"plot_model: `rankdir` must be 'TB', 'LR', 'BT' or 'RL', got {rankdir!r}."
+        )
+    dot = _Dot(
+        show_shapes,
+        show_dtype,
+        show_layer_names,
+        show_layer_activations,
+        show_trainable,
+        expand_nested,
+    )
     dot.graph(graph, None, "  ")
     head = [
         f"digraph {_quote(model.name or 'model')} {{",
@@ -164,11 +185,17 @@ def plot_model(
         RuntimeError: for an image format when Graphviz's `dot` is not found.
         ValueError: for an unknown file extension.
     """
-    text = model_to_dot(model, show_shapes=show_shapes, show_dtype=show_dtype,
-                        show_layer_names=show_layer_names, rankdir=rankdir,
-                        expand_nested=expand_nested, dpi=dpi,
-                        show_layer_activations=show_layer_activations,
-                        show_trainable=show_trainable)
+    text = model_to_dot(
+        model,
+        show_shapes=show_shapes,
+        show_dtype=show_dtype,
+        show_layer_names=show_layer_names,
+        rankdir=rankdir,
+        expand_nested=expand_nested,
+        dpi=dpi,
+        show_layer_activations=show_layer_activations,
+        show_trainable=show_trainable,
+    )
     path = os.fspath(to_file)
     ext = os.path.splitext(path)[1].lower().lstrip(".")
     if ext in ("dot", "gv"):
@@ -182,12 +209,18 @@ def plot_model(
     exe = shutil.which("dot")
     if exe is None:
         raise RuntimeError(
-            f"plot_model: writing {path!r} needs Graphviz's `dot` program, which is not "
-            "on PATH. Install Graphviz (apt install graphviz / brew install graphviz / "
-            "conda install graphviz), or write DOT text with a '.dot' file name."
+            f"plot_model: writing {path!r} needs Graphviz's `dot` program, which is "
+            "not on PATH. Install Graphviz (apt install graphviz / brew install "
+            "graphviz / conda install graphviz), or write DOT text with a '.dot' file "
+            "name."
         )
-    done = subprocess.run([exe, f"-T{ext}"], input=text.encode(), capture_output=True,
-                          check=False, timeout=120)
+    done = subprocess.run(
+        [exe, f"-T{ext}"],
+        input=text.encode(),
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
     if done.returncode != 0:
         raise RuntimeError(
             f"plot_model: Graphviz failed to render {path!r}: "

@@ -106,7 +106,9 @@ def layer_costs(model: Any, batch_size: int = 1) -> dict[str, dict[str, float]]:
         def run(p: Any, s: Any, x: Any, layer: Any = layer) -> Any:
             return layer.apply(p, s, x, training=False)[0]
 
-        compiled = jax.jit(run).lower(params[layer.name], state[layer.name], x).compile()
+        compiled = (
+            jax.jit(run).lower(params[layer.name], state[layer.name], x).compile()
+        )
         analysis = compiled.cost_analysis()
         if isinstance(analysis, list | tuple):  # older JAX: one dict per program
             analysis = analysis[0] if analysis else {}
@@ -175,11 +177,14 @@ def summary_text(
         wrapped = [_wrap(c, w - 2) for c, w in zip(cells, widths, strict=True)]
         height = max(len(lines) for lines in wrapped)
         return "\n".join(
-            "│" + "│".join(
-                " " + _cell(lines[k] if k < len(lines) else "", w - 2,
-                            right=(i in numeric)) + " "
+            "│"
+            + "│".join(
+                " "
+                + _cell(lines[k] if k < len(lines) else "", w - 2, right=(i in numeric))
+                + " "
                 for i, (lines, w) in enumerate(zip(wrapped, widths, strict=True))
-            ) + "│"
+            )
+            + "│"
             for k in range(height)
         )
 
@@ -202,7 +207,10 @@ def summary_text(
         cells = [f"{layer.name} ({type(layer).__name__})", out, f"{n:,}"]
         if show_cost:
             cost = costs[layer.name]
-            cells += [_readable_count(cost["flops"]), readable_memory_size(cost["bytes"])]
+            cells += [
+                _readable_count(cost["flops"]),
+                readable_memory_size(cost["bytes"]),
+            ]
         if branched:
             # Keras' `layer[node_index][tensor_index]`: which call of the source
             # layer produced the tensor, and which of that call's outputs it is.
@@ -220,10 +228,17 @@ def summary_text(
             cells.append(", ".join(sources) or "-")
         rows.append(cells)
 
-    lines = [f'Model: "{name}"', rule("┏", "┳", "┓", "━"),
-             "┃" + "┃".join(" " + _cell(h, w - 2, right=(i in numeric)) + " "
-                            for i, (h, w) in enumerate(zip(headers, widths, strict=True))) + "┃",
-             rule("┡", "╇", "┩", "━")]
+    lines = [
+        f'Model: "{name}"',
+        rule("┏", "┳", "┓", "━"),
+        "┃"
+        + "┃".join(
+            " " + _cell(h, w - 2, right=(i in numeric)) + " "
+            for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+        )
+        + "┃",
+        rule("┡", "╇", "┩", "━"),
+    ]
     for i, cells in enumerate(rows):
         lines.append(row(cells))
         if i < len(rows) - 1:
@@ -232,8 +247,11 @@ def summary_text(
 
     total, total_bytes = _count((params, state))
     mask = model.trainable_mask()
-    trainable = [p for p, on in zip(jax.tree.leaves(params), jax.tree.leaves(mask), strict=True)
-                 if on]
+    trainable = [
+        p
+        for p, on in zip(jax.tree.leaves(params), jax.tree.leaves(mask), strict=True)
+        if on
+    ]
     t_count, t_bytes = _count(trainable)
     lines += [
         f" Total params: {total:,} ({readable_memory_size(total_bytes)})",
@@ -249,4 +267,3 @@ def summary_text(
             f"{readable_memory_size(nbytes)}), batch of {cost_batch_size}"
         )
     return "\n".join(lines)
-

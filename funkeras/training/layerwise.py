@@ -14,7 +14,8 @@ The numbers are those of the whole-step `"jit"` and op-by-op `"eager"` modes
 - the forward pass of the call node at path `(i, j, ...)` (node `i` of the
   model, node `j` of a nested model inside it, ...) gets the key
   `fold_in(fold_in(fold_in(key, step), i), j)...`, as nested `graph_apply`s
-  derive it;
+  derive it; the path is an argument, so all calls of a layer share one
+  compiled function per input shape;
 - the forward function returns the residuals of `jax.vjp` as arrays (inputs
   are never returned: the backward function receives them again), so the
   backward function is an ordinary compiled function of arrays and nothing
@@ -53,7 +54,6 @@ __all__ = [
     "run_plan",
     "add_forward_hook",
     "remove_forward_hook",
-    "forward_hooks_active",
     "check_replacement",
 ]
 
@@ -80,11 +80,6 @@ def remove_forward_hook(layer: Any, fn: Callable[[str, Any], Any]) -> None:
             break
     if not hooks:
         del _FORWARD_HOOKS[id(layer)]
-
-
-def forward_hooks_active() -> bool:
-    """Whether any forward hook is installed (layerwise predict then runs op by op)."""
-    return bool(_FORWARD_HOOKS)
 
 
 def check_replacement(name: str, original: Any, replacement: Any) -> Any:
@@ -128,15 +123,37 @@ class _Op:
     """One call of a leaf layer: its inputs and outputs as value slots."""
 
     __slots__ = (
-        "index", "layer", "name", "param_path", "key_path", "in_slots", "in_tree",
-        "out_slots", "out_tree", "float_in", "float_out", "has_params", "has_state",
-        "fns", "key_array",
+        "index",
+        "layer",
+        "name",
+        "param_path",
+        "key_path",
+        "in_slots",
+        "in_tree",
+        "out_slots",
+        "out_tree",
+        "float_in",
+        "float_out",
+        "has_params",
+        "has_state",
+        "fns",
+        "key_array",
     )
 
-    def __init__(self, index: int, layer: Any, name: str, param_path: tuple[str, ...],
-                 key_path: tuple[int, ...], in_slots: tuple[int, ...], in_tree: Any,
-                 out_slots: tuple[int, ...], out_tree: Any, float_in: tuple[bool, ...],
-                 float_out: tuple[bool, ...]) -> None:
+    def __init__(
+        self,
+        index: int,
+        layer: Any,
+        name: str,
+        param_path: tuple[str, ...],
+        key_path: tuple[int, ...],
+        in_slots: tuple[int, ...],
+        in_tree: Any,
+        out_slots: tuple[int, ...],
+        out_tree: Any,
+        float_in: tuple[bool, ...],
+        float_out: tuple[bool, ...],
+    ) -> None:
         self.index = index
         self.layer = layer
         self.name = name
@@ -178,7 +195,7 @@ class _Group:
 
 
 def _match_inputs(graph: Graph, args: Any) -> list[Any]:
-    """The symbolic tensors fed to each Input of `graph` (`prepare_inputs`' matching)."""
+    """The symbolic tensors fed to each Input of `graph` (as `prepare_inputs`)."""
     layers = graph.input_layers
     if isinstance(args, Mapping):
         if isinstance(graph.inputs, Mapping):
@@ -219,7 +236,9 @@ class Plan:
         outs = jax.tree.leaves(graph.outputs, is_leaf=_is_symbolic)
         self.output_slots = tuple(env[t._id] for t in outs)
         self.out_tree = jax.tree.structure(graph.outputs, is_leaf=_is_symbolic)
-        self.float_outputs = tuple(_is_float(self.slot_dtypes[s]) for s in self.output_slots)
+        self.float_outputs = tuple(
+            _is_float(self.slot_dtypes[s]) for s in self.output_slots
+        )
         self.layer_ops = [op for op in self.ops if isinstance(op, _Op)]
         self.names: dict[str, list[int]] = {}
         for op in self.layer_ops:
@@ -235,15 +254,22 @@ class Plan:
         self.n_slots += 1
         return self.n_slots - 1
 
-    def _walk(self, graph: Graph, env: dict[int, int], prefix: tuple[str, ...],
-              key_path: tuple[int, ...]) -> None:
+    def _walk(
+        self,
+        graph: Graph,
+        env: dict[int, int],
+        prefix: tuple[str, ...],
+        key_path: tuple[int, ...],
+    ) -> None:
         for i, node in enumerate(graph.nodes):
             layer = node.layer
             in_tensors = node.input_tensors
             sub = getattr(layer, "graph", None)
             if isinstance(sub, Graph):
                 inner_env: dict[int, int] = {}
-                fed = jax.tree.leaves(_match_inputs(sub, node.inputs), is_leaf=_is_symbolic)
+                fed = jax.tree.leaves(
+                    _match_inputs(sub, node.inputs), is_leaf=_is_symbolic
+                )
                 inner_inputs = jax.tree.leaves(sub.inputs, is_leaf=_is_symbolic)
                 for outer, inner in zip(fed, inner_inputs, strict=True):
                     src = env[outer._id]
@@ -259,27 +285,33 @@ class Plan:
                 slots = tuple(inner_env[t._id] for t in inner_outs)
                 for t, s in zip(node.output_tensors, slots, strict=True):
                     env[t._id] = s
-                self.groups.append(_Group(
-                    "/".join((*prefix, layer.name)), slots,
-                    jax.tree.structure(node.outputs, is_leaf=_is_symbolic)))
+                self.groups.append(
+                    _Group(
+                        "/".join((*prefix, layer.name)),
+                        slots,
+                        jax.tree.structure(node.outputs, is_leaf=_is_symbolic),
+                    )
+                )
                 continue
             out_tensors = node.output_tensors
             out_slots = tuple(self._new_slot(t) for t in out_tensors)
             for t, s in zip(out_tensors, out_slots, strict=True):
                 env[t._id] = s
-            self.ops.append(_Op(
-                index=len(self.ops),
-                layer=layer,
-                name="/".join((*prefix, layer.name)),
-                param_path=(*prefix, layer.name),
-                key_path=(*key_path, i),
-                in_slots=tuple(env[t._id] for t in in_tensors),
-                in_tree=jax.tree.structure(node.inputs, is_leaf=_is_symbolic),
-                out_slots=out_slots,
-                out_tree=jax.tree.structure(node.outputs, is_leaf=_is_symbolic),
-                float_in=tuple(_is_float(t.spec.dtype) for t in in_tensors),
-                float_out=tuple(_is_float(t.spec.dtype) for t in out_tensors),
-            ))
+            self.ops.append(
+                _Op(
+                    index=len(self.ops),
+                    layer=layer,
+                    name="/".join((*prefix, layer.name)),
+                    param_path=(*prefix, layer.name),
+                    key_path=(*key_path, i),
+                    in_slots=tuple(env[t._id] for t in in_tensors),
+                    in_tree=jax.tree.structure(node.inputs, is_leaf=_is_symbolic),
+                    out_slots=out_slots,
+                    out_tree=jax.tree.structure(node.outputs, is_leaf=_is_symbolic),
+                    float_in=tuple(_is_float(t.spec.dtype) for t in in_tensors),
+                    float_out=tuple(_is_float(t.spec.dtype) for t in out_tensors),
+                )
+            )
 
     def bind(self, params: Any, state: Any) -> None:
         """Note which ops hold params and state (known once the weights exist)."""
@@ -320,8 +352,12 @@ def _get(tree: Any, path: tuple[str, ...]) -> Any:
     return tree
 
 
-def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any,
-         copied: set[tuple[str, ...]]) -> dict[str, Any]:
+def _set(
+    tree: dict[str, Any],
+    path: tuple[str, ...],
+    value: Any,
+    copied: set[tuple[str, ...]],
+) -> dict[str, Any]:
     """Set `tree[path]`, copying each dict on the way once (tracked in `copied`)."""
     if () not in copied:
         tree = dict(tree)
@@ -340,7 +376,7 @@ def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any,
 
 
 def _node_key(key: Any, step: Any, key_path: Any) -> Any:
-    """`fold_in(fold_in(fold_in(key, step), path[0]), path[1])...` (None without key)."""
+    """`fold_in(fold_in(fold_in(key, step), path[0]), path[1])...`, or None."""
     if key is None:
         return None
     if step is not None:
@@ -350,13 +386,20 @@ def _node_key(key: Any, step: Any, key_path: Any) -> Any:
     return key
 
 
-def _call_layer(op: _Op, p: Any, s: Any, xs: Sequence[Any], *, training: bool,
-                key: Any, mask: Any) -> tuple[list[Any], Any]:
+def _call_layer(
+    op: _Op, p: Any, s: Any, xs: Sequence[Any], *, training: bool, key: Any, mask: Any
+) -> tuple[list[Any], Any]:
     layer = op.layer
     # The class's `apply`, not an instance attribute: forward hooks installed on
     # the instance for eager runs must not be traced into compiled functions.
     y, s_new = type(layer).apply(
-        layer, p, s, op.in_tree.unflatten(list(xs)), training=training, key=key, mask=mask
+        layer,
+        p,
+        s,
+        op.in_tree.unflatten(list(xs)),
+        training=training,
+        key=key,
+        mask=mask,
     )
     ys = jax.tree.leaves(y)
     if len(ys) != len(op.out_slots):
@@ -410,8 +453,15 @@ def run_plan(
         p = _get(params, op.param_path)
         s = _get(new_state, op.param_path)
         xs = [vals[i] for i in op.in_slots]
-        ys, s_new = _call_layer(op, p, s, xs, training=training,
-                                key=_node_key(key, None, op.key_path), mask=mask)
+        ys, s_new = _call_layer(
+            op,
+            p,
+            s,
+            xs,
+            training=training,
+            key=_node_key(key, None, op.key_path),
+            mask=mask,
+        )
         if s_new is not s:
             new_state = _set(new_state, op.param_path, s_new, copied)
         for slot, y in zip(op.out_slots, ys, strict=True):
@@ -429,7 +479,9 @@ def run_plan(
 # ----------------------------------------------------------------------------
 
 
-def _split(values: Sequence[Any], flags: Sequence[bool]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+def _split(
+    values: Sequence[Any], flags: Sequence[bool]
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     on = tuple(v for v, f in zip(values, flags, strict=True) if f)
     off = tuple(v for v, f in zip(values, flags, strict=True) if not f)
     return on, off
@@ -453,19 +505,19 @@ class Tape:
         new_state: The state after the walk.
     """
 
-    __slots__ = ("values", "entries", "new_state", "replaced")
+    __slots__ = ("values", "entries", "new_state")
 
     def __init__(self, values: list[Any], entries: list[Any], new_state: Any) -> None:
         self.values = values
         self.entries = entries
         self.new_state = new_state
-        self.replaced = False
 
 
 class Walker:
-    """Runs a `Plan` with one compiled forward and backward function per layer call.
+    """Runs a `Plan` with one compiled forward and backward function per layer.
 
-    Functions are compiled once per (call, mode, shapes) and counted in
+    A layer's functions are compiled once per mode and input shapes, and shared
+    by all its calls (the call's key path is an argument). They are counted in
     `traces`/`calls` under names such as `"forward[dense]"`; each compiled
     function's `__name__` is that name, so JAX's compile events can be matched
     to it.
@@ -483,20 +535,21 @@ class Walker:
         self._shared: dict[Any, Any] = {}
         self._add = self._jit(lambda a, b: a + b, "add_cotangents")
 
-    def _jit(self, fn: Callable[..., Any], name: str) -> Callable[..., Any]:
-        traces = self.traces
-
+    def _jit(
+        self, fn: Callable[..., Any], name: str, donate_argnums: tuple[int, ...] = ()
+    ) -> Callable[..., Any]:
         def traced(*args: Any) -> Any:
-            traces[name] += 1
+            self.traces[name] += 1
             return fn(*args)
 
         traced.__name__ = traced.__qualname__ = name
-        return jax.jit(traced)
+        return jax.jit(traced, donate_argnums=donate_argnums)
 
     # -- compiled functions per op --------------------------------------------------
 
-    def _forward_fn(self, op: _Op, training: bool, diff_x: tuple[bool, ...],
-                    with_vjp: bool) -> Any:
+    def _forward_fn(
+        self, op: _Op, training: bool, diff_x: tuple[bool, ...], with_vjp: bool
+    ) -> Any:
         """`(p, s, xs, key, step, path, mask) -> (ys, s_new, residuals)`, compiled.
 
         With `with_vjp`, the residuals of `jax.vjp` with respect to the params
@@ -504,8 +557,16 @@ class Walker:
         The node's key path is an argument, so every call of a layer (a shared
         layer, a nested model called twice) runs the same compiled function.
         """
-        shared_key = ("fwd", id(op.layer), training, diff_x, with_vjp, op.in_tree,
-                      op.float_out, len(op.key_path))
+        shared_key = (
+            "fwd",
+            id(op.layer),
+            training,
+            diff_x,
+            with_vjp,
+            op.in_tree,
+            op.float_out,
+            len(op.key_path),
+        )
         fn = self._shared.get(shared_key)
         if fn is not None:
             op.fns[("fwd", training, diff_x, with_vjp)] = fn
@@ -514,18 +575,33 @@ class Walker:
         store: dict[Any, Any] = {}
         name = f"forward[{op.name}]" if training else f"forward_inference[{op.name}]"
 
-        def forward(p: Any, s: Any, xs: tuple[Any, ...], key: Any, step: Any, path: Any,
-                    mask: Any) -> Any:
+        def forward(
+            p: Any,
+            s: Any,
+            xs: tuple[Any, ...],
+            key: Any,
+            step: Any,
+            path: Any,
+            mask: Any,
+        ) -> Any:
             node_key = _node_key(key, step, path)
             if not with_vjp:
-                ys, s_new = _call_layer(op, p, s, xs, training=training, key=node_key,
-                                        mask=mask)
+                ys, s_new = _call_layer(
+                    op, p, s, xs, training=training, key=node_key, mask=mask
+                )
                 return tuple(ys), s_new, ()
             xd, xn = _split(xs, diff_x)
 
             def f(p_: Any, xd_: tuple[Any, ...]) -> Any:
-                ys, s_new = _call_layer(op, p_, s, _merge(xd_, xn, diff_x),
-                                        training=training, key=node_key, mask=mask)
+                ys, s_new = _call_layer(
+                    op,
+                    p_,
+                    s,
+                    _merge(xd_, xn, diff_x),
+                    training=training,
+                    key=node_key,
+                    mask=mask,
+                )
                 yd, _ = _split(ys, float_out)
                 return yd, (ys, s_new)
 
@@ -554,19 +630,45 @@ class Walker:
 
     def _backward_fn(self, op: _Op, training: bool, diff_x: tuple[bool, ...]) -> Any:
         """`(p, s, xs, key, step, path, mask, residuals, cts) -> (grads, x_cts)`."""
-        shared_key = ("bwd", id(op.layer), training, diff_x, op.in_tree, op.float_out,
-                      len(op.key_path))
+        shared_key = (
+            "bwd",
+            id(op.layer),
+            training,
+            diff_x,
+            op.in_tree,
+            op.float_out,
+            len(op.key_path),
+        )
         fn = self._shared.get(shared_key)
         if fn is not None:
             op.fns[("bwd", training, diff_x)] = fn
             return fn
         self._forward_fn(op, training, diff_x, True)
-        store = self._shared[("store", id(op.layer), training, diff_x, True, op.in_tree,
-                              op.float_out, len(op.key_path))]
+        store = self._shared[
+            (
+                "store",
+                id(op.layer),
+                training,
+                diff_x,
+                True,
+                op.in_tree,
+                op.float_out,
+                len(op.key_path),
+            )
+        ]
         has_params = op.has_params
 
-        def backward(p: Any, s: Any, xs: Any, key: Any, step: Any, path: Any, mask: Any,
-                     residuals: tuple[Any, ...], cts: tuple[Any, ...]) -> Any:
+        def backward(
+            p: Any,
+            s: Any,
+            xs: Any,
+            key: Any,
+            step: Any,
+            path: Any,
+            mask: Any,
+            residuals: tuple[Any, ...],
+            cts: tuple[Any, ...],
+        ) -> Any:
             args = jax.tree.leaves((p, s, xs, key, step, path, mask))
             tree, spec = store[(_signature(args), _signature(residuals))]
             leaves = [args[i] if is_arg else residuals[i] for is_arg, i in spec]
@@ -632,7 +734,8 @@ class Walker:
                 diff_x = tuple([need[i] for i in op.in_slots])
                 record = op.has_params or True in diff_x
             fn = op.fns.get(("fwd", training, diff_x, record)) or self._forward_fn(
-                op, training, diff_x, record)
+                op, training, diff_x, record
+            )
             key_path = None
             if key is not None:
                 key_path = op.key_array
@@ -651,8 +754,9 @@ class Walker:
         return Tape(vals, entries, new_state)
 
     @staticmethod
-    def _run_hooks(op: _Op, ys: tuple[Any, ...], hooks: Sequence[Any],
-                   layer_hooks: Sequence[Any]) -> tuple[Any, ...]:
+    def _run_hooks(
+        op: _Op, ys: tuple[Any, ...], hooks: Sequence[Any], layer_hooks: Sequence[Any]
+    ) -> tuple[Any, ...]:
         for hook in (*hooks, *layer_hooks):
             out = op.out_tree.unflatten(list(ys))
             new = hook(op.name, out)
@@ -685,6 +789,7 @@ class Walker:
         def add(a: Any, b: Any) -> Any:
             calls["add_cotangents"] += 1
             return jitted_add(a, b)
+
         for slot, ct in zip(plan.output_slots, output_cts, strict=True):
             if ct is not None and need[slot]:
                 cts[slot] = ct if cts[slot] is None else add(cts[slot], ct)
@@ -705,7 +810,9 @@ class Walker:
                     ct = jnp.zeros(vals[slot].shape, vals[slot].dtype)
                 out_cts.append(ct)
             diff_x = tuple([need[i] for i in op.in_slots])
-            fn = op.fns.get(("bwd", training, diff_x)) or self._backward_fn(op, training, diff_x)
+            fn = op.fns.get(("bwd", training, diff_x)) or self._backward_fn(
+                op, training, diff_x
+            )
             g, x_cts = fn(*args, res, tuple(out_cts))
             calls[fn.__name__] += 1
             grads[op.index] = g
@@ -759,7 +866,7 @@ class LayerwiseExecutor(Executor):
     - `output_grads`: the gradient of the loss with respect to each output;
     - `grads`: each layer's parameter gradient (regularization included), as
       the optimizer received it;
-    - `updates`: each layer's optimizer update.
+    - `updates`: each layer's parameter change (new minus old params).
 
     `forward_hooks` (`fn(name, output) -> None or replacement`) and
     `backward_hooks` (`fn(name, output_grad, param_grads) -> None`) run between
@@ -794,6 +901,7 @@ class LayerwiseExecutor(Executor):
         calls = self.calls
         seconds = self.trace_seconds
         if name.startswith("train_step"):
+
             def run_python(*args: Any) -> Any:
                 calls[name] += 1
                 if name in seconds:
@@ -829,7 +937,9 @@ class LayerwiseExecutor(Executor):
 
     # -- the train step -------------------------------------------------------------
 
-    def make_train_step(self, default: Callable[..., Any], **context: Any) -> Callable[..., Any]:
+    def make_train_step(
+        self, default: Callable[..., Any], **context: Any
+    ) -> Callable[..., Any]:
         """Build the layerwise train step `(TrainState, Batch) -> (TrainState, logs)`.
 
         Takes the context `Runner.train_step` passes: `graph`, `objective`,
@@ -877,7 +987,8 @@ class LayerwiseExecutor(Executor):
         last = self._require_last("activations")
         if "activations" not in self._lazy:
             self._lazy["activations"] = _by_name(
-                last["walker"].plan, last["tape"].values, outputs=True)
+                last["walker"].plan, last["tape"].values, outputs=True
+            )
         return self._lazy["activations"]
 
     @property
@@ -886,26 +997,32 @@ class LayerwiseExecutor(Executor):
         last = self._require_last("output_grads")
         if "output_grads" not in self._lazy:
             self._lazy["output_grads"] = _by_name(
-                last["walker"].plan, last["cts"], outputs=False)
+                last["walker"].plan, last["cts"], outputs=False
+            )
         return self._lazy["output_grads"]
 
     @property
     def grads(self) -> dict[str, Any]:
-        """Each layer's parameter gradient in the last step (regularization included)."""
+        """Each layer's parameter gradient in the last step (with regularization)."""
         last = self._require_last("grads")
         if "grads" not in self._lazy:
-            self._lazy["grads"] = _per_layer(last["walker"].plan, last["step"].total_grads(
-                last["params"], last["op_grads"]))
+            self._lazy["grads"] = _per_layer(
+                last["walker"].plan,
+                last["step"].total_grads(last["params"], last["op_grads"]),
+            )
         return self._lazy["grads"]
 
     @property
     def updates(self) -> dict[str, Any]:
-        """Each layer's optimizer update in the last step (what was added to params)."""
+        """Each layer's parameter change in the last step: new params minus old.
+
+        That is the optimizer's update as applied (to float rounding); zeros for
+        a step the finite gate refused.
+        """
         last = self._require_last("updates")
         if "updates" not in self._lazy:
-            grads = last["step"].total_grads(last["params"], last["op_grads"])
-            updates = last["step"].updates(grads, last["opt_state"], last["params"])
-            self._lazy["updates"] = _per_layer(last["walker"].plan, updates)
+            changes = last["step"].changes(last["new_params"], last["params"])
+            self._lazy["updates"] = _per_layer(last["walker"].plan, changes)
         return self._lazy["updates"]
 
 
@@ -941,10 +1058,20 @@ def _by_name(plan: Plan, values: Sequence[Any], *, outputs: bool) -> dict[str, A
 class _LayerwiseStep:
     """The layerwise train step (see `LayerwiseExecutor`)."""
 
-    def __init__(self, executor: LayerwiseExecutor, walker: Walker, *, objective: Any,
-                 optimizer: optax.GradientTransformation, penalty_fn: Any, loss_fn: Any,
-                 probe_every: int, finite_gate: bool, skip_empty: bool,
-                 sparse_check: Any) -> None:
+    def __init__(
+        self,
+        executor: LayerwiseExecutor,
+        walker: Walker,
+        *,
+        objective: Any,
+        optimizer: optax.GradientTransformation,
+        penalty_fn: Any,
+        loss_fn: Any,
+        probe_every: int,
+        finite_gate: bool,
+        skip_empty: bool,
+        sparse_check: Any,
+    ) -> None:
         from funkeras.models.functional import prepare_inputs
 
         self.executor = executor
@@ -960,14 +1087,21 @@ class _LayerwiseStep:
         self.sparse_check = sparse_check
         self._prepare = prepare_inputs
         self._head = walker._jit(self._head_fn, "loss_and_output_grads")
-        self._update = walker._jit(self._update_fn, "apply_updates")
+        # The optimizer and metric states are donated (updated in place), as the
+        # jit step donates the train state; the params stay for `grads`/`updates`.
+        self._update = walker._jit(
+            self._update_fn, "apply_updates", donate_argnums=(1, 2)
+        )
         self._total = walker._jit(self._total_fn, "total_grads")
-        self._updates = walker._jit(
-            lambda g, o, p: optimizer.update(g, o, p)[0], "optimizer_updates")
+        self._changes = walker._jit(
+            lambda new, old: jax.tree.map(jnp.subtract, new, old), "param_changes"
+        )
 
     # -- compiled pieces ---------------------------------------------------------------
 
-    def _head_fn(self, out_leaves: tuple[Any, ...], y: Any, sw: Any, mask: Any, x: Any) -> Any:
+    def _head_fn(
+        self, out_leaves: tuple[Any, ...], y: Any, sw: Any, mask: Any, x: Any
+    ) -> Any:
         plan = self.plan
         fd, fn_ = _split(out_leaves, plan.float_outputs)
 
@@ -988,10 +1122,22 @@ class _LayerwiseStep:
             grads = jax.tree.map(jnp.add, grads, pen_grads)
         return grads
 
-    def _update_fn(self, ts: TrainState, new_state: Any, op_grads: Any,
-                   out_leaves: tuple[Any, ...], y: Any, sw: Any, mask: Any,
-                   obj_loss: Any, parts: Any) -> Any:
+    def _update_fn(
+        self,
+        ts: TrainState,
+        opt_state: Any,
+        metrics: Any,
+        new_state: Any,
+        op_grads: Any,
+        out_leaves: tuple[Any, ...],
+        y: Any,
+        sw: Any,
+        mask: Any,
+        obj_loss: Any,
+        parts: Any,
+    ) -> Any:
         plan = self.plan
+        ts = ts._replace(opt_state=opt_state, metrics=metrics)
         grads = _assemble_grads(plan, ts.params, op_grads)
         loss = obj_loss
         if self.penalty_fn is not None:
@@ -1001,9 +1147,16 @@ class _LayerwiseStep:
         updates, opt_state = self.optimizer.update(grads, ts.opt_state, ts.params)
         params = optax.apply_updates(ts.params, updates)
         y_pred = plan.out_tree.unflatten(list(out_leaves))
-        metrics = self.objective.update_metrics(ts.metrics, y, y_pred, sw, mask, loss, parts)
-        new = ts._replace(params=params, state=new_state, opt_state=opt_state,
-                          metrics=metrics, step=ts.step + 1)
+        metrics = self.objective.update_metrics(
+            ts.metrics, y, y_pred, sw, mask, loss, parts
+        )
+        new = ts._replace(
+            params=params,
+            state=new_state,
+            opt_state=opt_state,
+            metrics=metrics,
+            step=ts.step + 1,
+        )
         extras: dict[str, Any] = {}
         if self.probe_every > 0:
             extras["_probes"] = jax.lax.cond(
@@ -1042,41 +1195,71 @@ class _LayerwiseStep:
     def total_grads(self, params: Any, op_grads: Any) -> Any:
         return self._total(params, op_grads)
 
-    def updates(self, grads: Any, opt_state: Any, params: Any) -> Any:
-        return self._updates(grads, opt_state, params)
+    def changes(self, new_params: Any, params: Any) -> Any:
+        return self._changes(new_params, params)
 
-    # -- the step ------------------------------------------------------------------------
+    # -- the step ----------------------------------------------------------------------
 
-    def __call__(self, ts: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Any]]:
+    def __call__(
+        self, ts: TrainState, batch: Batch
+    ) -> tuple[TrainState, dict[str, Any]]:
         walker, plan, executor = self.walker, self.plan, self.executor
         inputs = self._inputs(batch.x)
         plan.bind(ts.params, ts.state)
         need = plan.needs(False)
         tape = walker.forward(
-            ts.params, ts.state, inputs, training=True, key=ts.key, step=ts.step,
-            mask=batch.mask, need=need, hooks=executor.forward_hooks,
+            ts.params,
+            ts.state,
+            inputs,
+            training=True,
+            key=ts.key,
+            step=ts.step,
+            mask=batch.mask,
+            need=need,
+            hooks=executor.forward_hooks,
         )
         vals = tape.values
         out_leaves = tuple([vals[s] for s in plan.output_slots])
         calls = executor.calls
         calls["loss_and_output_grads"] += 1
         obj_loss, parts, out_cts = self._head(
-            out_leaves, batch.y, batch.sample_weight, batch.mask,
+            out_leaves,
+            batch.y,
+            batch.sample_weight,
+            batch.mask,
             batch.x if self.loss_fn is not None else None,
         )
-        full_cts = _merge(out_cts, [None] * (len(out_leaves) - len(out_cts)),
-                          plan.float_outputs)
-        grads, cts = walker.backward(tape, full_cts, training=True, need=need,
-                                     hooks=executor.backward_hooks)
+        full_cts = _merge(
+            out_cts, [None] * (len(out_leaves) - len(out_cts)), plan.float_outputs
+        )
+        grads, cts = walker.backward(
+            tape, full_cts, training=True, need=need, hooks=executor.backward_hooks
+        )
         tape.entries = []  # residuals are spent; activations stay for inspection
         op_grads = tuple([grads[op.index] for op in plan.param_ops])
         calls["apply_updates"] += 1
         new_ts, logs = self._update(
-            ts, tape.new_state, op_grads, out_leaves, batch.y, batch.sample_weight,
-            batch.mask, obj_loss, parts,
+            ts._replace(opt_state=None, metrics=None),
+            ts.opt_state,
+            ts.metrics,
+            tape.new_state,
+            op_grads,
+            out_leaves,
+            batch.y,
+            batch.sample_weight,
+            batch.mask,
+            obj_loss,
+            parts,
         )
-        executor._record({
-            "walker": walker, "step": self, "tape": tape, "cts": cts,
-            "op_grads": op_grads, "params": ts.params, "opt_state": ts.opt_state,
-        })
+        executor._record(
+            {
+                "walker": walker,
+                "step": self,
+                "tape": tape,
+                "cts": cts,
+                "op_grads": op_grads,
+                "params": ts.params,
+                "new_params": new_ts.params,
+            }
+        )
         return new_ts, logs

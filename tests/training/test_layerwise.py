@@ -1,4 +1,6 @@
-"""The layerwise executor: parity with jit and eager, no retrace, hooks, probes, gates."""
+"""The layerwise executor: parity with jit and eager, no retrace, hooks, probes."""
+
+import copy
 
 import jax
 import jax.numpy as jnp
@@ -26,8 +28,9 @@ def assert_trees_close(a, b, rtol=2e-5, atol=2e-6):
 def conv_branch_model(seed=0):
     """Conv2D, BatchNormalization, Dropout, a branch merged by Add, a shared Dense."""
     inp = fk.Input(shape=(4, 4, 2))
-    h = L.Flatten()(L.BatchNormalization()(L.Conv2D(2, 3, padding="same",
-                                                      activation="relu")(inp)))
+    h = L.Flatten()(
+        L.BatchNormalization()(L.Conv2D(2, 3, padding="same", activation="relu")(inp))
+    )
     shared = L.Dense(6, activation="tanh", name="shared")
     h = L.Add()([shared(L.Dropout(0.4)(h)), shared(h)])
     return fk.Model(inp, L.Dense(3)(h), seed=seed)
@@ -48,20 +51,29 @@ def test_short_fit_matches_jit_and_eager_step_by_step():
     x = rng.normal(size=(10, 4, 4, 2)).astype(np.float32)
     y = rng.integers(0, 3, size=(10,)).astype(np.int32)
     runs = {}
+    built = conv_branch_model()
     for mode in MODES:
-        model = conv_branch_model()
-        model.compile(optimizer=optax.adam(0.01), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"], execution=mode)
+        model = copy.deepcopy(built)  # the same weights, without initialising again
+        model.compile(
+            optimizer=optax.adam(0.01),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            execution=mode,
+        )
         rec = StepRecorder()
         # batch 4: the third step of each epoch is padded (row mask, masked moments)
-        history = model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[rec], seed=3)
+        history = model.fit(
+            x, y, batch_size=4, epochs=2, verbose=0, callbacks=[rec], seed=3
+        )
         runs[mode] = (rec.steps, history.history, model.state)
     ref_steps, ref_history, ref_state = runs["jit"]
     assert len(ref_steps) == 6
     for mode in ("eager", "layerwise"):
         steps, history, state = runs[mode]
         assert len(steps) == len(ref_steps)
-        for (loss, weights), (ref_loss, ref_weights) in zip(steps, ref_steps, strict=True):
+        for (loss, weights), (ref_loss, ref_weights) in zip(
+            steps, ref_steps, strict=True
+        ):
             np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
             assert_trees_close(weights, ref_weights)
         for k in ref_history:
@@ -79,7 +91,9 @@ def families_model():
 
     image = fk.Input(shape=(4, 4, 2))
     h = L.AveragePooling2D(1)(L.MaxPooling2D(2)(image))
-    pooled2d = L.Concatenate()([L.GlobalAveragePooling2D()(h), L.GlobalMaxPooling2D()(h)])
+    pooled2d = L.Concatenate()(
+        [L.GlobalAveragePooling2D()(h), L.GlobalMaxPooling2D()(h)]
+    )
 
     ids = fk.Input(shape=(4,), dtype="int32")
     h = L.Permute((2, 1))(L.Reshape((3, 4))(L.Embedding(10, 3)(ids)))
@@ -87,23 +101,31 @@ def families_model():
 
     a = L.Dense(4, activation="sigmoid")(L.Concatenate()([conv1d, pooled2d]))
     b = embedded
-    merged = L.Add()([L.Multiply()([a, b]), L.Subtract()([a, b]), L.Average()([a, b]),
-                      L.Maximum()([a, b]), L.Minimum()([a, b])])
+    merged = L.Add()(
+        [
+            L.Multiply()([a, b]),
+            L.Subtract()([a, b]),
+            L.Average()([a, b]),
+            L.Maximum()([a, b]),
+            L.Minimum()([a, b]),
+        ]
+    )
     return fk.Model([seq, image, ids], L.Dense(2)(merged), seed=4)
 
 
 def test_layer_families_match_jit():
     """Two steps; eager's parity with jit is the same code (`graph_apply`)."""
     rng = np.random.default_rng(0)
-    x = [rng.normal(size=(5, 8, 3)).astype(np.float32),
-         rng.normal(size=(5, 4, 4, 2)).astype(np.float32),
-         rng.integers(0, 10, size=(5, 4)).astype(np.int32)]
+    x = [
+        rng.normal(size=(5, 8, 3)).astype(np.float32),
+        rng.normal(size=(5, 4, 4, 2)).astype(np.float32),
+        rng.integers(0, 10, size=(5, 4)).astype(np.int32),
+    ]
     y = rng.normal(size=(5, 2)).astype(np.float32)
     results = {}
-    model = families_model()
-    start = model.get_weights()
-    for mode in ("jit", "layerwise"):  # one model (no randomness): weights reset per mode
-        model.set_weights(start)
+    built = families_model()
+    for mode in ("jit", "layerwise"):
+        model = copy.deepcopy(built)
         # SGD: Adam would turn float noise in a near-zero gradient into a full step.
         model.compile(optimizer=optax.sgd(0.1), loss="mse", execution=mode)
         losses = [model.train_on_batch(x, y) for _ in range(2)]
@@ -113,24 +135,31 @@ def test_layer_families_match_jit():
 
 
 def test_nested_models_regularizers_and_casts_match_jit():
-    """A nested model called twice (keys folded per level), an int Input cast to float."""
-    inner = fk.Sequential([fk.Input(shape=(6,)), L.Dense(6, activation="relu"),
-                           L.Dropout(0.5)], name="encoder")
+    """A nested model called twice (keys folded per level), an int Input cast."""
+    inner = fk.Sequential(
+        [fk.Input(shape=(6,)), L.Dense(6, activation="relu"), L.Dropout(0.5)],
+        name="encoder",
+    )
     float_in = fk.Input(shape=(3,))
-    as_float = fk.Model(float_in, L.Dense(2, name="from_ids")(float_in), name="as_float")
+    as_float = fk.Model(
+        float_in, L.Dense(2, name="from_ids")(float_in), name="as_float"
+    )
     inp, ids = fk.Input(shape=(4,)), fk.Input(shape=(3,), dtype="int32")
     h = L.Dense(6, kernel_regularizer="l2", name="reg")(inp)
     merged = L.Add()([inner(h), inner(L.Activation("tanh")(h))])
     out = L.Dense(2)(L.Concatenate()([merged, as_float(ids)]))
 
     rng = np.random.default_rng(0)
-    x = [rng.normal(size=(6, 4)).astype(np.float32),
-         rng.integers(0, 5, size=(6, 3)).astype(np.int32)]
+    x = [
+        rng.normal(size=(6, 4)).astype(np.float32),
+        rng.integers(0, 5, size=(6, 3)).astype(np.int32),
+    ]
     y = rng.normal(size=(6, 2)).astype(np.float32)
     results = {}
+    built = fk.Model([inp, ids], out, seed=1)
+    weights = built.get_weights()
     for mode in ("jit", "layerwise"):
-        model = fk.Model([inp, ids], out, seed=1)  # the same graph, fresh weights
-        weights = model.get_weights()
+        model = copy.deepcopy(built)
         model.compile(optimizer=optax.sgd(0.1), loss="mse", execution=mode)
         h = model.fit(x, y, batch_size=4, epochs=2, verbose=0, seed=5)
         results[mode] = (h.history["loss"], model.get_weights())
@@ -145,19 +174,28 @@ def test_multi_output_loss_weights_match_jit():
     outputs = [L.Dense(1, name="a")(h), L.Dense(2, name="b")(h)]
     rng = np.random.default_rng(0)
     x = rng.normal(size=(7, 3)).astype(np.float32)
-    y = [rng.normal(size=(7, 1)).astype(np.float32), rng.normal(size=(7, 2)).astype(np.float32)]
+    y = [
+        rng.normal(size=(7, 1)).astype(np.float32),
+        rng.normal(size=(7, 2)).astype(np.float32),
+    ]
     results = {}
-    model = fk.Model(inp, outputs, seed=2)
-    start = model.get_weights()
+    built = fk.Model(inp, outputs, seed=2)
     for mode in ("jit", "layerwise"):
-        model.set_weights(start)
-        model.compile(optimizer=optax.sgd(0.1), loss=["mse", "mae"], loss_weights=[1.0, 0.5],
-                      metrics=[["mae"], []], execution=mode)
+        model = copy.deepcopy(built)
+        model.compile(
+            optimizer=optax.sgd(0.1),
+            loss=["mse", "mae"],
+            loss_weights=[1.0, 0.5],
+            metrics=[["mae"], []],
+            execution=mode,
+        )
         h = model.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False)
         results[mode] = (h.history, model.get_weights())
     assert set(results["jit"][0]) == {"loss", "a_loss", "b_loss", "a_mae"}
     for k in results["jit"][0]:
-        np.testing.assert_allclose(results["layerwise"][0][k], results["jit"][0][k], rtol=1e-5)
+        np.testing.assert_allclose(
+            results["layerwise"][0][k], results["jit"][0][k], rtol=1e-5
+        )
     assert_trees_close(results["layerwise"][1], results["jit"][1])
 
 
@@ -179,15 +217,18 @@ def bn_model(seed=0, dropout=True, cls=fk.Model):
 
 def test_custom_compute_loss_frozen_layer_and_steps_per_execution_match_jit():
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(9, 3)).astype(np.float32), rng.normal(size=(9, 2)).astype(np.float32)
+    x, y = (
+        rng.normal(size=(9, 3)).astype(np.float32),
+        rng.normal(size=(9, 2)).astype(np.float32),
+    )
     results = {}
-    model = bn_model(dropout=False, cls=CustomLoss)
-    model.get_layer("batch_normalization").trainable = False
-    start = model.get_weights()
+    built = bn_model(dropout=False, cls=CustomLoss)
+    built.get_layer("batch_normalization").trainable = False
     for mode in ("jit", "layerwise"):
-        model.set_weights(start)
-        model.compile(optimizer=optax.sgd(0.1), loss="mse", execution=mode,
-                      steps_per_execution=2)
+        model = copy.deepcopy(built)
+        model.compile(
+            optimizer=optax.sgd(0.1), loss="mse", execution=mode, steps_per_execution=2
+        )
         h = model.fit(x, y, batch_size=2, epochs=1, verbose=0, shuffle=False)
         results[mode] = (h.history["loss"], model.get_weights())
     np.testing.assert_allclose(results["layerwise"][0], results["jit"][0], rtol=1e-5)
@@ -203,7 +244,10 @@ def test_no_retrace_after_the_first_step():
     model = bn_model()
     model.compile(optimizer=optax.sgd(0.1), loss="mse", execution="layerwise")
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(10, 3)).astype(np.float32), rng.normal(size=(10, 2)).astype(np.float32)
+    x, y = (
+        rng.normal(size=(10, 3)).astype(np.float32),
+        rng.normal(size=(10, 2)).astype(np.float32),
+    )
     model.fit(x, y, batch_size=4, epochs=1, verbose=0)
     first = {k: v["compiles"] for k, v in model.compile_stats().items()}
     assert first["forward[shared]"] == 1 and first["backward[shared]"] == 1
@@ -218,17 +262,21 @@ def test_no_retrace_after_the_first_step():
     assert model.compile_stats()["forward[dense]"]["calls"] == 12
 
 
-# -- values between layers ----------------------------------------------------------------
+# -- values between layers -------------------------------------------------------------
 
 
 def mlp(seed=0, **dense):
-    return fk.Sequential([fk.Input(shape=(3,)), L.Dense(4, activation="tanh", **dense),
-                          L.Dense(2)], seed=seed)
+    return fk.Sequential(
+        [fk.Input(shape=(3,)), L.Dense(4, activation="tanh", **dense), L.Dense(2)],
+        seed=seed,
+    )
 
 
 def xy(n=8, seed=0):
     rng = np.random.default_rng(seed)
-    return rng.normal(size=(n, 3)).astype(np.float32), rng.normal(size=(n, 2)).astype(np.float32)
+    return rng.normal(size=(n, 3)).astype(np.float32), rng.normal(size=(n, 2)).astype(
+        np.float32
+    )
 
 
 def test_hooks_see_concrete_values_and_records_match_independent_math():
@@ -239,12 +287,16 @@ def test_hooks_see_concrete_values_and_records_match_independent_math():
     ex = model._ensure_runner().executor
     seen_fwd, seen_bwd = [], []
     ex.forward_hooks.append(lambda name, out: seen_fwd.append((name, type(out))))
-    ex.backward_hooks.append(lambda name, ct, g: seen_bwd.append((name, type(ct), type(g))))
+    ex.backward_hooks.append(
+        lambda name, ct, g: seen_bwd.append((name, type(ct), type(g)))
+    )
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
     assert [n for n, _ in seen_fwd] == ["dense", "dense_1"]
     assert [n for n, *_ in seen_bwd] == ["dense_1", "dense"]
-    assert all(issubclass(t, jax.Array) and not issubclass(t, jax.core.Tracer)
-               for _, t in seen_fwd)
+    assert all(
+        issubclass(t, jax.Array) and not issubclass(t, jax.core.Tracer)
+        for _, t in seen_fwd
+    )
 
     def loss_fn(params):
         y_pred, _ = model.apply(params, model.state, x)
@@ -254,25 +306,36 @@ def test_hooks_see_concrete_values_and_records_match_independent_math():
     h = np.tanh(x @ before["dense"]["kernel"] + before["dense"]["bias"])
     np.testing.assert_allclose(ex.activations["dense"], h, rtol=1e-5, atol=1e-6)
     out = h @ before["dense_1"]["kernel"] + before["dense_1"]["bias"]
-    np.testing.assert_allclose(ex.output_grads["dense_1"], 2 * (out - y) / out.size,
-                               rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(
+        ex.output_grads["dense_1"], 2 * (out - y) / out.size, rtol=1e-4, atol=1e-7
+    )
     for name in ("dense", "dense_1"):
         assert_trees_close(ex.grads[name], grads[name])  # l2 penalty included
-        assert_trees_close(ex.updates[name], jax.tree.map(lambda g: -0.1 * g, grads[name]))
-        assert_trees_close(jax.tree.map(lambda a, b: a - b, model.params[name], before[name]),
-                           ex.updates[name])
+        assert_trees_close(
+            ex.updates[name], jax.tree.map(lambda g: -0.1 * g, grads[name])
+        )
+        assert_trees_close(
+            jax.tree.map(lambda a, b: a - b, model.params[name], before[name]),
+            ex.updates[name],
+        )
 
 
 def test_replacement_from_a_hook_is_used_and_a_bad_one_is_refused():
     model = mlp()
-    model.compile(optimizer=optax.sgd(0.0), loss="mse", metrics=["mae"], execution="layerwise")
+    model.compile(
+        optimizer=optax.sgd(0.0), loss="mse", metrics=["mae"], execution="layerwise"
+    )
     x, y = xy()
     ex = model._ensure_runner().executor
-    ex.forward_hooks.append(lambda name, out: jnp.zeros_like(out) if name == "dense_1" else None)
+    ex.forward_hooks.append(
+        lambda name, out: jnp.zeros_like(out) if name == "dense_1" else None
+    )
     logs = model.train_on_batch(x, y, return_dict=True)
     np.testing.assert_allclose(logs["mae"], np.mean(np.abs(y)), rtol=1e-6)
     ex.forward_hooks[:] = [lambda name, out: out[:, :1] if name == "dense" else None]
-    with pytest.raises(ValueError, match=r"forward hook on layer 'dense'.*shape \(8, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"forward hook on layer 'dense'.*shape \(8, 4\)"
+    ):
         model.train_on_batch(x, y)
 
 
@@ -286,7 +349,9 @@ class Probe(Callback):
         self.before = jax.tree.map(np.array, self.model.params)
 
     def on_train_batch_end(self, batch, logs=None):
-        self.probes.append((self.before, jax.tree.map(np.array, self.model.params), logs.probes))
+        self.probes.append(
+            (self.before, jax.tree.map(np.array, self.model.params), logs.probes)
+        )
 
 
 def test_per_layer_probes_equal_independent_norms():
@@ -300,18 +365,29 @@ def test_per_layer_probes_equal_independent_norms():
         if i != 1:  # probes come on the last step of every `probe_every` steps
             assert all(np.isnan(v) for v in jax.tree.leaves(probes))
             continue
-        xb, yb = x[4 * i:4 * i + 4], y[4 * i:4 * i + 4]
-        grads = jax.grad(lambda p: jnp.mean((model.apply(p, {"dense": {}, "dense_1": {}}, xb)[0]
-                                            - yb) ** 2))(before)
+        xb, yb = x[4 * i : 4 * i + 4], y[4 * i : 4 * i + 4]
+        grads = jax.grad(
+            lambda p: jnp.mean(
+                (model.apply(p, {"dense": {}, "dense_1": {}}, xb)[0] - yb) ** 2
+            )
+        )(before)
         for name in ("dense", "dense_1"):
             for var in ("kernel", "bias"):
-                np.testing.assert_allclose(probes["param_norm"][name][var],
-                                           np.linalg.norm(after[name][var]), rtol=1e-5)
-                np.testing.assert_allclose(probes["grad_norm"][name][var],
-                                           np.linalg.norm(grads[name][var]), rtol=1e-5)
-                np.testing.assert_allclose(probes["update_norm"][name][var],
-                                           np.linalg.norm(after[name][var] - before[name][var]),
-                                           rtol=1e-4)
+                np.testing.assert_allclose(
+                    probes["param_norm"][name][var],
+                    np.linalg.norm(after[name][var]),
+                    rtol=1e-5,
+                )
+                np.testing.assert_allclose(
+                    probes["grad_norm"][name][var],
+                    np.linalg.norm(grads[name][var]),
+                    rtol=1e-5,
+                )
+                np.testing.assert_allclose(
+                    probes["update_norm"][name][var],
+                    np.linalg.norm(after[name][var] - before[name][var]),
+                    rtol=1e-4,
+                )
 
 
 class Gate(Callback):
@@ -333,7 +409,9 @@ def test_finite_gate_keeps_the_last_finite_weights():
     model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False, callbacks=[gate])
     (first_loss, first), (second_loss, second), (third_loss, third) = gate.steps
     assert np.isfinite(first_loss) and np.isnan(second_loss) and np.isfinite(third_loss)
-    assert_trees_close(second, first, rtol=0, atol=0)  # the poisoned step was not committed
+    assert_trees_close(
+        second, first, rtol=0, atol=0
+    )  # the poisoned step was not committed
     assert all(np.isfinite(w).all() for w in third)
     assert not np.allclose(third[0], first[0])
     assert int(model._train_step_count) == 2
@@ -345,11 +423,19 @@ def test_skip_empty_batch_and_graphless_runner_refusal():
     runner = model._ensure_runner()
     step = runner.train_step(skip_empty=True)
     x, y = xy(n=4)
-    ts = TrainState.create(copy_tree(model.params), copy_tree(model.state),
-                           copy_tree(model.opt_state), runner.init_metrics(), jax.random.key(0))
-    new, _ = step(ts, Batch(jnp.asarray(x), jnp.asarray(y), None, jnp.zeros((4,), bool)))
+    ts = TrainState.create(
+        copy_tree(model.params),
+        copy_tree(model.state),
+        copy_tree(model.opt_state),
+        runner.init_metrics(),
+        jax.random.key(0),
+    )
+    new, _ = step(
+        ts, Batch(jnp.asarray(x), jnp.asarray(y), None, jnp.zeros((4,), bool))
+    )
     assert_trees_close(new.params, ts.params, rtol=0, atol=0)
     assert int(new.step) == 0
     with pytest.raises(ValueError, match="graph description"):
-        LayerwiseExecutor().make_train_step(None, graph=None, objective=runner.objective,
-                                            optimizer=runner.optimizer)
+        LayerwiseExecutor().make_train_step(
+            None, graph=None, objective=runner.objective, optimizer=runner.optimizer
+        )
