@@ -215,6 +215,13 @@ class CallbackList:
         every = [int(cb.probe_every) for cb in self.callbacks if cb.probe_every]
         return math.gcd(*every) if every else 0
 
+    def only(self, hook: str, kinds: tuple[type, ...]) -> bool:
+        """Whether every callback implementing `hook` is one of `kinds`."""
+        return all(
+            isinstance(getattr(fn, "__self__", None), kinds)
+            for fn in self._hooks.get(hook, ())
+        )
+
     def call(self, hook: str, *args: Any) -> None:
         for fn in self._hooks.get(hook, ()):
             fn(*args)

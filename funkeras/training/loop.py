@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from funkeras.callbacks.callback import CallbackList, Logs
+from funkeras.callbacks.history import History
 from funkeras.training.data import ArrayData, IterableData, pad_batch
 from funkeras.training.executors import Executor
 from funkeras.training.objective import Objective
@@ -361,13 +362,18 @@ class Runner:
             "predict_step_host",
         )
 
-    def host_logs(self, logs: dict[str, Any]) -> dict[str, float]:
-        """Public logs as Python floats, in Keras' order (loss, output losses, metrics)."""
+    def ordered_logs(self, logs: dict[str, Any]) -> dict[str, Any]:
+        """Public logs in Keras' order (loss, output losses, metrics), as given."""
         names = self.objective.log_names if self.objective is not None else []
         keys = [k for k in names if k in logs]
         keys += [k for k in logs if k not in keys and not k.startswith("_")]
-        values = jax.device_get({k: logs[k] for k in keys})
-        return {k: float(np.asarray(values[k])) for k in keys}
+        return {k: logs[k] for k in keys}
+
+    def host_logs(self, logs: dict[str, Any]) -> dict[str, float]:
+        """Public logs as Python floats, in Keras' order (loss, output losses, metrics)."""
+        ordered = self.ordered_logs(logs)
+        values = jax.device_get(ordered)  # one transfer (keys come back sorted)
+        return {k: float(np.asarray(values[k])) for k in ordered}
 
     # -- host <-> train state --------------------------------------------------------
 
@@ -428,7 +434,14 @@ class Runner:
         batch_hooks = callbacks.has_train_batch_hooks or flags["finite_gate"]
         published = self.publish(host, ts)
         host.stop_training = False
-        epoch_logs: dict[str, float] = {}
+        epoch_logs: Any = {}
+        # When only History wants epoch logs, they stay on the device until read:
+        # the host never waits for the device between epochs.
+        lazy_epochs = (
+            validation is None
+            and not flags["sparse_check"]
+            and callbacks.only("on_epoch_end", (History,))
+        )
         with deferred_interrupt() as interrupted:
             try:
                 callbacks.call("on_train_begin", Logs({}))
@@ -472,7 +485,10 @@ class Runner:
                     )
                     if logs is None:  # an iterable ran dry before this epoch
                         break
-                    epoch_logs = self.host_logs(logs)
+                    if lazy_epochs:
+                        epoch_logs = Logs(self.ordered_logs(logs))
+                    else:
+                        epoch_logs = self.host_logs(logs)
                     if "_bad_labels" in logs and bool(np.asarray(logs["_bad_labels"])):
                         raise ValueError(
                             f"fit: a batch of epoch {epoch} holds sparse labels outside "
@@ -484,7 +500,8 @@ class Runner:
                             {f"val_{k}": v for k, v in validation().items()}
                         )
                     host._epoch = epoch + 1
-                    host._train_step_count = int(ts.step)
+                    if not lazy_epochs:
+                        host._train_step_count = int(ts.step)
                     callbacks.call("on_epoch_end", epoch, epoch_logs)
                     ts = self.reread(host, ts, published)
                     epoch += 1

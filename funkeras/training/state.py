@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from funkeras.typing import Params, PRNGKey, State
@@ -99,14 +100,43 @@ def default_device() -> Any:
     return device if device is not None else jax.devices()[0]
 
 
+_SHARDINGS: dict[Any, Any] = {}
+
+
+@jax.jit
+def _copy_arrays(leaves: list[jax.Array]) -> list[jax.Array]:
+    return [jnp.copy(a) for a in leaves]
+
+
 def to_device(tree: Any, *, copy: bool = False) -> Any:
     """Every array leaf committed to the default device (copied when `copy`).
 
     Compiled steps are cached by their arguments' placement as well as their
     shapes: keeping every argument committed to one device means a step compiles
-    once, whatever produced its inputs.
+    once, whatever produced its inputs. Leaves already there move nothing; with
+    `copy`, they are copied by one compiled call rather than one transfer each.
     """
-    return jax.device_put(tree, default_device(), may_alias=False if copy else None)
+    device = default_device()
+    sharding = _SHARDINGS.get(device)
+    if sharding is None:
+        sharding = _SHARDINGS[device] = jax.sharding.SingleDeviceSharding(device)
+    leaves, treedef = jax.tree.flatten(tree)
+    placed = [
+        isinstance(a, jax.Array) and a.committed and a.sharding == sharding
+        and not jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key)
+        for a in leaves
+    ]
+    moving = [a for a, ok in zip(leaves, placed, strict=True) if not ok]
+    if moving:
+        moved = iter(jax.device_put(moving, device))
+        leaves = [a if ok else next(moved) for a, ok in zip(leaves, placed, strict=True)]
+    if copy:
+        arrays = [a for a in leaves if isinstance(a, jax.Array)]
+        # One compiled call copies them all (the same program every time for the
+        # same tree, so a second `fit` compiles nothing).
+        copies = iter(_copy_arrays(arrays) if arrays else [])
+        leaves = [next(copies) if isinstance(a, jax.Array) else a for a in leaves]
+    return jax.tree.unflatten(treedef, leaves)
 
 
 def copy_tree(tree: Any) -> Any:
