@@ -472,11 +472,15 @@ class Model(Trainer, Layer):
         self,
         line_length: int | None = None,
         print_fn: Callable[[str], Any] | None = None,
+        show_cost: bool = False,
     ) -> None:
-        """Print a table of layers, output shapes and parameter counts (as Keras)."""
+        """Print a table of layers, output shapes and parameter counts (as Keras).
+
+        `show_cost=True` adds each layer's FLOPs and bytes from XLA's cost analysis.
+        """
         from funkeras.inspect import summary_text
 
-        text = summary_text(self, line_length=line_length)
+        text = summary_text(self, line_length=line_length, show_cost=show_cost)
         (print_fn or print)(text)
 
     def get_config(self) -> dict[str, Any]:

@@ -47,6 +47,7 @@ class Executor:
             self.traces[name] += 1
             return fn(*args)
 
+        counted.__name__ = counted.__qualname__ = name  # names JAX's compile events
         return counted
 
     def wrap(

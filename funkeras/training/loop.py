@@ -114,6 +114,9 @@ def _gather(data: Any, order: Any, i: jax.Array, batch_size: int) -> Batch:
     return Batch(take(x), take(y), take(sw), mask)
 
 
+_jit_gather = jax.jit(_gather, static_argnums=3)
+
+
 class Runner:
     """A compile configuration and the step programs built from it.
 
@@ -231,8 +234,12 @@ class Runner:
         def build() -> Callable[..., Any]:
             step = self.train_step(**flags)
 
+            # Unfused executors run the step without an outer jit: gather the
+            # batch with one compiled call rather than op by op.
+            gather = _gather if fuse else _jit_gather
+
             def one(ts: TrainState, data: Any, order: jax.Array) -> Any:
-                batch = _gather(data, order, ts.batch, batch_size)
+                batch = gather(data, order, ts.batch, batch_size)
                 ts, logs = step(ts, batch)
                 return ts._replace(batch=ts.batch + 1), logs
 

@@ -55,7 +55,7 @@ def test_short_fit_matches_jit_and_eager_step_by_step():
     for mode in MODES:
         model = copy.deepcopy(built)  # the same weights, without initialising again
         model.compile(
-            optimizer=optax.sgd(0.1),
+            optimizer=optax.sgd(0.02),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
             execution=mode,
