@@ -185,10 +185,11 @@ class BackupAndRestore(Callback):
         backup_dir: A folder for this run's backups only (created if missing).
         save_freq: `"epoch"`, or a number of batches between backups (checked
             once per K-step block with `steps_per_execution=K`). A backup is
-            written at every epoch end in both cases; a resume from a mid-epoch
-            backup restarts the interrupted epoch from its first batch with the
-            backed-up weights, as Keras does, so only epoch-end backups resume
-            exactly.
+            written at every epoch end in both cases. With array data, a resume
+            from a mid-epoch backup continues at the batch after it (the epoch's
+            order is a function of the seed and the epoch), so the final weights
+            equal an uninterrupted run's; the resumed epoch's logged metrics
+            cover only its remaining batches. Iterables restart the epoch.
         delete_checkpoint: Delete the backup when training ends normally
             (including an early stop).
 
@@ -333,7 +334,13 @@ class BackupAndRestore(Callback):
         fit_start = meta.get("fit_start")
         if isinstance(fit_start, int) and not isinstance(fit_start, bool) and fit_start >= 0:
             self._fit_start = fit_start
-        model._resume_state = {"epoch": epoch, "step": count, "fit_start": self._fit_start}
+        model._resume_state = {
+            "epoch": epoch,
+            "step": count,
+            "fit_start": self._fit_start,
+            # Batches done in `epoch` (a backup taken inside it), else None.
+            "batch": meta.get("batch") if isinstance(meta.get("batch"), int) else None,
+        }
 
     # -- backup -------------------------------------------------------------------
 

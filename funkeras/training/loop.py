@@ -444,11 +444,15 @@ class Runner:
         epoch_logs: Any = {}
         # When only History wants epoch logs, they stay on the device until read:
         # the host never waits for the device between epochs.
+        # (Array data without the finite gate: the step count is then known on
+        # the host without asking the device.)
         lazy_epochs = (
             validation is None
-            and not flags["sparse_check"]
+            and isinstance(data, ArrayData)
+            and not flags["finite_gate"]
             and callbacks.only("on_epoch_end", (History,))
         )
+        first_batch = 0
         with deferred_interrupt() as interrupted:
             try:
                 callbacks.call("on_train_begin", Logs({}))
@@ -467,12 +471,18 @@ class Runner:
                     ts = ts._replace(
                         step=to_device(np.asarray(resume["step"], np.int32))
                     )
+                    # A backup taken inside an epoch (array data): continue at
+                    # its batch; the epoch's order is a function of (seed, epoch).
+                    if isinstance(data, ArrayData):
+                        first_batch = int(resume.get("batch") or 0)
+                        host._train_step_count = int(resume["step"]) - first_batch
                 while epoch < epochs:
                     ts = ts._replace(
                         metrics=self.init_metrics(),
                         epoch=to_device(np.asarray(epoch, np.int32)),
-                        batch=to_device(np.zeros((), np.int32)),
+                        batch=to_device(np.asarray(first_batch, np.int32)),
                     )
+                    start_of_epoch = host._train_step_count
                     published = self.publish(host, ts)
                     callbacks.call("on_epoch_begin", epoch, Logs({}))
                     ts = self.reread(host, ts, published)
@@ -489,7 +499,9 @@ class Runner:
                         batch_hooks=batch_hooks,
                         flags=flags,
                         interrupted=interrupted,
+                        first_step=first_batch,
                     )
+                    first_batch = 0
                     if logs is None:  # an iterable ran dry before this epoch
                         break
                     if lazy_epochs:
@@ -507,7 +519,11 @@ class Runner:
                             {f"val_{k}": v for k, v in validation().items()}
                         )
                     host._epoch = epoch + 1
-                    if not lazy_epochs:
+                    if lazy_epochs:
+                        host._train_step_count = start_of_epoch + data.steps(
+                            steps_per_epoch
+                        )
+                    else:
                         host._train_step_count = int(ts.step)
                     callbacks.call("on_epoch_end", epoch, epoch_logs)
                     ts = self.reread(host, ts, published)
@@ -541,6 +557,7 @@ class Runner:
         batch_hooks: bool,
         flags: dict[str, Any],
         interrupted: Callable[[], bool],
+        first_step: int = 0,
     ) -> tuple[TrainState, dict[str, Any] | None]:
         logs: dict[str, Any] | None = None
         if isinstance(data, ArrayData):
@@ -550,7 +567,9 @@ class Runner:
             order = data.order(seed, epoch, shuffle)
             arrays = data.device_arrays
             counts = {}
-            step_index = 0
+            step_index = first_step
+            if step_index >= steps:  # resumed after the epoch's last batch
+                return ts, self.objective.results(ts.metrics)
             while step_index < steps:
                 block_end = min(step_index + self.k, steps)
                 if batch_hooks:

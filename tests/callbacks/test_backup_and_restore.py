@@ -198,3 +198,42 @@ def test_resume_in_the_same_process_ends_where_the_interrupted_fit_would(tmp_pat
     assert history.epoch == [0, 1, 2, 3]  # the restored History continues
     for a, b in zip(whole.get_weights(), crashed.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+class _CrashAtBatch(fk.callbacks.Callback):
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.epoch, self.batch, self.current = epoch, batch, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch and batch == self.batch:
+            raise RuntimeError("crash")
+
+
+@pytest.mark.parametrize("spe", [1, 2])
+def test_resume_inside_an_epoch_is_exact(tmp_path, spe):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 3)).astype(np.float32)
+    y = x[:, :1] * 2.0
+
+    def model():
+        m = fk.Sequential([fk.Input(shape=(3,)), fk.layers.Dense(4, activation="tanh"),
+                           fk.layers.Dropout(0.2), fk.layers.Dense(1)])
+        m.compile(optimizer="adam", loss="mse", steps_per_execution=spe)
+        return m
+
+    whole = model()
+    whole.fit(x, y, batch_size=4, epochs=3, verbose=0, seed=5)
+    crashed = model()
+    backup = BackupAndRestore(str(tmp_path / "b"), save_freq=2)
+    with pytest.raises(RuntimeError, match="crash"):
+        crashed.fit(x, y, batch_size=4, epochs=3, verbose=0, seed=5,
+                    callbacks=[backup, _CrashAtBatch(1, 5)])
+    resumed = model()  # as a new process would build it
+    resumed.fit(x, y, batch_size=4, epochs=3, verbose=0, seed=5,
+                callbacks=[BackupAndRestore(str(tmp_path / "b"), save_freq=2)])
+    for a, b in zip(whole.get_weights(), resumed.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
