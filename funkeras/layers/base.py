@@ -19,7 +19,7 @@ import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -233,6 +233,10 @@ class Layer:
     name: str | None = None
     trainable: bool = True
     dtype: str = "float32"
+
+    # Whether `apply` may draw random numbers. Models derive a key for a call
+    # node only when its layer says so (a custom layer does by default).
+    uses_key: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         owner = type(self).__name__

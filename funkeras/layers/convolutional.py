@@ -120,6 +120,8 @@ def check_spatial_rank(layer: Layer, shape: tuple[Any, ...], rank: int) -> None:
 class _Conv(Layer):
     """Convolution over `_rank` spatial axes (the shared body of Conv1D and Conv2D)."""
 
+    uses_key: ClassVar[bool] = False
+
     filters: int
     kernel_size: int | tuple[int, ...]
     strides: int | tuple[int, ...] = 1

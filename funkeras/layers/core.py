@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -128,6 +128,8 @@ class Dense(Layer):
         (2, 3)
     """
 
+    uses_key: ClassVar[bool] = False
+
     units: int
     activation: Any = None
     use_bias: bool = True
@@ -228,6 +230,8 @@ class Embedding(Layer):
         (1, 3, 4)
     """
 
+    uses_key: ClassVar[bool] = False
+
     input_dim: int
     output_dim: int
     embeddings_initializer: Any = "uniform"
@@ -312,6 +316,8 @@ class Identity(Layer):
         [[1.0, 2.0]]
     """
 
+    uses_key: ClassVar[bool] = False
+
     def apply(
         self,
         params: Params,
@@ -352,6 +358,8 @@ class Activation(Layer):
         >>> y.tolist()
         [[0.0, 0.0, 2.0]]
     """
+
+    uses_key: ClassVar[bool] = False
 
     activation: Any
 

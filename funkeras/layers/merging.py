@@ -39,6 +39,8 @@ def _shapes_str(shapes: Sequence[Sequence[Any]]) -> str:
 class _Merge(Layer):
     """Shared checks of the merging layers: a list of >= 2 inputs of fitting shapes."""
 
+    uses_key: ClassVar[bool] = False
+
     _exact_count: ClassVar[int | None] = None
 
     def _inputs(self, x: Any, what: str) -> list[Any]:

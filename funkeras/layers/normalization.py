@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -175,6 +175,8 @@ class BatchNormalization(Layer):
         >>> round(float(state["moving_mean"][0]), 4)  # 0.99 * 0 + 0.01 * 2
         0.02
     """
+
+    uses_key: ClassVar[bool] = False
 
     axis: int = -1
     momentum: float = 0.99
@@ -433,6 +435,8 @@ class LayerNormalization(Layer):
         >>> jnp.round(y, 2).tolist()
         [[-1.0, 1.0], [1.0, -1.0]]
     """
+
+    uses_key: ClassVar[bool] = False
 
     axis: int | list[int] = -1
     epsilon: float = 1e-3

@@ -88,6 +88,8 @@ def _window_counts(
 class _Pooling(Layer):
     """Max or average over sliding windows on `_rank` spatial axes."""
 
+    uses_key: ClassVar[bool] = False
+
     pool_size: int | tuple[int, ...] = 2
     strides: int | tuple[int, ...] | None = None
     padding: str = "valid"
@@ -331,6 +333,8 @@ class AveragePooling2D(_Pooling):
 @dataclass(eq=False)
 class _GlobalPooling(Layer):
     """Max or mean over all `_rank` spatial axes."""
+
+    uses_key: ClassVar[bool] = False
 
     data_format: str | None = None
     keepdims: bool = False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import jax.numpy as jnp
 
@@ -41,6 +42,8 @@ class Flatten(Layer):
         >>> layer.apply(params, state, jnp.zeros((5, 2, 3)))[0].shape
         (5, 6)
     """
+
+    uses_key: ClassVar[bool] = False
 
     def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
         del key
@@ -94,6 +97,8 @@ class Reshape(Layer):
         >>> layer.apply(params, state, jnp.zeros((2, 12)))[0].shape
         (2, 3, 4)
     """
+
+    uses_key: ClassVar[bool] = False
 
     target_shape: tuple[int, ...]
 
@@ -193,6 +198,8 @@ class Permute(Layer):
         >>> layer.apply(params, state, jnp.zeros((2, 3, 4)))[0].shape
         (2, 4, 3)
     """
+
+    uses_key: ClassVar[bool] = False
 
     dims: tuple[int, ...]
 

@@ -202,7 +202,9 @@ def graph_apply(
     for i, node in enumerate(graph.nodes):
         layer = node.layer
         args = jax.tree.map(lambda t: values[t._id], node.inputs, is_leaf=_is_symbolic)
-        node_key = None if key is None else jax.random.fold_in(key, i)
+        node_key = (
+            jax.random.fold_in(key, i) if key is not None and layer.uses_key else None
+        )
         y, state[layer.name] = layer.apply(
             params[layer.name],
             state[layer.name],
