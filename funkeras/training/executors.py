@@ -50,6 +50,22 @@ class Executor:
         counted.__name__ = counted.__qualname__ = name  # names JAX's compile events
         return counted
 
+    def _timed(self, fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+        """`fn`, counting its calls and timing its first (trace and compile) call."""
+        calls = self.calls
+        seconds = self.trace_seconds
+
+        def run(*args: Any) -> Any:
+            calls[name] += 1
+            if name in seconds:
+                return fn(*args)
+            start = time.perf_counter()
+            out = fn(*args)
+            seconds[name] = time.perf_counter() - start
+            return out
+
+        return run
+
     def wrap(
         self, fn: Callable[..., Any], name: str, *, donate_argnums: tuple[int, ...] = ()
     ) -> Callable[..., Any]:
@@ -104,19 +120,7 @@ class JitExecutor(Executor):
         self, fn: Callable[..., Any], name: str, *, donate_argnums: tuple[int, ...] = ()
     ) -> Callable[..., Any]:
         jitted = jax.jit(self._counted(fn, name), donate_argnums=donate_argnums)
-        calls = self.calls
-        seconds = self.trace_seconds
-
-        def run(*args: Any) -> Any:
-            calls[name] += 1
-            if name in seconds:
-                return jitted(*args)
-            start = time.perf_counter()
-            out = jitted(*args)
-            seconds[name] = time.perf_counter() - start
-            return out
-
-        return run
+        return self._timed(jitted, name)
 
 
 EXECUTIONS = ("jit", "eager", "layerwise")

@@ -32,7 +32,6 @@ compiled functions; `LayerwiseExecutor` builds the train step from them.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -898,34 +897,15 @@ class LayerwiseExecutor(Executor):
         While forward hooks are installed, the compiled programs are bypassed and
         `fn` runs op by op (values are concrete outside autodiff).
         """
-        calls = self.calls
-        seconds = self.trace_seconds
         if name.startswith("train_step"):
-
-            def run_python(*args: Any) -> Any:
-                calls[name] += 1
-                if name in seconds:
-                    return fn(*args)
-                start = time.perf_counter()
-                out = fn(*args)
-                seconds[name] = time.perf_counter() - start
-                return out
-
-            return run_python
+            return self._timed(fn, name)
         jitted = jax.jit(self._counted(fn, name), donate_argnums=donate_argnums)
 
         def run(*args: Any) -> Any:
-            calls[name] += 1
-            if _FORWARD_HOOKS:
-                return fn(*args)
-            if name in seconds:
-                return jitted(*args)
-            start = time.perf_counter()
-            out = jitted(*args)
-            seconds[name] = time.perf_counter() - start
-            return out
+            # While forward hooks are installed, run op by op (values concrete).
+            return fn(*args) if _FORWARD_HOOKS else jitted(*args)
 
-        return run
+        return self._timed(run, name)
 
     def walker(self, graph: Graph) -> Walker:
         """The walker (and its compiled functions) for `graph`, built once."""
