@@ -39,7 +39,7 @@ import numpy as np
 from funkeras.bench.handwritten import HandWritten, make_step
 from funkeras.bench.workloads import WORKLOADS, make_optimizer
 from funkeras.training.data import ArrayData
-from funkeras.training.state import TrainState, copy_tree
+from funkeras.training.state import TrainState, copy_tree, to_device
 
 SECTIONS = ("dispatch", "overhead", "hlo", "eager", "cprofile")
 
@@ -102,7 +102,7 @@ def dispatch(w: Any) -> None:
     m = _model(w)
     m.fit(x, y, batch_size=b, epochs=1, steps_per_epoch=2, verbose=0)
     data = ArrayData(x, y, None, b)
-    order = data.order(0, 0, True, 16, 1)
+    order = to_device(data.order(0, 0, True, 16, 1))
     arrays = data.device_arrays
     ident = lambda: jax.jit(lambda t, *a: (t, {}), donate_argnums=0)  # noqa: E731
     ts = _train_state(m)
@@ -169,7 +169,7 @@ def overhead(w: Any) -> None:
     fn, donate = captured["train_step"]
     program = jax.jit(fn, donate_argnums=donate)
     data = ArrayData(x, y, None, b)
-    order = data.order(0, 0, True, steps, 1)
+    order = to_device(data.order(0, 0, True, steps, 1))
     ts = _train_state(m)
     ts, _ = program(ts, data.device_arrays, order)
     samples = []
@@ -217,7 +217,7 @@ def hlo(w: Any) -> None:
     fn, donate = captured["train_step"]
     data = ArrayData(x, y, None, b)
     lowered = jax.jit(fn, donate_argnums=donate).lower(
-        _train_state(m), data.device_arrays, data.order(0, 0, True, 2, 1)
+        _train_state(m), data.device_arrays, to_device(data.order(0, 0, True, 2, 1))
     )
     tx = make_optimizer(w)
     p = w.init_params(jax.random.key(0))

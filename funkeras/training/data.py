@@ -29,6 +29,7 @@ __all__ = [
     "ArrayData",
     "IterableData",
     "as_host_array",
+    "encode_order",
     "epoch_order",
     "split_validation",
     "unpack_batch",
@@ -99,6 +100,18 @@ def pad_order(order: np.ndarray, batch_size: int, total_steps: int) -> np.ndarra
         return order[:need]
     reps = math.ceil(need / len(order))
     return np.concatenate([order] + [order] * (reps - 1))[:need].astype(np.int32)
+
+
+def encode_order(indices: np.ndarray, real: int) -> np.ndarray:
+    """Row indices with the row mask folded in: one vector, one transfer.
+
+    Positions before `real` hold their row `r`; later (padding) positions hold
+    `-1 - r` (`~r`), so the compiled step reads both the row (`where(c >= 0, c,
+    ~c)`) and the mask (`c >= 0`) from one slice.
+    """
+    out = np.array(indices, dtype=np.int32, copy=True)
+    out[real:] = ~out[real:]
+    return out
 
 
 def split_validation(
@@ -184,21 +197,21 @@ class ArrayData:
     def order(
         self, seed: int, epoch: int, shuffle: bool, steps: int | None = None,
         block: int = 1,
-    ) -> Any:
-        """`(indices, valid)` for an epoch on the device.
+    ) -> np.ndarray:
+        """The epoch's row order as one host `int32` vector (see `encode_order`).
 
-        The indices cover the whole epoch, padded to whole batches (and to whole
-        `block`s of batches for programs that scan K steps); padding positions
-        repeat real rows. `valid` marks the real rows of the first `steps`
-        batches. The length depends only on the data, the batch size and `block`,
-        so `steps_per_epoch` compiles nothing new.
+        The vector covers the whole epoch, padded to whole batches (and to whole
+        `block`s of batches for programs that run K steps); padding positions
+        repeat real rows. The rows of the first `steps` batches are real. The
+        length depends only on the data, the batch size and `block`, so
+        `steps_per_epoch` compiles nothing new.
         """
         full = math.ceil(self.n / self.batch_size)
         steps = full if steps is None else min(steps, full)
         total = math.ceil(full / block) * block
-        idx = pad_order(epoch_order(self.n, seed, epoch, shuffle), self.batch_size, total)
-        valid = np.arange(total * self.batch_size) < min(self.n, steps * self.batch_size)
-        return to_device((idx, valid))
+        rows = epoch_order(self.n, seed, epoch, shuffle)
+        idx = pad_order(rows, self.batch_size, total)
+        return encode_order(idx, min(self.n, steps * self.batch_size))
 
     def spec_batch(self) -> Batch:
         """A one-batch example (host arrays) to build models from."""

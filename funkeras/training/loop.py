@@ -102,19 +102,57 @@ def _reduce_block_logs(stacked: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _gather(data: Any, order: Any, i: jax.Array, batch_size: int) -> Batch:
-    """Rows `order[i*B:(i+1)*B]` of the device-resident data, with the row mask."""
+def _rows(a: jax.Array, rows: jax.Array) -> jax.Array:
+    """`a[rows]` along axis 0, for indices known to be in bounds (no clamping)."""
+    dims = jax.lax.GatherDimensionNumbers(
+        offset_dims=tuple(range(1, a.ndim)),
+        collapsed_slice_dims=(0,),
+        start_index_map=(0,),
+    )
+    return jax.lax.gather(
+        a,
+        rows[:, None],
+        dims,
+        (1, *a.shape[1:]),
+        mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS,
+    )
+
+
+def _slice_order(order: jax.Array, i: jax.Array, batch_size: int) -> tuple[Any, Any]:
+    """Rows and row mask of batch `i` of an encoded order (`data.encode_order`)."""
+    code = jax.lax.dynamic_slice(
+        order, (i * batch_size,), (batch_size,), allow_negative_indices=False
+    )
+    mask = code >= 0
+    return jnp.where(mask, code, ~code), mask
+
+
+def _gather(data: Any, order: jax.Array, i: jax.Array, batch_size: int) -> Batch:
+    """Batch `i` of the epoch's order from the device-resident data, with its mask."""
     x, y, sw = data
-    indices, valid = order
-    idx = jax.lax.dynamic_slice_in_dim(indices, i * batch_size, batch_size)
-    mask = jax.lax.dynamic_slice_in_dim(valid, i * batch_size, batch_size)
-    take = lambda t: (
-        None if t is None else jax.tree.map(lambda a: jnp.take(a, idx, axis=0), t)
-    )  # noqa: E731
+    rows, mask = _slice_order(order, i, batch_size)
+    take = lambda t: (  # noqa: E731
+        None if t is None else jax.tree.map(lambda a: _rows(a, rows), t)
+    )
     return Batch(take(x), take(y), take(sw), mask)
 
 
 _jit_gather = jax.jit(_gather, static_argnums=3)
+
+
+@jax.jit
+def _epoch_inputs(metrics: Any, epoch: Any, batch: Any, order: Any) -> Any:
+    """A fresh copy of the metric state, the epoch and batch counters, and the order.
+
+    One compiled call per epoch moves them all to the device (Python ints and a
+    NumPy vector go in through jit's fast argument path).
+    """
+    return (
+        jax.tree.map(jnp.copy, metrics),
+        jnp.asarray(epoch, jnp.int32),
+        jnp.asarray(batch, jnp.int32),
+        None if order is None else jnp.asarray(order, jnp.int32),
+    )
 
 
 class Runner:
@@ -160,6 +198,7 @@ class Runner:
         self._programs: dict[Any, Callable[..., Any]] = {}
         self._metric_init: Any = None
         self._live: TrainState | None = None
+        self._counts: dict[int, jax.Array] = {}  # block lengths, on the device
 
     # -- step functions ------------------------------------------------------------
 
@@ -180,10 +219,16 @@ class Runner:
         )
 
     def default_train_step(self, *, probe_every: int = 0, finite_gate: bool = False,
-                           skip_empty: bool = False,
-                           sparse_check: bool = False) -> Callable[..., Any]:
-        """The built-in train step (what a `train_step` override may call)."""
-        cache_key = ("default_step", probe_every, finite_gate, skip_empty, sparse_check)
+                           skip_empty: bool = False, sparse_check: bool = False,
+                           results: bool = True) -> Callable[..., Any]:
+        """The built-in train step (what a `train_step` override may call).
+
+        With `results=False` its logs leave out the metric results (a fused
+        block reads them once, after its last step).
+        """
+        cache_key = (
+            "default_step", probe_every, finite_gate, skip_empty, sparse_check, results
+        )
         if cache_key in self._programs:
             return self._programs[cache_key]
         kwargs = dict(
@@ -195,7 +240,7 @@ class Runner:
             sparse_check=self.sparse_check if sparse_check else None,
         )
         default = make_train_step(
-            self.apply_fn, self.objective, self.optimizer, **kwargs
+            self.apply_fn, self.objective, self.optimizer, results=results, **kwargs
         )
         step = self.executor.make_train_step(
             default,
@@ -208,10 +253,15 @@ class Runner:
         self._programs[cache_key] = step
         return step
 
-    def init_metrics(self) -> Any:
+    def _metrics0(self) -> Any:
+        """The metrics' initial state, on the device (shared: copy before donating)."""
         if self._metric_init is None:
-            self._metric_init = self.objective.init_metrics()
-        return copy_tree(self._metric_init)
+            self._metric_init = to_device(self.objective.init_metrics())
+        return self._metric_init
+
+    def init_metrics(self) -> Any:
+        """A fresh copy of the metrics' initial state, on the device."""
+        return copy_tree(self._metrics0())
 
     def _program(
         self,
@@ -232,7 +282,13 @@ class Runner:
         k = self.k if fuse else 1
 
         def build() -> Callable[..., Any]:
-            step = self.train_step(**flags)
+            # A fused block of the built-in step computes the metric results once,
+            # after its last step, rather than after every step.
+            late_results = k > 1 and self.custom_train_step is None
+            if late_results:
+                step = self.default_train_step(**flags, results=False)
+            else:
+                step = self.train_step(**flags)
 
             # Unfused executors run the step without an outer jit: gather the
             # batch with one compiled call rather than op by op.
@@ -262,7 +318,10 @@ class Runner:
                     ts, new = one(ts, data, order)
                     return ts, _merge_logs(logs, new)
 
-                return jax.lax.fori_loop(0, count, body, (ts, logs0))
+                ts, logs = jax.lax.fori_loop(0, count, body, (ts, logs0))
+                if late_results:
+                    logs = {**self.objective.results(ts.metrics), **logs}
+                return ts, logs
 
             return block
 
@@ -342,8 +401,8 @@ class Runner:
 
         def build() -> Callable[..., Any]:
             def one(params: Any, state: Any, i: Any, x: Any, order: Any) -> Any:
-                idx = jax.lax.dynamic_slice_in_dim(order[0], i * batch_size, batch_size)
-                xb = jax.tree.map(lambda a: jnp.take(a, idx, axis=0), x)
+                rows, _ = _slice_order(order, i, batch_size)
+                xb = jax.tree.map(lambda a: _rows(a, rows), x)
                 return predict(params, state, xb), i + 1
 
             if k == 1:
@@ -477,11 +536,15 @@ class Runner:
                         first_batch = int(resume.get("batch") or 0)
                         host._train_step_count = int(resume["step"]) - first_batch
                 while epoch < epochs:
-                    ts = ts._replace(
-                        metrics=self.init_metrics(),
-                        epoch=to_device(np.asarray(epoch, np.int32)),
-                        batch=to_device(np.asarray(first_batch, np.int32)),
+                    order = (
+                        data.order(seed, epoch, shuffle)
+                        if isinstance(data, ArrayData)
+                        else None
                     )
+                    metrics, epoch_arr, batch_arr, order = _epoch_inputs(
+                        self._metrics0(), epoch, first_batch, order
+                    )
+                    ts = ts._replace(metrics=metrics, epoch=epoch_arr, batch=batch_arr)
                     start_of_epoch = host._train_step_count
                     published = self.publish(host, ts)
                     callbacks.call("on_epoch_begin", epoch, Logs({}))
@@ -491,9 +554,7 @@ class Runner:
                         host,
                         ts,
                         data,
-                        epoch=epoch,
-                        seed=seed,
-                        shuffle=shuffle,
+                        order=order,
                         steps_per_epoch=steps_per_epoch,
                         callbacks=callbacks,
                         batch_hooks=batch_hooks,
@@ -549,9 +610,7 @@ class Runner:
         ts: TrainState,
         data: Any,
         *,
-        epoch: int,
-        seed: int,
-        shuffle: bool,
+        order: Any,
         steps_per_epoch: int | None,
         callbacks: CallbackList,
         batch_hooks: bool,
@@ -564,9 +623,8 @@ class Runner:
             steps = data.steps(steps_per_epoch)
             program = self.train_array_program(data.batch_size, **flags)
             fused = self.executor.fuses_steps and self.k > 1
-            order = data.order(seed, epoch, shuffle)
             arrays = data.device_arrays
-            counts = {}
+            counts = self._counts
             step_index = first_step
             if step_index >= steps:  # resumed after the epoch's last batch
                 return ts, self.objective.results(ts.metrics)
@@ -653,7 +711,7 @@ class Runner:
             n_steps = data.steps(steps)
             fused = self.executor.fuses_steps and self.k > 1
             per_call = self.k if fused else 1
-            order = data.order(0, 0, False, n_steps, per_call)
+            order = to_device(data.order(0, 0, False, n_steps, per_call))
             program = self.test_array_program(data.batch_size)
             carry = (metrics, to_device(np.zeros((), np.int32)))
             for b in range(0, math.ceil(n_steps / per_call)):
@@ -698,7 +756,7 @@ class Runner:
             n_steps = data.steps(steps)
             fused = self.executor.fuses_steps and self.k > 1
             per_call = self.k if fused else 1
-            order = data.order(0, 0, False, n_steps, per_call)
+            order = to_device(data.order(0, 0, False, n_steps, per_call))
             program = self.predict_array_program(batch_size)
             i = to_device(np.zeros((), np.int32))
             for b in range(math.ceil(n_steps / per_call)):

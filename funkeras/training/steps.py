@@ -69,6 +69,7 @@ def make_train_step(
     finite_gate: bool = False,
     skip_empty: bool = False,
     sparse_check: Callable[[Any], jax.Array] | None = None,
+    results: bool = True,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
     """Build the pure `train_step(train_state, batch) -> (train_state, logs)`.
 
@@ -89,6 +90,9 @@ def make_train_step(
             untouched (the trailing steps of a K-step block).
         sparse_check: Optional `check(y) -> bool` flagging out-of-range labels; the
             flag is returned as `logs["_bad_labels"]`.
+        results: When False, the logs leave out the metric results (a caller
+            running many steps in one program reads them once, from the final
+            `train_state.metrics`, with `objective.results`).
 
     Returns:
         The pure train step.
@@ -159,10 +163,13 @@ def make_train_step(
             extras["_bad_labels"] = sparse_check(batch.y)
         return new, extras, loss
 
+    def logs_of(ts: TrainState, extras: dict[str, Any]) -> dict[str, Any]:
+        return {**objective.results(ts.metrics), **extras} if results else extras
+
     def train_step(ts: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Any]]:
         if not (finite_gate or skip_empty):
             new, extras, _ = compute(ts, batch)
-            return new, {**objective.results(new.metrics), **extras}
+            return new, logs_of(new, extras)
 
         new, extras, loss = compute(ts, batch)
         commit = jnp.asarray(True)
@@ -175,7 +182,7 @@ def make_train_step(
         # Keep the step counter moving only for committed steps; the old state is
         # returned whole otherwise (TerminateOnNaN keeps the last finite weights).
         kept = jax.lax.cond(commit, lambda: new, lambda: ts)
-        return kept, {**objective.results(kept.metrics), **extras}
+        return kept, logs_of(kept, extras)
 
     return train_step
 
