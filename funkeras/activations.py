@@ -47,6 +47,11 @@ __all__ = [
 ]
 
 
+def _as_array(x: ArrayLike) -> Array:
+    """`x` as a JAX array; an array (or tracer) passes through with no dispatch."""
+    return x if isinstance(x, jax.Array) else jnp.asarray(x)
+
+
 def _static_number(
     owner: str, arg: str, value: Any, *, minimum: float | None = None
 ) -> float:
@@ -101,7 +106,7 @@ def relu(
     threshold = _static_number("relu", "threshold", threshold)
     if max_value is not None:
         max_value = _static_number("relu", "max_value", max_value, minimum=0.0)
-    x = jnp.asarray(x)
+    x = _as_array(x)
     # The same sequence of operations as Keras' ReLU, so edge cases (a negative
     # threshold combined with max_value, values exactly at the threshold) match.
     if negative_slope != 0.0:
@@ -341,7 +346,7 @@ def mish(x: ArrayLike) -> Array:
         >>> round(float(mish(jnp.array(1.0))), 4)
         0.8651
     """
-    x = jnp.asarray(x)
+    x = _as_array(x)
     return x * jnp.tanh(jax.nn.softplus(x))
 
 
@@ -366,7 +371,7 @@ def linear(x: ArrayLike) -> Array:
         >>> linear(jnp.array([-1.0, 2.0])).tolist()
         [-1.0, 2.0]
     """
-    return jnp.asarray(x)
+    return _as_array(x)
 
 
 _REGISTRY: dict[str, Callable[..., Array]] = {

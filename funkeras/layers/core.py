@@ -35,7 +35,8 @@ def _autocast(x: Any, dtype: str) -> Any:
     """Cast floating arrays in `x` (a pytree) to `dtype`; leave others alone (Keras)."""
 
     def cast(a: Any) -> Any:
-        a = jnp.asarray(a)
+        if not isinstance(a, jax.Array):  # arrays pass through with no dispatch
+            a = jnp.asarray(a)
         if jnp.issubdtype(a.dtype, jnp.floating) and a.dtype != dtype:
             return a.astype(dtype)
         return a

@@ -29,6 +29,9 @@ __all__ = [
     "graph_init",
     "graph_apply",
     "graph_penalty",
+    "graph_has_penalty",
+    "graph_uses_key",
+    "layer_has_penalty",
     "graph_trainable_mask",
     "prepare_inputs",
     "check_input_spec",
@@ -234,6 +237,34 @@ def graph_penalty(graph: Graph, params: Params) -> Array:
     for layer in graph.layers:
         total = total + layer.penalty(params[layer.name])
     return total
+
+
+def layer_has_penalty(layer: Any) -> bool:
+    """Whether `layer` can add a regularization penalty (known before tracing).
+
+    True for a layer with a `*_regularizer` attribute that is set, a class that
+    overrides `penalty`, or a nested model holding such a layer.
+    """
+    nested = getattr(layer, "has_penalty", None)
+    if callable(nested):  # a nested model answers for its own layers
+        return bool(nested())
+    if type(layer).penalty is not Layer.penalty:
+        return True
+    return any(
+        getattr(layer, name, None) is not None
+        for name in dir(layer)
+        if name.endswith("_regularizer")
+    )
+
+
+def graph_has_penalty(graph: Graph) -> bool:
+    """Whether any layer of `graph` can add a regularization penalty."""
+    return any(layer_has_penalty(layer) for layer in graph.layers)
+
+
+def graph_uses_key(graph: Graph) -> bool:
+    """Whether any layer of `graph` draws random numbers (needs a PRNG key)."""
+    return any(node.layer.uses_key for node in graph.nodes)
 
 
 def graph_trainable_mask(graph: Graph, params: Params, trainable: bool = True) -> Any:

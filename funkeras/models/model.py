@@ -265,6 +265,27 @@ class Model(Trainer, Layer):
         """The sum of the layers' regularization penalties."""
         return fn.graph_penalty(self._require_graph("penalty"), params)
 
+    @property  # type: ignore[override]
+    def uses_key(self) -> bool:
+        """Whether `apply` draws random numbers: some layer does (Dropout, ...).
+
+        A subclass that overrides `apply` is assumed to; so is a model not yet
+        built. Training derives no step key when this is False.
+        """
+        if type(self).apply is not Model.apply or self._graph is None:
+            return True
+        return fn.graph_uses_key(self._graph)
+
+    def has_penalty(self) -> bool:
+        """Whether `penalty` can be non-zero: some layer has a regularizer.
+
+        Training leaves the penalty out of the step when this is False. A
+        subclass that overrides `penalty` is assumed to have one.
+        """
+        if type(self).penalty is not Model.penalty:
+            return True
+        return fn.graph_has_penalty(self._require_graph("penalty"))
+
     def compute_output_spec(self, input_spec: InputSpec) -> InputSpec:
         if self._graph is None:
             self._build_from_spec(input_spec)

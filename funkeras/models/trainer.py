@@ -218,11 +218,12 @@ class Trainer:
             optimizer=tx,
             executor=get_executor(cfg["execution"]),
             steps_per_execution=cfg["steps_per_execution"],
-            penalty_fn=self.penalty,
+            penalty_fn=self.penalty if self.has_penalty() else None,
             loss_fn=loss_fn,
             train_step=custom_step,
             graph=graph,
             sparse_check=sparse_check,
+            uses_key=self.uses_key,
         )
         if self.opt_state is None:
             self.opt_state = tx.init(self.params)

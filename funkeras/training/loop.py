@@ -169,6 +169,8 @@ class Runner:
         train_step: A model's `train_step` override, if any (same signature as
             the built step).
         graph: The model's graph description (for the layerwise executor).
+        sparse_check: Optional `check(y) -> bool` flagging out-of-range labels.
+        uses_key: Whether `apply` draws random numbers (else no step key).
     """
 
     def __init__(
@@ -184,6 +186,7 @@ class Runner:
         train_step: Callable[..., Any] | None = None,
         graph: Any = None,
         sparse_check: Callable[[Any], jax.Array] | None = None,
+        uses_key: bool = True,
     ) -> None:
         self.apply_fn = apply_fn
         self.objective = objective
@@ -195,6 +198,7 @@ class Runner:
         self.custom_train_step = train_step
         self.graph = graph
         self.sparse_check = sparse_check
+        self.uses_key = uses_key
         self._programs: dict[Any, Callable[..., Any]] = {}
         self._metric_init: Any = None
         self._live: TrainState | None = None
@@ -240,7 +244,12 @@ class Runner:
             sparse_check=self.sparse_check if sparse_check else None,
         )
         default = make_train_step(
-            self.apply_fn, self.objective, self.optimizer, results=results, **kwargs
+            self.apply_fn,
+            self.objective,
+            self.optimizer,
+            results=results,
+            uses_key=self.uses_key,
+            **kwargs,
         )
         step = self.executor.make_train_step(
             default,

@@ -70,6 +70,7 @@ def make_train_step(
     skip_empty: bool = False,
     sparse_check: Callable[[Any], jax.Array] | None = None,
     results: bool = True,
+    uses_key: bool = True,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
     """Build the pure `train_step(train_state, batch) -> (train_state, logs)`.
 
@@ -93,6 +94,8 @@ def make_train_step(
         results: When False, the logs leave out the metric results (a caller
             running many steps in one program reads them once, from the final
             `train_state.metrics`, with `objective.results`).
+        uses_key: When False, `apply` gets `key=None` (no layer draws random
+            numbers), and the step derives no key.
 
     Returns:
         The pure train step.
@@ -112,7 +115,7 @@ def make_train_step(
     update_metrics = jax.jit(objective.update_metrics) if objective is not None else None
 
     def compute(ts: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Any], Any]:
-        key = step_key(ts)
+        key = step_key(ts) if uses_key else None
 
         def loss_of(params: Any) -> tuple[jax.Array, Any]:
             y_pred, new_state = apply_fn(

@@ -149,20 +149,88 @@ def test_repeated_fit_continues_epoch_count():
     assert h1.epoch == [0, 1] and h2.epoch == [2, 3]
 
 
-def test_steps_per_execution_gives_the_same_weights():
+def test_steps_per_execution_gives_the_same_weights_and_logs():
     x, y = cls_data(n=37)
-    weights = []
+    weights, histories = [], []
     for k in (1, 4):
         model = small_net()
         model.compile(
             optimizer="sgd",
             loss=fk.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
             steps_per_execution=k,
         )
-        model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+        h = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
         weights.append(model.get_weights())
+        histories.append(h.history)
     for a, b in zip(*weights, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # A fused block reads the metric results once, after its last step: the
+    # epoch logs are those of the step-by-step run.
+    assert histories[0].keys() == histories[1].keys() == {"loss", "accuracy"}
+    for name in histories[0]:
+        np.testing.assert_allclose(histories[0][name], histories[1][name], rtol=1e-5)
+
+
+def test_epoch_order_encodes_rows_and_mask_in_one_vector():
+    from funkeras.training.data import ArrayData
+    from funkeras.training.loop import _slice_order
+
+    x = np.arange(10, dtype=np.float32)[:, None]
+    data = ArrayData(x, x, None, batch_size=4)
+    order = data.order(seed=3, epoch=1, shuffle=True, steps=2, block=2)
+    # 3 batches cover the 10 rows, padded to whole blocks of 2: 4 batches.
+    assert order.shape == (16,) and order.dtype == np.int32
+    rows = np.where(order >= 0, order, -1 - order)
+    assert sorted(rows[:10].tolist()) == list(range(10))  # a permutation
+    np.testing.assert_array_equal(rows[10:], rows[: 16 - 10])  # padding repeats
+    for i in range(4):
+        got_rows, got_mask = jax.jit(_slice_order, static_argnums=2)(
+            jnp.asarray(order), jnp.int32(i), 4
+        )
+        np.testing.assert_array_equal(got_rows, rows[4 * i : 4 * i + 4])
+        # Only the first `steps=2` batches are real.
+        np.testing.assert_array_equal(got_mask, np.full(4, i < 2))
+
+
+def test_model_knows_whether_it_needs_a_key_or_a_penalty():
+    plain = fk.Sequential([fk.Input(shape=(3,)), L.Dense(4), L.Dense(1)])
+    assert not plain.uses_key and not plain.has_penalty()
+    noisy = fk.Sequential([fk.Input(shape=(3,)), L.Dense(4), L.Dropout(0.5)])
+    assert noisy.uses_key
+    reg = fk.Sequential([fk.Input(shape=(3,)), L.Dense(1, kernel_regularizer="l2")])
+    assert reg.has_penalty() and not reg.uses_key
+    inp = fk.Input(shape=(3,))
+    outer = fk.Model(inp, L.Dense(1)(noisy(inp)))
+    assert outer.uses_key and not outer.has_penalty()
+    outer_reg = fk.Model(inp, reg(inp))
+    assert outer_reg.has_penalty()
+
+    class Penalized(fk.Sequential):
+        def penalty(self, params):
+            return 0.1 * jnp.sum(params["dense_9"]["kernel"] ** 2)
+
+    custom = Penalized([fk.Input(shape=(3,)), L.Dense(1, name="dense_9")])
+    assert custom.has_penalty()
+    # Training without a key or a penalty runs (and still learns).
+    x, y = data(n=32)
+    plain.compile(optimizer=optax.sgd(0.1), loss="mse", execution="eager")
+    h = plain.fit(x, y, batch_size=8, epochs=3, verbose=0)
+    assert h.history["loss"][-1] < h.history["loss"][0]
+
+
+def test_custom_penalty_override_is_trained_against():
+    class Penalized(fk.Sequential):
+        def penalty(self, params):
+            return 100.0 * jnp.sum(params["d"]["kernel"] ** 2)
+
+    x, y = data(n=32)
+    m = Penalized([fk.Input(shape=(3,)), L.Dense(1, name="d")], seed=0)
+    m.compile(optimizer=optax.sgd(0.001), loss="mse")
+    h = m.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    kernel = np.asarray(m.get_weights()[0])
+    # The logged loss holds the penalty; the update shrinks the kernel toward 0.
+    assert h.history["loss"][0] > 100.0 * float(np.sum(kernel**2))
 
 
 def test_generator_input_with_short_final_batch_matches_arrays():
