@@ -637,6 +637,16 @@ class Runner:
             step_index = first_step
             if step_index >= steps:  # resumed after the epoch's last batch
                 return ts, self.objective.results(ts.metrics)
+            if not (fused or batch_hooks):
+                # Nothing runs between two steps but the Ctrl-C check.
+                try:
+                    for _ in range(step_index, steps):
+                        ts, logs = program(ts, arrays, order)
+                        if interrupted():
+                            break
+                finally:
+                    self._live = ts
+                return ts, logs
             while step_index < steps:
                 block_end = min(step_index + self.k, steps)
                 if batch_hooks:
