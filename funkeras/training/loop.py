@@ -203,6 +203,7 @@ class Runner:
         self._metric_init: Any = None
         self._live: TrainState | None = None
         self._counts: dict[int, jax.Array] = {}  # block lengths, on the device
+        self._keys: dict[int, np.ndarray] = {}
 
     # -- step functions ------------------------------------------------------------
 
@@ -267,6 +268,15 @@ class Runner:
         if self._metric_init is None:
             self._metric_init = to_device(self.objective.init_metrics())
         return self._metric_init
+
+    def _key_data(self, seed: int) -> np.ndarray:
+        """The raw key data of `jax.random.key(seed)`, on the host (cached)."""
+        data = self._keys.get(seed)
+        if data is None:
+            data = self._keys[seed] = np.asarray(
+                jax.random.key_data(jax.random.key(seed))
+            )
+        return data
 
     def init_metrics(self) -> Any:
         """A fresh copy of the metrics' initial state, on the device."""
@@ -496,13 +506,16 @@ class Runner:
             sparse_check=self.sparse_check is not None
             and isinstance(data, IterableData),
         )
-        key = jax.random.key(seed)
+        # What the steps donate is copied, by one compiled call for all of it.
+        params, state, opt_state, metrics = copy_tree(
+            (host.params, host.state, host.opt_state, self._metrics0())
+        )
         ts = TrainState.create(
-            copy_tree(host.params),
-            copy_tree(host.state),
-            copy_tree(host.opt_state),
-            self.init_metrics(),
-            key,
+            params,
+            state,
+            opt_state,
+            metrics,
+            self._key_data(seed),
             step=start_step,
             epoch=initial_epoch,
         )
