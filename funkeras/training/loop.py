@@ -507,14 +507,11 @@ class Runner:
             and isinstance(data, IterableData),
         )
         # What the steps donate is copied, by one compiled call for all of it.
-        params, state, opt_state, metrics = copy_tree(
-            (host.params, host.state, host.opt_state, self._metrics0())
-        )
-        ts = TrainState.create(
-            params,
-            state,
-            opt_state,
-            metrics,
+        ts = TrainState.start(
+            host.params,
+            host.state,
+            host.opt_state,
+            self._metrics0(),
             self._key_data(seed),
             step=start_step,
             epoch=initial_epoch,

@@ -69,6 +69,43 @@ class TrainState(NamedTuple):
         )
         return to_device(ts)
 
+    @classmethod
+    def start(
+        cls,
+        params: Params,
+        state: State,
+        opt_state: Any,
+        metrics: Any,
+        key_data: Any,
+        *,
+        step: int = 0,
+        epoch: int = 0,
+    ) -> TrainState:
+        """Like `create`, but every array is a fresh copy (safe to donate).
+
+        One compiled call copies the pytrees and places the key data and the
+        counters (host values go in through jit's fast argument path).
+        """
+        tree = to_device((params, state, opt_state, metrics))
+        tree, key, counters = _start_arrays(
+            tree, np.asarray(key_data, np.uint32), step, epoch
+        )
+        params, state, opt_state, metrics = tree
+        return cls(params, state, opt_state, metrics, key, *counters, callbacks={})
+
+
+@jax.jit
+def _start_arrays(tree: Any, key: Any, step: Any, epoch: Any) -> Any:
+    return (
+        jax.tree.map(jnp.copy, tree),
+        jnp.asarray(key, jnp.uint32),
+        (
+            jnp.asarray(step, jnp.int32),
+            jnp.asarray(epoch, jnp.int32),
+            jnp.zeros((), jnp.int32),
+        ),
+    )
+
 
 class Batch(NamedTuple):
     """One batch as a step sees it.
