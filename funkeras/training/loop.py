@@ -131,9 +131,10 @@ def _gather(data: Any, order: jax.Array, i: jax.Array, batch_size: int) -> Batch
     """Batch `i` of the epoch's order from the device-resident data, with its mask."""
     x, y, sw = data
     rows, mask = _slice_order(order, i, batch_size)
-    take = lambda t: (  # noqa: E731
-        None if t is None else jax.tree.map(lambda a: _rows(a, rows), t)
-    )
+
+    def take(tree: Any) -> Any:
+        return None if tree is None else jax.tree.map(lambda a: _rows(a, rows), tree)
+
     return Batch(take(x), take(y), take(sw), mask)
 
 
