@@ -11,8 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from funkeras.callbacks._common import epoch_start_step, flatten_paths
-from funkeras.callbacks.callback import Callback
-from funkeras.layers.base import check_int
+from funkeras.callbacks.callback import Callback, _check_save_freq, _SaveCounter
 
 __all__ = ["BackupAndRestore"]
 
@@ -218,13 +217,7 @@ class BackupAndRestore(Callback):
             raise TypeError(
                 f"{owner}: `backup_dir` must be a folder path, got {backup_dir!r}."
             )
-        if save_freq != "epoch":
-            if isinstance(save_freq, str):
-                raise ValueError(
-                    f"{owner}: `save_freq` must be 'epoch' or a positive int "
-                    f"(batches), got {save_freq!r}."
-                )
-            save_freq = check_int(owner, "save_freq", save_freq, minimum=1)
+        save_freq = _check_save_freq(owner, save_freq)
         if not isinstance(delete_checkpoint, bool):
             raise TypeError(
                 f"{owner}: `delete_checkpoint` must be a bool, got "
@@ -238,8 +231,7 @@ class BackupAndRestore(Callback):
         self._epoch = 0
         self._epoch_start = 0
         self._fit_start = 0
-        self._batches_since_save = 0
-        self._last_batch_seen = -1
+        self._counter = _SaveCounter(save_freq)
 
     def _set_peers(self, callbacks: list[Callback]) -> None:
         self._peers = [cb for cb in callbacks if cb is not self]
@@ -266,7 +258,7 @@ class BackupAndRestore(Callback):
         self._manager = CheckpointManager(
             self.backup_dir, max_to_keep=None, model_config=identity
         )
-        self._batches_since_save = 0
+        self._counter.since = 0
         # The first epoch of the fit being backed up: a resumed fit trains up to
         # the same final epoch as the interrupted one, in any process.
         self._fit_start = int(self.params.get("initial_epoch", 0))
@@ -383,18 +375,14 @@ class BackupAndRestore(Callback):
     ) -> None:
         self._epoch = epoch
         self._epoch_start = epoch_start_step(self.model)
-        self._last_batch_seen = -1
+        self._counter.new_epoch()
 
     def on_train_batch_end(
         self, batch: int, logs: Mapping[str, float] | None = None
     ) -> None:
         if self.save_freq == "epoch":
             return
-        # Batch hooks run once per K-step block: count the batches the block covered.
-        self._batches_since_save += batch - self._last_batch_seen
-        self._last_batch_seen = batch
-        if self._batches_since_save >= self.save_freq:
-            self._batches_since_save = 0
+        if self._counter.due(batch):
             self._save(self._epoch, self._epoch_start + batch + 1, batch + 1)
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from funkeras.layers.base import check_int
+
 __all__ = ["Callback", "CallbackList", "Logs"]
 
 _BATCH_HOOKS = (
@@ -150,6 +152,43 @@ class Callback:
     def on_predict_batch_end(
         self, batch: int, logs: Mapping[str, float] | None = None
     ) -> None: ...
+
+
+def _check_save_freq(owner: str, save_freq: Any) -> int | str:
+    """`save_freq` as Keras takes it: `"epoch"` or a positive number of batches."""
+    if save_freq == "epoch":
+        return save_freq
+    if isinstance(save_freq, str):
+        raise ValueError(
+            f"{owner}: `save_freq` must be 'epoch' or a positive int "
+            f"(batches), got {save_freq!r}."
+        )
+    return check_int(owner, "save_freq", save_freq, minimum=1)
+
+
+class _SaveCounter:
+    """Counts the batches since the last save, as batch hooks report them.
+
+    Batch hooks run once per K-step block, so each call advances the count by the
+    batches the block covered. `due(batch)` says whether `every` batches have
+    passed since the last save (and starts counting anew when they have).
+    """
+
+    def __init__(self, every: int | str) -> None:
+        self.every = every
+        self.since = 0
+        self.last = -1
+
+    def new_epoch(self) -> None:
+        self.last = -1
+
+    def due(self, batch: int) -> bool:
+        self.since += batch - self.last
+        self.last = batch
+        if isinstance(self.every, int) and self.since >= self.every:
+            self.since = 0
+            return True
+        return False
 
 
 def _overrides(cb: Callback, hook: str) -> bool:

@@ -8,6 +8,7 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
+from funkeras.callbacks.callback import _check_save_freq, _SaveCounter
 from funkeras.callbacks.monitor import MonitorCallback
 from funkeras.layers.base import check_float, check_int
 
@@ -120,13 +121,7 @@ class ModelCheckpoint(MonitorCallback):
         self.verbose = check_int(owner, "verbose", verbose, minimum=0)
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only
-        if save_freq != "epoch":
-            if isinstance(save_freq, str):
-                raise ValueError(
-                    f"{owner}: `save_freq` must be 'epoch' or a positive int "
-                    f"(batches), got {save_freq!r}."
-                )
-            save_freq = check_int(owner, "save_freq", save_freq, minimum=1)
+        save_freq = _check_save_freq(owner, save_freq)
         self.save_freq = save_freq
         self.initial_value_threshold = (
             None
@@ -146,8 +141,7 @@ class ModelCheckpoint(MonitorCallback):
             )
         self._fields = _template_fields(owner, self.filepath)
         self.best: float | None = self.initial_value_threshold
-        self._batches_since_save = 0
-        self._last_batch_seen = -1
+        self._counter = _SaveCounter(save_freq)
         self._current_epoch = 0
 
     # -- the template ---------------------------------------------------------
@@ -207,24 +201,20 @@ class ModelCheckpoint(MonitorCallback):
         self._check_template()
         if not self._begin_fit():
             self.best = self.initial_value_threshold
-            self._batches_since_save = 0
+            self._counter.since = 0
 
     def on_epoch_begin(
         self, epoch: int, logs: Mapping[str, float] | None = None
     ) -> None:
         self._current_epoch = epoch
-        self._last_batch_seen = -1
+        self._counter.new_epoch()
 
     def on_train_batch_end(
         self, batch: int, logs: Mapping[str, float] | None = None
     ) -> None:
         if self.save_freq == "epoch":
             return
-        # Batch hooks run once per K-step block: count the batches the block covered.
-        self._batches_since_save += batch - self._last_batch_seen
-        self._last_batch_seen = batch
-        if self._batches_since_save >= self.save_freq:
-            self._batches_since_save = 0
+        if self._counter.due(batch):
             self._save(self._current_epoch, batch, logs or {})
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
@@ -282,9 +272,9 @@ class ModelCheckpoint(MonitorCallback):
                 save_model(model, path)
 
     def get_state(self) -> dict[str, Any]:
-        return {"best": self.best, "batches_since_save": self._batches_since_save}
+        return {"best": self.best, "batches_since_save": self._counter.since}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.best = None if state["best"] is None else float(state["best"])
-        self._batches_since_save = int(state["batches_since_save"])
+        self._counter.since = int(state["batches_since_save"])
         self._restored = True

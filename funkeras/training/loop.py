@@ -508,7 +508,7 @@ class Runner:
             and isinstance(data, IterableData),
         )
         # What the steps donate is copied, by one compiled call for all of it.
-        ts = TrainState.start(
+        ts = TrainState.create(
             host.params,
             host.state,
             host.opt_state,

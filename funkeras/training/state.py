@@ -52,44 +52,17 @@ class TrainState(NamedTuple):
         step: int = 0,
         epoch: int = 0,
     ) -> TrainState:
-        """A train state at `step`/`epoch` with the batch counter at 0."""
-        if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-            # Raw key data: a typed key argument costs extra dispatch time per call.
-            key = jax.random.key_data(key)
-        ts = cls(
-            params=params,
-            state=state,
-            opt_state=opt_state,
-            metrics=metrics,
-            key=key,
-            step=np.asarray(step, np.int32),
-            epoch=np.asarray(epoch, np.int32),
-            batch=np.zeros((), np.int32),
-            callbacks={},
-        )
-        return to_device(ts)
+        """A train state at `step`/`epoch` with the batch counter at 0.
 
-    @classmethod
-    def start(
-        cls,
-        params: Params,
-        state: State,
-        opt_state: Any,
-        metrics: Any,
-        key_data: Any,
-        *,
-        step: int = 0,
-        epoch: int = 0,
-    ) -> TrainState:
-        """Like `create`, but every array is a fresh copy (safe to donate).
-
-        One compiled call copies the pytrees and places the key data and the
-        counters (host values go in through jit's fast argument path).
+        Every array is a fresh copy on the default device, so the state is safe
+        to donate to a step. `key` is a typed PRNG key or its raw key data (what
+        the state holds: a typed key argument costs dispatch time on every call).
+        One compiled call makes the copies and places the key data and counters.
         """
+        if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+            key = jax.random.key_data(key)
         tree = to_device((params, state, opt_state, metrics))
-        tree, key, counters = _start_arrays(
-            tree, np.asarray(key_data, np.uint32), step, epoch
-        )
+        tree, key, counters = _start_arrays(tree, key, step, epoch)
         params, state, opt_state, metrics = tree
         return cls(params, state, opt_state, metrics, key, *counters, callbacks={})
 
@@ -98,7 +71,7 @@ class TrainState(NamedTuple):
 def _start_arrays(tree: Any, key: Any, step: Any, epoch: Any) -> Any:
     return (
         jax.tree.map(jnp.copy, tree),
-        jnp.asarray(key, jnp.uint32),
+        jnp.copy(jnp.asarray(key, jnp.uint32)),  # never the caller's buffer
         (
             jnp.asarray(step, jnp.int32),
             jnp.asarray(epoch, jnp.int32),
