@@ -19,6 +19,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from funkeras._validation import check_float
 from funkeras.typing import Array, ArrayLike
 
 __all__ = [
@@ -56,8 +57,6 @@ def _static_number(
     owner: str, arg: str, value: Any, *, minimum: float | None = None
 ) -> float:
     """Check a hyperparameter that selects the formula in Python (so must be static)."""
-    from funkeras.layers.base import check_float
-
     if isinstance(value, jax.Array):
         raise TypeError(
             f"{owner}: `{arg}` must be a Python number (it is fixed when the function "

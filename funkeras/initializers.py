@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from funkeras._validation import check_choice, check_float
 from funkeras.typing import Array, PRNGKey
 
 __all__ = [
@@ -66,8 +67,6 @@ def _check_number(
     strict: bool = False,
 ) -> float:
     """A finite real hyperparameter (optionally `>= minimum`, or `>` if strict)."""
-    from funkeras.layers.base import check_float
-
     value = check_float(owner, arg, value)
     if not math.isfinite(value):
         raise ValueError(f"{owner}: `{arg}` must be a finite number, got {value}.")
@@ -388,8 +387,6 @@ class VarianceScaling(Initializer):
         mode: str = "fan_in",
         distribution: str = "truncated_normal",
     ) -> None:
-        from funkeras.layers.base import check_choice
-
         owner = type(self).__name__
         self.scale = _check_number(owner, "scale", scale, minimum=0.0, strict=True)
         self.mode = check_choice(owner, "mode", mode, _MODES)

@@ -32,7 +32,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from funkeras.layers.base import check_float, check_int, normalize_dtype, to_snake_case
+from funkeras._validation import (
+    check_bool,
+    check_float,
+    check_int,
+    normalize_dtype,
+    to_snake_case,
+)
 from funkeras.typing import Array, ArrayLike
 
 __all__ = [
@@ -1279,10 +1285,6 @@ class LossFunctionWrapper(Loss):
         return cls(**config)
 
 
-def _check_bool(owner: str, arg: str, value: Any) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{owner}: `{arg}` must be a bool, got {value!r}.")
-    return bool(value)
 
 
 class MeanSquaredError(LossFunctionWrapper):
@@ -1467,7 +1469,7 @@ class BinaryCrossentropy(LossFunctionWrapper):
             reduction=reduction,
             name=name,
             dtype=dtype,
-            from_logits=_check_bool(owner, "from_logits", from_logits),
+            from_logits=check_bool(owner, "from_logits", from_logits),
             label_smoothing=_check_label_smoothing(owner, label_smoothing),
             axis=check_int(owner, "axis", axis, minimum=None),
         )
@@ -1516,12 +1518,12 @@ class BinaryFocalCrossentropy(LossFunctionWrapper):
             reduction=reduction,
             name=name,
             dtype=dtype,
-            apply_class_balancing=_check_bool(
+            apply_class_balancing=check_bool(
                 owner, "apply_class_balancing", apply_class_balancing
             ),
             alpha=check_float(owner, "alpha", alpha, low=0.0, high=1.0),
             gamma=check_float(owner, "gamma", gamma, low=0.0),
-            from_logits=_check_bool(owner, "from_logits", from_logits),
+            from_logits=check_bool(owner, "from_logits", from_logits),
             label_smoothing=_check_label_smoothing(owner, label_smoothing),
             axis=check_int(owner, "axis", axis, minimum=None),
         )
@@ -1562,7 +1564,7 @@ class CategoricalCrossentropy(LossFunctionWrapper):
             reduction=reduction,
             name=name,
             dtype=dtype,
-            from_logits=_check_bool(owner, "from_logits", from_logits),
+            from_logits=check_bool(owner, "from_logits", from_logits),
             label_smoothing=_check_label_smoothing(owner, label_smoothing),
             axis=check_int(owner, "axis", axis, minimum=None),
         )
@@ -1606,7 +1608,7 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
             reduction=reduction,
             name=name,
             dtype=dtype,
-            from_logits=_check_bool(owner, "from_logits", from_logits),
+            from_logits=check_bool(owner, "from_logits", from_logits),
             ignore_class=ignore_class,
         )
 

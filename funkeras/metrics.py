@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from funkeras import losses as losses_module
-from funkeras.layers.base import check_float, check_int, normalize_dtype, to_snake_case
+from funkeras._validation import check_float, check_int, normalize_dtype, to_snake_case
 from funkeras.losses import (
     EPSILON,
     _per_sample,

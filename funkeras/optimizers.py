@@ -100,7 +100,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from funkeras.layers.base import check_float, check_int
+from funkeras._validation import check_bool, check_float, check_int
 from funkeras.typing import Array, ArrayLike, PyTree
 
 __all__ = [
@@ -179,7 +179,7 @@ class LearningRateSchedule(abc.ABC):
 
     def _flag(self, arg: str) -> None:
         object.__setattr__(
-            self, arg, _check_bool(type(self).__name__, arg, getattr(self, arg))
+            self, arg, check_bool(type(self).__name__, arg, getattr(self, arg))
         )
 
     @classmethod
@@ -639,10 +639,6 @@ def _check_unit(owner: str, arg: str, value: Any) -> float:
     return check_float(owner, arg, value, low=0.0, high=1.0)
 
 
-def _check_bool(owner: str, arg: str, value: Any) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{owner}: `{arg}` must be a bool, got {value!r}.")
-    return bool(value)
 
 
 def _clip_by_norm_per_leaf(max_norm: ArrayLike) -> optax.GradientTransformation:
@@ -791,7 +787,7 @@ def SGD(  # noqa: N802 - Keras' class name
     args = _common(dict(locals()), name, "SGD")
     _check_common("SGD", args)
     args["momentum"] = _check_unit("SGD", "momentum", momentum)
-    args["nesterov"] = _check_bool("SGD", "nesterov", nesterov)
+    args["nesterov"] = check_bool("SGD", "nesterov", nesterov)
     hyper = {"momentum": args["momentum"] or None, "nesterov": args["nesterov"]}
     return _build(
         "SGD",
@@ -807,7 +803,7 @@ def _adam_hyperparams(owner: str, args: dict[str, Any]) -> dict[str, Any]:
         owner, "beta_2", args["beta_2"], low=0.0, high=1.0, high_inclusive=False
     )
     args["epsilon"] = check_float(owner, "epsilon", args["epsilon"], low=0.0)
-    args["amsgrad"] = _check_bool(owner, "amsgrad", args["amsgrad"])
+    args["amsgrad"] = check_bool(owner, "amsgrad", args["amsgrad"])
     beta_2, epsilon = args["beta_2"], args["epsilon"]
     if args["amsgrad"]:
         eps: Any = epsilon
@@ -969,7 +965,7 @@ def RMSprop(  # noqa: N802 - Keras' class name
     args["rho"] = _check_unit("RMSprop", "rho", rho)
     args["momentum"] = _check_unit("RMSprop", "momentum", momentum)
     args["epsilon"] = check_float("RMSprop", "epsilon", epsilon, low=0.0)
-    args["centered"] = _check_bool("RMSprop", "centered", centered)
+    args["centered"] = check_bool("RMSprop", "centered", centered)
     hyper = {
         "rho": args["rho"],
         "momentum": args["momentum"] or None,
@@ -1299,7 +1295,7 @@ def Adafactor(  # noqa: N802 - Keras' class name
     args["clip_threshold"] = check_float(
         "Adafactor", "clip_threshold", clip_threshold, low=0.0, low_inclusive=False
     )
-    args["relative_step"] = _check_bool("Adafactor", "relative_step", relative_step)
+    args["relative_step"] = check_bool("Adafactor", "relative_step", relative_step)
     hyper = {
         k: args[k] for k in ("beta_2_decay", "epsilon_1", "epsilon_2", "clip_threshold")
     }

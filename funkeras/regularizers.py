@@ -20,6 +20,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from funkeras._validation import check_float
 from funkeras.typing import Array, ArrayLike
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "get", "serialize"]
@@ -27,8 +28,6 @@ __all__ = ["Regularizer", "L1", "L2", "L1L2", "get", "serialize"]
 
 def _check_factor(owner: str, arg: str, value: Any, default: float) -> float:
     """A penalty factor: a finite non-negative number (`None` means the default)."""
-    from funkeras.layers.base import check_float
-
     if value is None:
         return default
     value = check_float(owner, arg, value)

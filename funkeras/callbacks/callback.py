@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from funkeras.layers.base import check_int
+from funkeras._validation import check_int
 
 __all__ = ["Callback", "CallbackList", "Logs"]
 

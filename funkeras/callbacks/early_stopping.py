@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from funkeras._validation import check_float, check_int
 from funkeras.callbacks.monitor import MonitorCallback
-from funkeras.layers.base import check_float, check_int
 
 __all__ = ["EarlyStopping"]
 

@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from funkeras._validation import check_int
 from funkeras.callbacks._common import (
     epoch_start_step,
     flatten_paths,
@@ -16,7 +17,6 @@ from funkeras.callbacks._common import (
     summary_writer,
 )
 from funkeras.callbacks.callback import Callback
-from funkeras.layers.base import check_int
 
 __all__ = ["LayerUpdateLogger", "ProbeWarning"]
 

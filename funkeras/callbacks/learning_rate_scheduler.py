@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from funkeras import optimizers
+from funkeras._validation import check_int
 from funkeras.callbacks.callback import Callback
-from funkeras.layers.base import check_int
 
 __all__ = ["LearningRateScheduler"]
 

@@ -8,9 +8,9 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
+from funkeras._validation import check_float, check_int
 from funkeras.callbacks.callback import _check_save_freq, _SaveCounter
 from funkeras.callbacks.monitor import MonitorCallback
-from funkeras.layers.base import check_float, check_int
 
 __all__ = ["ModelCheckpoint"]
 

@@ -11,8 +11,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from funkeras._validation import check_float
 from funkeras.callbacks.callback import Callback
-from funkeras.layers.base import check_float
 
 __all__ = ["MonitorCallback", "MonitorWarning", "infer_direction"]
 

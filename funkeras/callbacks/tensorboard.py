@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from funkeras._validation import check_int
 from funkeras.callbacks._common import (
     current_learning_rate,
     epoch_start_step,
@@ -15,7 +16,6 @@ from funkeras.callbacks._common import (
     summary_writer,
 )
 from funkeras.callbacks.callback import Callback
-from funkeras.layers.base import check_int
 
 __all__ = ["TensorBoard"]
 

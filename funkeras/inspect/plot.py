@@ -10,7 +10,8 @@ from typing import Any
 
 import jax
 
-from funkeras.layers.base import Graph, _is_symbolic, _shape_str
+from funkeras._validation import shape_str
+from funkeras.layers.base import Graph, _is_symbolic
 
 __all__ = ["model_to_dot", "plot_model"]
 
@@ -59,7 +60,7 @@ class _Dot:
     def edge(self, src: str, dst: str, tensor: Any, indent: str) -> None:
         bits = []
         if self.show_shapes:
-            bits.append(_shape_str(tensor.shape))
+            bits.append(shape_str(tensor.shape))
         if self.show_dtype:
             bits.append(str(tensor.dtype))
         attr = f" [label={_quote(' '.join(bits))}]" if bits else ""

@@ -7,13 +7,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from funkeras.layers.base import (
-    InputLayer,
-    _is_symbolic,
-    _shape_str,
-    add_batch_axis,
-    to_snake_case,
-)
+from funkeras._validation import shape_str, to_snake_case
+from funkeras.layers.base import InputLayer, _is_symbolic, add_batch_axis
 
 __all__ = ["summary_text", "readable_memory_size", "layer_costs"]
 
@@ -45,7 +40,7 @@ def _count(tree: Any) -> tuple[int, int]:
 
 def _shape_text(tensors: Any) -> str:
     leaves = jax.tree.leaves(tensors, is_leaf=_is_symbolic)
-    shapes = [_shape_str(t.shape) for t in leaves]
+    shapes = [shape_str(t.shape) for t in leaves]
     return shapes[0] if len(shapes) == 1 else "[" + ", ".join(shapes) + "]"
 
 
@@ -196,7 +191,7 @@ def summary_text(
         in_tensors = jax.tree.leaves(graph.inputs, is_leaf=_is_symbolic)
         for layer, t in zip(graph.input_layers, in_tensors, strict=True):
             rows.append(
-                [f"{layer.name} (InputLayer)", _shape_str(t.shape), "0"]
+                [f"{layer.name} (InputLayer)", shape_str(t.shape), "0"]
                 + (["0", "0"] if show_cost else [])
                 + (["-"] if branched else [])  # Keras: an Input connects to nothing
             )

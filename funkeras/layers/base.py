@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -25,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from funkeras._validation import check_int, normalize_dtype, shape_str, to_snake_case
 from funkeras.errors import GraphError
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
@@ -38,27 +38,14 @@ __all__ = [
     "layer_label",
     "check_last_axis",
     "check_rank",
-    "check_int",
-    "check_float",
-    "check_choice",
-    "normalize_tuple",
-    "normalize_dtype",
     "add_batch_axis",
     "strip_batch_axis",
-    "to_snake_case",
 ]
 
 
 # ----------------------------------------------------------------------------
 # Small helpers shared by every layer: names, messages, config validation.
 # ----------------------------------------------------------------------------
-
-
-def to_snake_case(name: str) -> str:
-    """`BatchNormalization` -> `batch_normalization`, `Conv2D` -> `conv2d` (Keras)."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def layer_label(layer: Any) -> str:
@@ -68,94 +55,13 @@ def layer_label(layer: Any) -> str:
     return f"{cls}(name={name!r})" if name else f"{cls}()"
 
 
-def check_int(owner: str, arg: str, value: Any, *, minimum: int | None = 1) -> int:
-    """Validate an integer argument at construction time."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(
-            f"{owner}: `{arg}` must be an int, got {value!r} ({type(value).__name__})."
-        )
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{owner}: `{arg}` must be >= {minimum}, got {value}.")
-    return int(value)
-
-
-def check_float(
-    owner: str,
-    arg: str,
-    value: Any,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_inclusive: bool = True,
-    high_inclusive: bool = True,
-) -> float:
-    """Validate a real-number argument (and optionally its range)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise TypeError(
-            f"{owner}: `{arg}` must be a number, got {value!r} "
-            f"({type(value).__name__})."
-        )
-    value = float(value)
-    bad_low = low is not None and (value < low if low_inclusive else value <= low)
-    bad_high = high is not None and (value > high if high_inclusive else value >= high)
-    if bad_low or bad_high:
-        lo = "[" if low_inclusive else "("
-        hi = "]" if high_inclusive else ")"
-        raise ValueError(
-            f"{owner}: `{arg}` must be in {lo}{low}, {high}{hi}, got {value}."
-        )
-    return value
-
-
-def check_choice(owner: str, arg: str, value: Any, choices: Sequence[str]) -> str:
-    """Validate a string argument against its allowed values (case-insensitive)."""
-    if not isinstance(value, str) or value.lower() not in choices:
-        raise ValueError(
-            f"{owner}: `{arg}` must be one of {list(choices)}, got {value!r}."
-        )
-    return value.lower()
-
-
-def normalize_tuple(owner: str, arg: str, value: Any, n: int) -> tuple[int, ...]:
-    """An int or a length-`n` sequence of positive ints, as a tuple (Keras' rule)."""
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        value = (int(value),) * n
-    if not isinstance(value, tuple | list) or len(value) != n:
-        raise ValueError(
-            f"{owner}: `{arg}` must be an int or a sequence of {n} ints, got {value!r}."
-        )
-    return tuple(check_int(owner, arg, v) for v in value)
-
-
-def normalize_dtype(owner: str, value: Any) -> str:
-    """A numeric dtype-like as its canonical name ("float32", "bfloat16", "int32")."""
-    try:
-        dtype = jnp.dtype(value)
-    except TypeError as e:
-        raise TypeError(f"{owner}: `dtype` must be a dtype name, got {value!r}.") from e
-    if dtype.kind not in "fiub" and dtype.name != "bfloat16":
-        raise TypeError(
-            f"{owner}: `dtype` must be a numeric dtype (float32, bfloat16, int32, ...), "
-            f"got {value!r}."
-        )
-    return dtype.name
-
-
-def _shape_str(shape: Sequence[Any]) -> str:
-    return (
-        "("
-        + ", ".join("None" if d is None else str(d) for d in shape)
-        + (",)" if len(shape) == 1 else ")")
-    )
-
-
 def check_last_axis(layer: Any, x: Any, expected: int, *, what: str = "x") -> None:
     """Raise a clear error if the last axis of `x` (array or spec) is not `expected`."""
     shape = tuple(x.shape)
     if not shape or (isinstance(shape[-1], int) and shape[-1] != expected):
         raise ValueError(
             f"{layer_label(layer)}: expected the last axis of `{what}` to be "
-            f"{expected} (from `init`), got {what}.shape={_shape_str(shape)}. "
+            f"{expected} (from `init`), got {what}.shape={shape_str(shape)}. "
             "Did the previous layer's output size change?"
         )
 
@@ -170,7 +76,7 @@ def check_rank(
         want = " or ".join(str(r + 1) for r in ranks)
         raise ValueError(
             f"{layer_label(layer)}: expected inputs of rank {want} "
-            f"(batch included), got shape {_shape_str((None, *spec.shape))}."
+            f"(batch included), got shape {shape_str((None, *spec.shape))}."
             + (f" {hint}" if hint else "")
         )
 
@@ -413,7 +319,7 @@ class SymbolicTensor:
 
     def __repr__(self) -> str:
         return (
-            f"<SymbolicTensor shape={_shape_str(self.shape)} dtype={self.dtype} "
+            f"<SymbolicTensor shape={shape_str(self.shape)} dtype={self.dtype} "
             f"from {layer_label(self.node.layer)}>"
         )
 
@@ -544,7 +450,7 @@ def build_graph(inputs: Any, outputs: Any, *, owner: str = "Model") -> Graph:
         if isinstance(node.layer, InputLayer):
             raise GraphError(
                 f"{owner}: the outputs depend on {node.layer.name or 'an Input'} "
-                f"(shape {_shape_str(tensor.shape)}), which is not among `inputs`: "
+                f"(shape {shape_str(tensor.shape)}), which is not among `inputs`: "
                 "the graph is disconnected. Add that Input to `inputs`."
             )
         mark = state.get(id(node))
@@ -564,7 +470,7 @@ def build_graph(inputs: Any, outputs: Any, *, owner: str = "Model") -> Graph:
         visit(t, ())
     unused = [t for t in in_leaves if t._id not in used_inputs]
     if unused:
-        names = ", ".join(t.node.layer.name or _shape_str(t.shape) for t in unused)
+        names = ", ".join(t.node.layer.name or shape_str(t.shape) for t in unused)
         raise GraphError(
             f"{owner}: input(s) {names} are never used by the outputs. Remove them "
             "from `inputs` or connect them."

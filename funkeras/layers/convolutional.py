@@ -17,17 +17,15 @@ import jax
 import jax.numpy as jnp
 
 from funkeras import activations, initializers, regularizers
-from funkeras.layers.base import (
-    Layer,
-    _shape_str,
+from funkeras._validation import (
+    check_bool,
     check_choice,
     check_int,
-    check_last_axis,
-    check_rank,
-    layer_label,
     normalize_tuple,
+    shape_str,
 )
-from funkeras.layers.core import _check_bool, _check_single_spec, _resolve
+from funkeras.layers._common import check_single_spec, resolve
+from funkeras.layers.base import Layer, check_last_axis, check_rank, layer_label
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
 __all__ = ["Conv1D", "Conv2D"]
@@ -163,17 +161,17 @@ class _Conv(Layer):
                 f"(as in Keras), got strides={self.strides} and "
                 f"dilation_rate={self.dilation_rate}. Use one or the other."
             )
-        _check_bool(owner, "use_bias", self.use_bias)
+        check_bool(owner, "use_bias", self.use_bias)
         # Keras reads a None initializer as the default one.
         if self.kernel_initializer is None:
             self.kernel_initializer = "glorot_uniform"
         if self.bias_initializer is None:
             self.bias_initializer = "zeros"
-        _resolve(owner, "activation", self.activation, activations.get)
-        _resolve(owner, "kernel_initializer", self.kernel_initializer, initializers.get)
-        _resolve(owner, "bias_initializer", self.bias_initializer, initializers.get)
-        _resolve(owner, "kernel_regularizer", self.kernel_regularizer, regularizers.get)
-        _resolve(owner, "bias_regularizer", self.bias_regularizer, regularizers.get)
+        resolve(owner, "activation", self.activation, activations.get)
+        resolve(owner, "kernel_initializer", self.kernel_initializer, initializers.get)
+        resolve(owner, "bias_initializer", self.bias_initializer, initializers.get)
+        resolve(owner, "kernel_regularizer", self.kernel_regularizer, regularizers.get)
+        resolve(owner, "bias_regularizer", self.bias_regularizer, regularizers.get)
 
     def _check_input(self, shape: tuple[Any, ...]) -> int:
         """Validate one example's shape (no batch axis); return its channel count."""
@@ -184,7 +182,7 @@ class _Conv(Layer):
             raise ValueError(
                 f"{label}: the number of input channels must be divisible by "
                 f"groups={self.groups}; expected a multiple of {self.groups} channels, "
-                f"got {channels} (input shape {_shape_str((None, *shape))}). Change "
+                f"got {channels} (input shape {shape_str((None, *shape))}). Change "
                 "`groups` or the channel count of the previous layer."
             )
         if self.padding == "valid":
@@ -197,14 +195,14 @@ class _Conv(Layer):
                 raise ValueError(
                     f"{label}: with padding='valid' every spatial axis must be at "
                     f"least the (dilated) kernel size {needed}, got input shape "
-                    f"{_shape_str((None, *shape))}, which would give an empty "
+                    f"{shape_str((None, *shape))}, which would give an empty "
                     "output. Use padding='same' or a smaller `kernel_size`."
                 )
         return channels
 
     def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
         """Create `kernel` `(*kernel_size, channels // groups, filters)` and `bias`."""
-        spec = _check_single_spec(self, input_spec)
+        spec = check_single_spec(self, input_spec)
         channels = self._check_input(tuple(spec.shape))
         kernel_key, bias_key = jax.random.split(key)
         dtype = jnp.dtype(self.dtype)

@@ -7,7 +7,6 @@ the way in (integer inputs are left to JAX's promotion), so a `float64` array or
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -15,75 +14,12 @@ import jax
 import jax.numpy as jnp
 
 from funkeras import activations, initializers, regularizers
-from funkeras.layers.base import (
-    Layer,
-    check_int,
-    check_last_axis,
-    layer_label,
-)
+from funkeras._validation import check_bool, check_int, shape_str
+from funkeras.layers._common import autocast, check_single_spec, resolve
+from funkeras.layers.base import Layer, check_last_axis, layer_label
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
 __all__ = ["Dense", "Embedding", "Identity", "Activation"]
-
-
-# ----------------------------------------------------------------------------
-# Helpers shared by the layer families of this package.
-# ----------------------------------------------------------------------------
-
-
-def _autocast(x: Any, dtype: str) -> Any:
-    """Cast floating arrays in `x` (a pytree) to `dtype`; leave others alone (Keras)."""
-
-    def cast(a: Any) -> Any:
-        if not isinstance(a, jax.Array):  # arrays pass through with no dispatch
-            a = jnp.asarray(a)
-        if jnp.issubdtype(a.dtype, jnp.floating) and a.dtype != dtype:
-            return a.astype(dtype)
-        return a
-
-    return jax.tree.map(cast, x)
-
-
-def _shape_str(shape: Sequence[Any]) -> str:
-    """`(None, 3)`: a shape as error messages show it (unknown sizes as None)."""
-    return "(" + ", ".join(str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
-
-
-def _check_bool(owner: str, arg: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(
-            f"{owner}: `{arg}` must be a bool, got {value!r} ({type(value).__name__})."
-        )
-    return value
-
-
-def _check_single_spec(layer: Layer, input_spec: Any) -> jax.ShapeDtypeStruct:
-    """The one input spec of a single-input layer, or a clear TypeError."""
-    if not (hasattr(input_spec, "shape") and hasattr(input_spec, "dtype")):
-        raise TypeError(
-            f"{layer_label(layer)}: expected one input spec "
-            f"(a jax.ShapeDtypeStruct without the batch axis), got "
-            f"{type(input_spec).__name__}. This layer takes a single input; "
-            "merge several inputs first (e.g. with `Concatenate`)."
-        )
-    return input_spec
-
-
-def _resolve(owner: str, arg: str, value: Any, getter: Callable[[Any], Any]) -> None:
-    """Check at construction that `getter` (e.g. `activations.get`) accepts `value`."""
-    if value is None:
-        return
-    if not isinstance(value, str | dict) and not callable(value):
-        raise TypeError(
-            f"{owner}: `{arg}` must be a name, a config dict, a callable or None, "
-            f"got {value!r} ({type(value).__name__})."
-        )
-    try:
-        getter(value)
-    except TypeError as e:
-        raise TypeError(f"{owner}: invalid `{arg}`={value!r}: {e}") from e
-    except (ValueError, KeyError) as e:
-        raise ValueError(f"{owner}: invalid `{arg}`={value!r}: {e}") from e
 
 
 # ----------------------------------------------------------------------------
@@ -143,15 +79,15 @@ class Dense(Layer):
         super().__post_init__()
         owner = type(self).__name__
         self.units = check_int(owner, "units", self.units)
-        _check_bool(owner, "use_bias", self.use_bias)
-        _resolve(owner, "activation", self.activation, activations.get)
-        _resolve(owner, "kernel_initializer", self.kernel_initializer, initializers.get)
-        _resolve(owner, "bias_initializer", self.bias_initializer, initializers.get)
-        _resolve(owner, "kernel_regularizer", self.kernel_regularizer, regularizers.get)
-        _resolve(owner, "bias_regularizer", self.bias_regularizer, regularizers.get)
+        check_bool(owner, "use_bias", self.use_bias)
+        resolve(owner, "activation", self.activation, activations.get)
+        resolve(owner, "kernel_initializer", self.kernel_initializer, initializers.get)
+        resolve(owner, "bias_initializer", self.bias_initializer, initializers.get)
+        resolve(owner, "kernel_regularizer", self.kernel_regularizer, regularizers.get)
+        resolve(owner, "bias_regularizer", self.bias_regularizer, regularizers.get)
 
     def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
-        spec = _check_single_spec(self, input_spec)
+        spec = check_single_spec(self, input_spec)
         if len(spec.shape) < 1:
             raise ValueError(
                 f"{layer_label(self)}: expected inputs of rank >= 2 (batch included), "
@@ -181,7 +117,7 @@ class Dense(Layer):
     ) -> tuple[Array, State]:
         del training, key, mask
         kernel = params["kernel"]
-        x = _autocast(x, self.dtype)
+        x = autocast(x, self.dtype)
         if x.ndim < 2:
             raise ValueError(
                 f"{layer_label(self)}: expected inputs of rank >= 2 (batch included), "
@@ -243,13 +179,13 @@ class Embedding(Layer):
         owner = type(self).__name__
         self.input_dim = check_int(owner, "input_dim", self.input_dim)
         self.output_dim = check_int(owner, "output_dim", self.output_dim)
-        _resolve(
+        resolve(
             owner,
             "embeddings_initializer",
             self.embeddings_initializer,
             initializers.get,
         )
-        _resolve(
+        resolve(
             owner,
             "embeddings_regularizer",
             self.embeddings_regularizer,
@@ -260,13 +196,13 @@ class Embedding(Layer):
         if not jnp.issubdtype(dtype, jnp.integer):
             raise TypeError(
                 f"{layer_label(self)}: expected integer indices, got dtype "
-                f"{jnp.dtype(dtype).name} (shape {_shape_str(shape)}). Declare the "
+                f"{jnp.dtype(dtype).name} (shape {shape_str(shape)}). Declare the "
                 'input as integer, e.g. `Input(shape=..., dtype="int32")`, and pass '
                 "int arrays."
             )
 
     def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
-        spec = _check_single_spec(self, input_spec)
+        spec = check_single_spec(self, input_spec)
         self._check_index_dtype(spec.dtype, (None, *spec.shape))
         init_embeddings = initializers.get(self.embeddings_initializer)
         table = init_embeddings(key, (self.input_dim, self.output_dim), self.dtype)
@@ -330,7 +266,7 @@ class Identity(Layer):
         mask: Array | None = None,
     ) -> tuple[Any, State]:
         del params, training, key, mask
-        return _autocast(x, self.dtype), state
+        return autocast(x, self.dtype), state
 
 
 @dataclass(eq=False)
@@ -366,11 +302,11 @@ class Activation(Layer):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _resolve(type(self).__name__, "activation", self.activation, activations.get)
+        resolve(type(self).__name__, "activation", self.activation, activations.get)
 
     def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
         del key
-        _check_single_spec(self, input_spec)
+        check_single_spec(self, input_spec)
         return {}, {}
 
     def apply(
@@ -384,4 +320,4 @@ class Activation(Layer):
         mask: Array | None = None,
     ) -> tuple[Array, State]:
         del params, training, key, mask
-        return activations.get(self.activation)(_autocast(x, self.dtype)), state
+        return activations.get(self.activation)(autocast(x, self.dtype)), state

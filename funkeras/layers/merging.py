@@ -16,8 +16,9 @@ from typing import Any, ClassVar
 
 import jax.numpy as jnp
 
-from funkeras.layers.base import Layer, check_int, layer_label
-from funkeras.layers.core import _autocast, _shape_str
+from funkeras._validation import check_int, shape_str
+from funkeras.layers._common import autocast
+from funkeras.layers.base import Layer, layer_label
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
 __all__ = [
@@ -32,7 +33,7 @@ __all__ = [
 
 
 def _shapes_str(shapes: Sequence[Sequence[Any]]) -> str:
-    return "[" + ", ".join(_shape_str(s) for s in shapes) + "]"
+    return "[" + ", ".join(shape_str(s) for s in shapes) + "]"
 
 
 @dataclass(eq=False)
@@ -95,7 +96,7 @@ class _Merge(Layer):
         mask: Array | None = None,
     ) -> tuple[Array, State]:
         del params, training, key, mask
-        xs = _autocast(self._inputs(x, "array"), self.dtype)
+        xs = autocast(self._inputs(x, "array"), self.dtype)
         self._check_shapes([tuple(a.shape[1:]) for a in xs])
         return self._merge(xs), state
 

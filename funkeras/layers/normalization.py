@@ -19,13 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from funkeras import initializers, regularizers
-from funkeras.layers.base import (
-    Layer,
-    _shape_str,
-    check_float,
-    check_int,
-    layer_label,
-)
+from funkeras._validation import check_bool, check_float, check_int, shape_str
+from funkeras.layers.base import Layer, layer_label
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
 __all__ = ["BatchNormalization", "LayerNormalization"]
@@ -46,11 +41,6 @@ def _output_dtype(dtype: Any) -> Any:
     return dtype if jnp.issubdtype(dtype, jnp.floating) else _compute_dtype(dtype)
 
 
-def _check_bool(owner: str, arg: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(
-            f"{owner}: `{arg}` must be a bool, got {value!r} ({type(value).__name__})."
-        )
 
 
 def _check_initializer(owner: str, arg: str, value: Any) -> None:
@@ -203,8 +193,8 @@ class BatchNormalization(Layer):
         self.epsilon = check_float(
             owner, "epsilon", self.epsilon, low=0.0, low_inclusive=False
         )
-        _check_bool(owner, "center", self.center)
-        _check_bool(owner, "scale", self.scale)
+        check_bool(owner, "center", self.center)
+        check_bool(owner, "scale", self.scale)
         for arg in (
             "beta_initializer",
             "gamma_initializer",
@@ -230,7 +220,7 @@ class BatchNormalization(Layer):
                 fix = f"Pass `axis` in [1, {ndim - 1}] or [-{ndim - 1}, -1]."
             raise ValueError(
                 f"{layer_label(self)}: `axis`={self.axis} is not a feature axis of "
-                f"{what} of rank {ndim} (batch included), shape {_shape_str(shape)}. "
+                f"{what} of rank {ndim} (batch included), shape {shape_str(shape)}. "
                 + fix
             )
         return axis
@@ -293,7 +283,7 @@ class BatchNormalization(Layer):
             raise ValueError(
                 f"{layer_label(self)}: expected axis {self.axis} of `x` to have "
                 f"{features} features (from `init`), got "
-                f"x.shape={_shape_str(x.shape)}. Did the previous layer's output "
+                f"x.shape={shape_str(x.shape)}. Did the previous layer's output "
                 "size change?"
             )
         compute_dtype = _compute_dtype(x.dtype)
@@ -345,8 +335,8 @@ def _batch_moments(
     if mask.ndim != 1:
         raise ValueError(
             f"{layer_label(layer)}: `mask` must be a boolean (batch,) vector of real "
-            f"rows, got mask.shape={_shape_str(mask.shape)} for "
-            f"x.shape={_shape_str(x.shape)}."
+            f"rows, got mask.shape={shape_str(mask.shape)} for "
+            f"x.shape={shape_str(x.shape)}."
         )
     rows = mask.astype(bool)[(slice(None),) + (None,) * (x.ndim - 1)]
     # Each real row contributes one value per position of the non-batch reduced
@@ -473,8 +463,8 @@ class LayerNormalization(Layer):
         self.epsilon = check_float(
             owner, "epsilon", self.epsilon, low=0.0, low_inclusive=False
         )
-        _check_bool(owner, "center", self.center)
-        _check_bool(owner, "scale", self.scale)
+        check_bool(owner, "center", self.center)
+        check_bool(owner, "scale", self.scale)
         for arg in ("beta_initializer", "gamma_initializer"):
             _check_initializer(owner, arg, getattr(self, arg))
         for arg in ("beta_regularizer", "gamma_regularizer"):
@@ -492,13 +482,13 @@ class LayerNormalization(Layer):
         if any(not 1 <= a < ndim for a in axes):
             raise ValueError(
                 f"{layer_label(self)}: `axis`={self.axis!r} is out of range for "
-                f"{what} of rank {ndim} (batch included), shape {_shape_str(shape)}. "
+                f"{what} of rank {ndim} (batch included), shape {shape_str(shape)}. "
                 f"Use axes in [1, {ndim - 1}] or [-{ndim - 1}, -1]."
             )
         if len(set(axes)) != len(axes):
             raise ValueError(
                 f"{layer_label(self)}: `axis`={self.axis!r} names the same axis twice "
-                f"for {what} of shape {_shape_str(shape)}."
+                f"for {what} of shape {shape_str(shape)}."
             )
         return axes
 
@@ -542,9 +532,9 @@ class LayerNormalization(Layer):
             p = params.get(name)
             if p is not None and tuple(p.shape) != tuple(sizes):
                 raise ValueError(
-                    f"{layer_label(self)}: `{name}` has shape {_shape_str(p.shape)} "
+                    f"{layer_label(self)}: `{name}` has shape {shape_str(p.shape)} "
                     f"(from `init`) but the normalized axes {self.axis!r} of `x` have "
-                    f"sizes {tuple(sizes)} (x.shape={_shape_str(x.shape)}). Did the "
+                    f"sizes {tuple(sizes)} (x.shape={shape_str(x.shape)}). Did the "
                     "previous layer's output shape change?"
                 )
         compute_dtype = _compute_dtype(x.dtype)

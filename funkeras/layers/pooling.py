@@ -18,19 +18,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from funkeras.layers.base import (
-    Layer,
-    _shape_str,
-    check_choice,
-    layer_label,
-    normalize_tuple,
-)
+from funkeras._validation import check_bool, check_choice, normalize_tuple, shape_str
+from funkeras.layers._common import autocast, check_single_spec
+from funkeras.layers.base import Layer, layer_label
 from funkeras.layers.convolutional import (
     check_spatial_rank,
     normalize_data_format,
     padding_pairs,
 )
-from funkeras.layers.core import _autocast, _check_bool, _check_single_spec
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
 __all__ = [
@@ -48,7 +43,7 @@ __all__ = [
 def _cast_input(x: Array, reduction: str, dtype: str) -> Array:
     """Floats to the layer's dtype; integers too for a mean, but kept for a max."""
     # A max of integers is exact (Keras leaves integer inputs alone); a mean is not.
-    return _autocast(x, dtype) if reduction == "max" else x.astype(dtype)
+    return autocast(x, dtype) if reduction == "max" else x.astype(dtype)
 
 
 def _lowest(dtype: Any) -> np.ndarray:
@@ -118,14 +113,14 @@ class _Pooling(Layer):
             raise ValueError(
                 f"{layer_label(self)}: with padding='valid' every spatial axis must "
                 f"be at least pool_size={self.pool_size}, got input shape "
-                f"{_shape_str((None, *shape))}, which would give an empty output. "
+                f"{shape_str((None, *shape))}, which would give an empty output. "
                 "Use padding='same' or a smaller `pool_size`."
             )
 
     def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
         """Validate `input_spec`; pooling holds no params or state."""
         del key
-        self._check_input(tuple(_check_single_spec(self, input_spec).shape))
+        self._check_input(tuple(check_single_spec(self, input_spec).shape))
         return {}, {}
 
     def apply(
@@ -346,13 +341,13 @@ class _GlobalPooling(Layer):
         super().__post_init__()
         owner = type(self).__name__
         self.data_format = normalize_data_format(owner, self.data_format)
-        _check_bool(owner, "keepdims", self.keepdims)
+        check_bool(owner, "keepdims", self.keepdims)
 
     def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
         """Validate `input_spec`; pooling holds no params or state."""
         del key
         check_spatial_rank(
-            self, tuple(_check_single_spec(self, input_spec).shape), self._rank
+            self, tuple(check_single_spec(self, input_spec).shape), self._rank
         )
         return {}, {}
 

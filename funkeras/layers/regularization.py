@@ -8,8 +8,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from funkeras.layers.base import Layer, check_float, check_int, layer_label
-from funkeras.layers.core import _autocast, _check_single_spec
+from funkeras._validation import check_float, check_int
+from funkeras.layers._common import autocast, check_single_spec
+from funkeras.layers.base import Layer, layer_label
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
 __all__ = ["Dropout"]
@@ -74,7 +75,7 @@ class Dropout(Layer):
 
     def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
         del key
-        spec = _check_single_spec(self, input_spec)
+        spec = check_single_spec(self, input_spec)
         if self.noise_shape is not None:
             self._mask_shape((None, *spec.shape))
         return {}, {}
@@ -117,7 +118,7 @@ class Dropout(Layer):
         mask: Array | None = None,
     ) -> tuple[Array, State]:
         del params, mask
-        x = _autocast(x, self.dtype)
+        x = autocast(x, self.dtype)
         if not training or self.rate == 0.0:
             return x, state
         if key is None:

@@ -12,8 +12,9 @@ from typing import ClassVar
 
 import jax.numpy as jnp
 
-from funkeras.layers.base import Layer, check_int, layer_label
-from funkeras.layers.core import _autocast, _check_single_spec, _shape_str
+from funkeras._validation import check_int, shape_str
+from funkeras.layers._common import autocast, check_single_spec
+from funkeras.layers.base import Layer, layer_label
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
 __all__ = ["Flatten", "Reshape", "Permute"]
@@ -47,7 +48,7 @@ class Flatten(Layer):
 
     def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
         del key
-        _check_single_spec(self, input_spec)
+        check_single_spec(self, input_spec)
         return {}, {}
 
     def apply(
@@ -61,7 +62,7 @@ class Flatten(Layer):
         mask: Array | None = None,
     ) -> tuple[Array, State]:
         del params, training, key, mask
-        x = _autocast(x, self.dtype)
+        x = autocast(x, self.dtype)
         if x.ndim < 1:
             raise ValueError(
                 f"{layer_label(self)}: expected inputs with a batch axis, got a scalar."
@@ -123,7 +124,7 @@ class Reshape(Layer):
             )
         self.target_shape = tuple(shape)
 
-    def _resolve(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+    def resolve(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         """`target_shape` with its -1 filled in for examples of shape `in_shape`."""
         size = math.prod(in_shape)
         known = math.prod(d for d in self.target_shape if d != -1)
@@ -131,16 +132,16 @@ class Reshape(Layer):
             if size % known:
                 raise ValueError(
                     f"{layer_label(self)}: cannot reshape examples of shape "
-                    f"{_shape_str(in_shape)} ({size} elements) to "
-                    f"{_shape_str(self.target_shape)}: {size} is not a multiple of "
+                    f"{shape_str(in_shape)} ({size} elements) to "
+                    f"{shape_str(self.target_shape)}: {size} is not a multiple of "
                     f"{known}. Check `target_shape` (batch axis excluded)."
                 )
             return tuple(size // known if d == -1 else d for d in self.target_shape)
         if size != known:
             raise ValueError(
                 f"{layer_label(self)}: cannot reshape examples of shape "
-                f"{_shape_str(in_shape)} ({size} elements) to "
-                f"{_shape_str(self.target_shape)} ({known} elements). "
+                f"{shape_str(in_shape)} ({size} elements) to "
+                f"{shape_str(self.target_shape)} ({known} elements). "
                 "`target_shape` excludes the batch axis; its sizes must multiply "
                 "to the input's, or use -1 for one axis."
             )
@@ -148,8 +149,8 @@ class Reshape(Layer):
 
     def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
         del key
-        spec = _check_single_spec(self, input_spec)
-        self._resolve(tuple(spec.shape))
+        spec = check_single_spec(self, input_spec)
+        self.resolve(tuple(spec.shape))
         return {}, {}
 
     def apply(
@@ -163,12 +164,12 @@ class Reshape(Layer):
         mask: Array | None = None,
     ) -> tuple[Array, State]:
         del params, training, key, mask
-        x = _autocast(x, self.dtype)
+        x = autocast(x, self.dtype)
         if x.ndim < 1:
             raise ValueError(
                 f"{layer_label(self)}: expected inputs with a batch axis, got a scalar."
             )
-        target = self._resolve(tuple(x.shape[1:]))
+        target = self.resolve(tuple(x.shape[1:]))
         return jnp.reshape(x, (x.shape[0], *target)), state
 
 
@@ -228,8 +229,8 @@ class Permute(Layer):
 
     def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
         del key
-        spec = _check_single_spec(self, input_spec)
-        self._check_rank(len(spec.shape), _shape_str((None, *spec.shape)))
+        spec = check_single_spec(self, input_spec)
+        self._check_rank(len(spec.shape), shape_str((None, *spec.shape)))
         return {}, {}
 
     def apply(
@@ -243,6 +244,6 @@ class Permute(Layer):
         mask: Array | None = None,
     ) -> tuple[Array, State]:
         del params, training, key, mask
-        x = _autocast(x, self.dtype)
-        self._check_rank(x.ndim - 1, _shape_str(tuple(x.shape)))
+        x = autocast(x, self.dtype)
+        self._check_rank(x.ndim - 1, shape_str(tuple(x.shape)))
         return jnp.transpose(x, (0, *self.dims)), state

@@ -13,13 +13,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from funkeras._validation import shape_str
 from funkeras.layers.base import (
     Graph,
     InputLayer,
     Layer,
     SymbolicTensor,
     _is_symbolic,
-    _shape_str,
     layer_label,
 )
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
@@ -93,8 +93,8 @@ def check_input_spec(graph: Graph, input_spec: InputSpec, owner: str) -> None:
         if tuple(g.shape) != tuple(w.shape):
             raise ValueError(
                 f"{owner}: input {layer.name!r} expects examples of shape "
-                f"{_shape_str(w.shape)} (batch axis excluded), got "
-                f"{_shape_str(g.shape)}."
+                f"{shape_str(w.shape)} (batch axis excluded), got "
+                f"{shape_str(g.shape)}."
             )
 
 
@@ -111,7 +111,7 @@ def _cast_input(
     ):
         raise ValueError(
             f"{owner}: input {layer.name!r} expects shape "
-            f"{_shape_str((None, *want.shape))}, got {_shape_str(shape)}. "
+            f"{shape_str((None, *want.shape))}, got {shape_str(shape)}. "
             "Check the data's feature axes (or the model's Input shape)."
         )
     if got_dtype == want.dtype:

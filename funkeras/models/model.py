@@ -15,13 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from funkeras.layers.base import (
-    Graph,
-    Layer,
-    _is_symbolic,
-    build_graph,
-    layer_label,
-)
+from funkeras.layers.base import Graph, Layer, _is_symbolic, build_graph, layer_label
 from funkeras.models import functional as fn
 from funkeras.models.trainer import Trainer
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
