@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 
+import funkeras as fk
+
 __all__ = ["make_data", "build", "main"]
 
 
@@ -29,8 +31,6 @@ def make_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def build():
     """The demo's model: a 16-64-64-2 MLP with ReLU, from seed 0."""
-    import funkeras as fk
-
     return fk.Sequential(
         [
             fk.Input(shape=(16,)),
@@ -54,8 +54,6 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     args = parser.parse_args(argv)
 
     import jax
-
-    import funkeras as fk
 
     n = 512 if args.smoke else 4096
     epochs = args.epochs or (2 if args.smoke else 8)

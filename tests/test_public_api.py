@@ -53,7 +53,6 @@ SHARED_HELPERS = {
     # The benchmark harness is a command-line tool, not a library surface.
     "funkeras.bench.cli": {"markdown_report"},
     "funkeras.bench.peers": {"installed"},
-    "funkeras.bench.runner": {"median_or_none"},
 }
 
 

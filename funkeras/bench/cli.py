@@ -19,6 +19,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from funkeras.bench import report
+from funkeras.bench.peers import PEERS, format_peers, run_peers
+from funkeras.bench.runner import MODES, run_workload
+from funkeras.bench.sweep import format_sweep, run_sweep
+from funkeras.bench.workloads import WORKLOADS, get_workload
+
 __all__ = ["main", "build_parser", "run"]
 
 _QUICK = dict(steps=8, eager_steps=2, repeats=2, spe=4, rows_steps=8)
@@ -42,10 +48,6 @@ def _names(kind: str, valid: Sequence[str]) -> Any:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface of `python -m funkeras.bench`."""
-    from funkeras.bench.peers import PEERS
-    from funkeras.bench.runner import MODES
-    from funkeras.bench.workloads import WORKLOADS
-
     p = argparse.ArgumentParser(
         prog="python -m funkeras.bench",
         description=__doc__.split("\n\n")[0],
@@ -140,10 +142,6 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
     """Run the benchmark described by parsed `args`; return the JSON payload."""
     import jax  # noqa: F401 - imported before timing starts
 
-    from funkeras.bench import report
-    from funkeras.bench.runner import run_workload
-    from funkeras.bench.workloads import get_workload
-
     def log(text: str) -> None:
         if not args.quiet:
             print(text, file=sys.stderr, flush=True)
@@ -203,8 +201,6 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
         print("\nTargets:")
         print(report.format_targets(targets))
     if args.sweep:
-        from funkeras.bench.sweep import format_sweep, run_sweep
-
         log("sweep: MLP width x depth, funkeras jit against eager")
         sweep = run_sweep(
             quick=bool(args.quick), repeats=max(2, min(repeats or 3, 3)), log=log
@@ -213,8 +209,6 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
         print("\nSweep (MLP, batch 64, Adam): compile time against step time")
         print(format_sweep(sweep))
     if args.peers:
-        from funkeras.bench.peers import format_peers, run_peers
-
         peers = run_peers(
             args.peers,
             args.models,
@@ -250,8 +244,6 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
 
 def markdown_report(payload: dict[str, Any]) -> str:
     """The run as Markdown: environment, table, targets, sweep and peers."""
-    from funkeras.bench import report
-
     env = payload["environment"]
     v = env["versions"]
     lines = [
@@ -274,12 +266,8 @@ def markdown_report(payload: dict[str, Any]) -> str:
             "```",
         ]
     if payload.get("sweep"):
-        from funkeras.bench.sweep import format_sweep
-
         lines += ["", "Sweep:", "", "```", format_sweep(payload["sweep"]), "```"]
     if payload.get("peers"):
-        from funkeras.bench.peers import format_peers
-
         lines += ["", "Peers:", "", "```", format_peers(payload["peers"]), "```"]
     return "\n".join(lines) + "\n"
 
@@ -306,8 +294,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if args.png:
-        from funkeras.bench.report import require_matplotlib
-
-        require_matplotlib()
+        report.require_matplotlib()
     run(args, argv)
     return 0

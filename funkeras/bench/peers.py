@@ -31,6 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from funkeras.bench.handwritten import HandWritten
+from funkeras.bench.runner import plan_epochs
+from funkeras.bench.workloads import get_workload
+
 __all__ = ["PEERS", "run_peers", "format_peers", "main"]
 
 #: peer name -> (package that must be importable, description)
@@ -342,20 +346,16 @@ def _measure(
     rows: int | None,
     repeats: int,
 ) -> list[dict[str, Any]]:
-    from funkeras.bench.handwritten import HandWritten
-    from funkeras.bench.runner import _plan
-    from funkeras.bench.workloads import get_workload
-
     workload = get_workload(model)
     batch = batch_size or workload.batch_size
     want = steps or (workload.eager_steps if peer in _EAGER_PEERS else workload.steps)
     rows = max(rows or workload.rows, batch)
-    epochs, per_epoch = _plan(want, rows, batch)
+    epochs, per_epoch = plan_epochs(want, rows, batch)
     x, y = workload.make_data(rows, 0)
     perm = np.random.default_rng(0).permutation(rows)[: per_epoch * batch]
     x, y = x[perm].copy(), y[perm].copy()
     ref_steps = workload.steps if steps is None else steps
-    ref_epochs, ref_per_epoch = _plan(ref_steps, rows, batch)
+    ref_epochs, ref_per_epoch = plan_epochs(ref_steps, rows, batch)
 
     rows_out = []
     ref = HandWritten(workload, "jit", x, y, batch, min(ref_per_epoch, per_epoch))

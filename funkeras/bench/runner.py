@@ -35,7 +35,6 @@ What is measured, per variant:
 from __future__ import annotations
 
 import gc
-import math
 import statistics
 import time
 import traceback
@@ -48,6 +47,7 @@ import numpy as np
 
 from funkeras.bench.handwritten import HandWritten
 from funkeras.bench.workloads import Workload, make_optimizer
+from funkeras.callbacks import Callback
 
 __all__ = [
     "MODES",
@@ -57,6 +57,7 @@ __all__ = [
     "run_workload",
     "live_bytes",
     "rss_mb",
+    "plan_epochs",
 ]
 
 #: funkeras execution modes the harness knows (`--modes`).
@@ -222,8 +223,6 @@ class _Funkeras(_Variant):
     def warmup(self) -> None:
         # The first fit has the rounds' steps per epoch: the epoch's index vector
         # is part of the compiled step's input shapes.
-        from funkeras.callbacks.callback import Callback
-
         class LiveBytes(Callback):
             """Reads the live JAX bytes at the end of the epoch (inside `fit`)."""
 
@@ -278,7 +277,7 @@ class _Hand(_Variant):
         return self.loop.compiles()
 
 
-def _plan(steps: int, rows: int, batch_size: int) -> tuple[int, int]:
+def plan_epochs(steps: int, rows: int, batch_size: int) -> tuple[int, int]:
     """`(epochs, steps_per_epoch)` covering about `steps` steps over `rows` rows."""
     per_epoch = max(1, min(steps, rows // batch_size))
     return max(1, round(steps / per_epoch)), per_epoch
@@ -343,7 +342,8 @@ def run_workload(
     specs = [("funkeras", m) for m in modes] + [("hand-written", m) for m in hand_modes]
     for impl, mode in specs:
         op_by_op = mode in _OP_BY_OP
-        epochs, per_epoch = _plan(eager_steps if op_by_op else steps, rows, batch_size)
+        want = eager_steps if op_by_op else steps
+        epochs, per_epoch = plan_epochs(want, rows, batch_size)
         result = Result(
             workload.name,
             impl,
@@ -473,9 +473,3 @@ def _find(results: list[Result], impl: str, mode: str) -> Result | None:
         if res.impl == impl and res.mode == mode and res.step_ms is not None:
             return res
     return None
-
-
-def median_or_none(values: list[float]) -> float | None:
-    """The median of `values`, or None when empty (helper for reports)."""
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    return statistics.median(values) if values else None

@@ -28,6 +28,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+import funkeras as fk
+from funkeras import optimizers
+from funkeras.layers import Conv2D, Dense, Flatten, MaxPooling2D
+from funkeras.losses import SparseCategoricalCrossentropy
+
 __all__ = [
     "Workload",
     "WORKLOADS",
@@ -182,8 +187,6 @@ class Workload:
         """The funkeras loss argument for `compile`."""
         if self.loss == "mse":
             return "mse"
-        from funkeras.losses import SparseCategoricalCrossentropy
-
         return SparseCategoricalCrossentropy(from_logits=True)
 
 
@@ -195,8 +198,6 @@ def make_optimizer(workload: Workload, flavour: str = "optax") -> Any:
     funkeras its Keras-named factory (`inject_hyperparams`, Keras' epsilon).
     """
     if flavour == "keras":
-        from funkeras import optimizers
-
         return optimizers.get(workload.optimizer, learning_rate=workload.learning_rate)
     if workload.optimizer == "sgd":
         return optax.sgd(workload.learning_rate)
@@ -204,14 +205,10 @@ def make_optimizer(workload: Workload, flavour: str = "optax") -> Any:
 
 
 def _sequential(input_shape: tuple[int, ...], layers: list[Any]) -> Any:
-    import funkeras as fk
-
     return fk.Sequential([fk.Input(shape=input_shape), *layers], seed=0)
 
 
 def _dense_layers(sizes: list[int]) -> list[Any]:
-    from funkeras.layers.core import Dense
-
     hidden = [Dense(n, activation="relu") for n in sizes[1:-1]]
     return [*hidden, Dense(sizes[-1])]
 
@@ -258,11 +255,6 @@ def mlp_workload(
 
 
 def _cnn_model() -> Any:
-    from funkeras.layers.convolutional import Conv2D
-    from funkeras.layers.core import Dense
-    from funkeras.layers.pooling import MaxPooling2D
-    from funkeras.layers.reshaping import Flatten
-
     return _sequential(
         (28, 28, 1),
         [
