@@ -112,4 +112,3 @@ def prepare_inputs(graph: Graph, x: Any, owner: str) -> list[Array]:
             graph.input_layers, match_inputs(graph, x, owner), specs, strict=True
         )
     ]
-
