@@ -44,15 +44,8 @@ class Graph:
         return spec_tree(self.outputs)
 
     def layer_nodes(self, layer: Layer) -> list[Node]:
+        """The nodes that call `layer`, in topological order."""
         return [n for n in self.nodes if n.layer is layer]
-
-    def consumers(self) -> dict[int, list[Node]]:
-        """Map a tensor's id to the nodes that read it (for backward walks)."""
-        out: dict[int, list[Node]] = {}
-        for node in self.nodes:
-            for t in node.input_tensors:
-                out.setdefault(t.id, []).append(node)
-        return out
 
 
 def build_graph(inputs: Any, outputs: Any, *, owner: str = "Model") -> Graph:

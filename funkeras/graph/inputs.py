@@ -92,8 +92,8 @@ def cast_input(
     got_int = jnp.issubdtype(got_dtype, jnp.integer) or got_dtype == jnp.bool_
     if not want_float and not got_int:
         raise TypeError(
-            f"{owner}: input {layer.name!r} expects {want.dtype} values (e.g. token ids "
-            f"for an Embedding), got {got_dtype}. Cast the data to integers, or "
+            f"{owner}: input {layer.name!r} expects {want.dtype} values (e.g. token "
+            f"ids for an Embedding), got {got_dtype}. Cast the data to integers, or "
             "declare the Input with a float dtype."
         )
     return jnp.asarray(x).astype(want.dtype)

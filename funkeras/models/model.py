@@ -21,8 +21,8 @@ from funkeras.inspect import summary_text
 from funkeras.layers.base import Layer, layer_label
 from funkeras.models import functional as fn
 from funkeras.models.serialization import functional_config, functional_from_config
-from funkeras.saving import export_model, load_weights, save_model, save_weights
 from funkeras.models.trainer import Trainer
+from funkeras.saving import export_model, load_weights, save_model, save_weights
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
 __all__ = ["Model", "KERAS_WEIGHT_ORDER"]
