@@ -44,7 +44,6 @@ SHARED_HELPERS = {
         "padding_pairs",
         "check_spatial_rank",
     },
-    "funkeras.layers.base": {"spec_of"},
     "funkeras.models.serialization": {"layer_outputs"},
     "funkeras.saving.safetensors_io": {"dtype_code", "TensorInfo"},
     "funkeras.training.data": {"pad_order", "pad_batch"},

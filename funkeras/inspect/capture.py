@@ -17,11 +17,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from funkeras.layers.base import Graph
+from funkeras.graph import Graph, prepare_inputs
 from funkeras.training.layerwise import (
     Plan,
     Walker,
-    _by_name,
     add_forward_hook,
     check_replacement,
     remove_forward_hook,
@@ -180,8 +179,6 @@ def capture(
     plan = walker.plan
     names = _resolve(plan, layers, what)
     objective = _objective(model, loss, what) if y is not None else None
-    from funkeras.models.functional import prepare_inputs
-
     inputs = prepare_inputs(graph, batch.x, f"{model!r}")
     params, state = model.params, model.state
     plan.bind(params, state)
@@ -206,7 +203,7 @@ def capture(
             mask=None,
             need=need,
         )
-        outputs = _pick(_by_name(plan, tape.values, outputs=True), names)
+        outputs = _pick(plan.values_by_name(tape.values, outputs=True), names)
         if objective is None:
             return outputs
         out_leaves = [tape.values[s] for s in plan.output_slots]
@@ -218,7 +215,9 @@ def capture(
         for i, c in zip(floats, cts, strict=True):
             out_cts[i] = c
         _, slot_cts = walker.backward(tape, out_cts, training=training, need=need)
-        grads = _pick(_by_name(plan, slot_cts, outputs=False), names, optional=True)
+        grads = _pick(
+            plan.values_by_name(slot_cts, outputs=False), names, optional=True
+        )
         return Captured(outputs, grads, total)
 
     slots = [
@@ -251,7 +250,7 @@ def capture(
             return run(p, s, i, zeros)[1]
 
         values = (jax.jit(fn) if execution == "jit" else fn)(params, state, inputs)
-        return _pick(_by_name(plan, values, outputs=True), names)
+        return _pick(plan.values_by_name(values, outputs=True), names)
     grad_fn = jax.value_and_grad(lambda z, p, s, i: run(p, s, i, z), has_aux=True)
     if execution == "jit":
         grad_fn = jax.jit(grad_fn)
@@ -259,8 +258,8 @@ def capture(
     slot_cts: list[Any] = [None] * plan.n_slots
     for s, g in zip(slots, dz, strict=True):
         slot_cts[s] = g
-    outputs = _pick(_by_name(plan, values, outputs=True), names)
-    grads = _pick(_by_name(plan, slot_cts, outputs=False), names, optional=True)
+    outputs = _pick(plan.values_by_name(values, outputs=True), names)
+    grads = _pick(plan.values_by_name(slot_cts, outputs=False), names, optional=True)
     return Captured(outputs, grads, total)
 
 

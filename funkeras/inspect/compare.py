@@ -17,14 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from funkeras.graph import get_path, prepare_inputs
 from funkeras.training.executors import EXECUTIONS
-from funkeras.training.layerwise import (
-    LayerwiseExecutor,
-    Plan,
-    _by_name,
-    _get,
-    run_plan,
-)
+from funkeras.training.layerwise import LayerwiseExecutor, Plan, run_plan
 from funkeras.training.state import TrainState, copy_tree
 from funkeras.training.steps import make_train_step
 
@@ -269,8 +264,6 @@ def compare_executions(
     )
     plan = Plan(graph)
     plan.bind(params, state)
-    from funkeras.models.functional import prepare_inputs
-
     results: dict[str, dict[str, Any]] = {}
     for execution in executions:
         ts = copy_tree(start)
@@ -286,7 +279,9 @@ def compare_executions(
             )
             new, logs = step(ts, batch)
             last = ex._last
-            values = _by_name(last["walker"].plan, last["tape"].values, outputs=True)
+            values = last["walker"].plan.values_by_name(
+                last["tape"].values, outputs=True
+            )
         else:
             step = make_train_step(
                 model.apply,
@@ -325,7 +320,7 @@ def compare_executions(
             (new, logs), slots = (jax.jit(both) if execution == "jit" else both)(
                 ts, batch
             )
-            values = _by_name(plan, slots, outputs=True)
+            values = plan.values_by_name(slots, outputs=True)
         results[execution] = {
             "activations": values,
             "grads": new.opt_state.grads,
@@ -359,8 +354,8 @@ def compare_executions(
                 )
             if name in with_params:
                 for quantity, store in (("grads", row.grad), ("updates", row.update)):
-                    g = _get(got[quantity], paths[name])
-                    rg = _get(ref[quantity], paths[name])
+                    g = get_path(got[quantity], paths[name])
+                    rg = get_path(ref[quantity], paths[name])
                     store[execution] = _max_diff(g, rg)
         first[execution] = (
             found[0]
@@ -395,13 +390,16 @@ def _first_param_divergence(
     by_name = {row.name: row for row in rows}
     for name in reversed(names):
         if name in with_params and _parts(
-            _get(got["grads"], paths[name]), _get(ref["grads"], paths[name]), atol, rtol
+            get_path(got["grads"], paths[name]),
+            get_path(ref["grads"], paths[name]),
+            atol,
+            rtol,
         ):
             return Divergence(execution, name, "grad", by_name[name].grad[execution])
     for name in names:
         if name in with_params and _parts(
-            _get(got["updates"], paths[name]),
-            _get(ref["updates"], paths[name]),
+            get_path(got["updates"], paths[name]),
+            get_path(ref["updates"], paths[name]),
             atol,
             rtol,
         ):

@@ -11,7 +11,7 @@ from typing import Any
 import jax
 
 from funkeras._validation import shape_str
-from funkeras.layers.base import Graph, _is_symbolic
+from funkeras.graph import Graph, is_symbolic, match_inputs
 
 __all__ = ["model_to_dot", "plot_model"]
 
@@ -72,33 +72,32 @@ class _Dot:
         """Draw `graph`'s nodes; return the node id producing each tensor."""
         made: dict[int, str] = {}
         ids: dict[int, str] = {}
-        in_tensors = jax.tree.leaves(graph.inputs, is_leaf=_is_symbolic)
+        in_tensors = jax.tree.leaves(graph.inputs, is_leaf=is_symbolic)
         for t, layer in zip(in_tensors, graph.input_layers, strict=True):
             nid = self.node_id()
             self.lines.append(f"{indent}{nid} [label={_quote(self.label(layer))}];")
-            made[t._id] = nid
-            if producers is not None and t._id in producers:
-                self.edge(producers[t._id], nid, t, indent)
+            made[t.id] = nid
+            if producers is not None and t.id in producers:
+                self.edge(producers[t.id], nid, t, indent)
         for node in graph.nodes:
             layer = node.layer
             sub = getattr(layer, "graph", None)
             if self.expand_nested and isinstance(sub, Graph):
-                from funkeras.training.layerwise import _match_inputs
-
                 cluster = self.node_id()
                 self.lines.append(f"{indent}subgraph cluster_{cluster} {{")
                 self.lines.append(f"{indent}  label={_quote(self.label(layer))};")
                 fed = jax.tree.leaves(
-                    _match_inputs(sub, node.inputs), is_leaf=_is_symbolic
+                    match_inputs(sub, node.inputs, self.label(layer)),
+                    is_leaf=is_symbolic,
                 )
-                inner_in = jax.tree.leaves(sub.inputs, is_leaf=_is_symbolic)
+                inner_in = jax.tree.leaves(sub.inputs, is_leaf=is_symbolic)
                 # Inner inputs are fed by the outer producers (matched as `apply` does).
-                outer = {i._id: made[o._id] for o, i in zip(fed, inner_in, strict=True)}
+                outer = {i.id: made[o.id] for o, i in zip(fed, inner_in, strict=True)}
                 inner = self.graph(sub, outer, indent + "  ")
                 self.lines.append(f"{indent}}}")
-                inner_out = jax.tree.leaves(sub.outputs, is_leaf=_is_symbolic)
+                inner_out = jax.tree.leaves(sub.outputs, is_leaf=is_symbolic)
                 for t, it in zip(node.output_tensors, inner_out, strict=True):
-                    made[t._id] = inner[it._id]
+                    made[t.id] = inner[it.id]
                 continue
             nid = ids.get(id(layer))
             if nid is None:
@@ -106,9 +105,9 @@ class _Dot:
                 ids[id(layer)] = nid
                 self.lines.append(f"{indent}{nid} [label={_quote(self.label(layer))}];")
             for t in node.input_tensors:
-                self.edge(made[t._id], nid, t, indent)
+                self.edge(made[t.id], nid, t, indent)
             for t in node.output_tensors:
-                made[t._id] = nid
+                made[t.id] = nid
         return made
 
 

@@ -8,7 +8,8 @@ import jax
 import numpy as np
 
 from funkeras._validation import shape_str, to_snake_case
-from funkeras.layers.base import InputLayer, _is_symbolic, add_batch_axis
+from funkeras.graph import is_symbolic
+from funkeras.layers.base import InputLayer, add_batch_axis
 
 __all__ = ["summary_text", "readable_memory_size", "layer_costs"]
 
@@ -39,7 +40,7 @@ def _count(tree: Any) -> tuple[int, int]:
 
 
 def _shape_text(tensors: Any) -> str:
-    leaves = jax.tree.leaves(tensors, is_leaf=_is_symbolic)
+    leaves = jax.tree.leaves(tensors, is_leaf=is_symbolic)
     shapes = [shape_str(t.shape) for t in leaves]
     return shapes[0] if len(shapes) == 1 else "[" + ", ".join(shapes) + "]"
 
@@ -95,7 +96,7 @@ def layer_costs(model: Any, batch_size: int = 1) -> dict[str, dict[str, float]]:
     costs: dict[str, dict[str, float]] = {}
     for layer in graph.layers:
         node = graph.layer_nodes(layer)[0]
-        spec = jax.tree.map(lambda t: t.spec, node.inputs, is_leaf=_is_symbolic)
+        spec = jax.tree.map(lambda t: t.spec, node.inputs, is_leaf=is_symbolic)
         x = add_batch_axis(spec, batch_size)
 
         def run(p: Any, s: Any, x: Any, layer: Any = layer) -> Any:
@@ -156,7 +157,7 @@ def summary_text(
     branched = not sequential and (
         len(graph.input_layers) > 1
         or any(len(n.input_tensors) > 1 for n in graph.nodes)
-        or len(jax.tree.leaves(graph.outputs, is_leaf=_is_symbolic)) > 1
+        or len(jax.tree.leaves(graph.outputs, is_leaf=is_symbolic)) > 1
     )
     widths = [33, 24, 15] + ([12, 12] if show_cost else []) + ([30] if branched else [])
     if line_length is not None and line_length > sum(widths) + len(widths) + 1:
@@ -188,7 +189,7 @@ def summary_text(
 
     rows: list[list[str]] = []
     if not sequential:
-        in_tensors = jax.tree.leaves(graph.inputs, is_leaf=_is_symbolic)
+        in_tensors = jax.tree.leaves(graph.inputs, is_leaf=is_symbolic)
         for layer, t in zip(graph.input_layers, in_tensors, strict=True):
             rows.append(
                 [f"{layer.name} (InputLayer)", shape_str(t.shape), "0"]

@@ -1,4 +1,4 @@
-"""The layer protocol, symbolic tensors, call nodes and the graph description.
+"""The layer protocol, and the hook a layer call records a graph node through.
 
 A layer is a dataclass of hyperparameters plus two pure functions::
 
@@ -7,16 +7,16 @@ A layer is a dataclass of hyperparameters plus two pure functions::
 
 `input_spec` is a `jax.ShapeDtypeStruct` (or a list/dict of them) *without* the
 batch axis. `params` and `state` are plain nested dicts of arrays. Calling a layer
-on a `SymbolicTensor` (what `funkeras.Input` returns) records a `Node`; a `Graph`
-is the nodes between some inputs and outputs in topological order. Models and the
-training executors consume graphs; nothing here knows about either.
+on a `SymbolicValue` (what `funkeras.Input` returns) asks that value to record
+the call; `funkeras.graph` implements it (tensors, nodes, the graph
+description). Nothing here knows about graphs, models or training.
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
-import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,17 +24,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from funkeras._validation import check_int, normalize_dtype, shape_str, to_snake_case
-from funkeras.errors import GraphError
+from funkeras import regularizers
+from funkeras._validation import check_int, normalize_dtype, shape_str
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
 __all__ = [
     "Layer",
-    "SymbolicTensor",
-    "Node",
-    "Graph",
     "InputLayer",
-    "build_graph",
+    "SymbolicValue",
+    "is_symbolic_value",
     "layer_label",
     "check_last_axis",
     "check_rank",
@@ -201,8 +199,6 @@ class Layer:
         For every variable `v` the layer holds, a `v_regularizer` attribute that is
         set (`kernel_regularizer="l2"`) adds its penalty.
         """
-        from funkeras import regularizers
-
         total = jnp.zeros((), jnp.float32)
         for var_name, value in params.items():
             reg = getattr(self, f"{var_name}_regularizer", None)
@@ -247,29 +243,25 @@ class Layer:
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
         """Call the layer on symbolic tensors from `funkeras.Input` to build a graph.
 
-        Returns symbolic output tensor(s) and records a `Node`. To compute on
-        arrays, use `init` and `apply` (or a model's `predict`).
+        Returns symbolic output tensor(s) and records the call (a graph node).
+        To compute on arrays, use `init` and `apply` (or a model's `predict`).
         """
         if kwargs:
             raise TypeError(
                 f"{layer_label(self)}: calling a layer takes only the inputs, got "
                 f"extra arguments {sorted(kwargs)}."
             )
-        leaves = jax.tree.leaves(inputs, is_leaf=_is_symbolic)
-        if not leaves or not all(isinstance(t, SymbolicTensor) for t in leaves):
+        leaves = jax.tree.leaves(inputs, is_leaf=is_symbolic_value)
+        if not leaves or not all(isinstance(t, SymbolicValue) for t in leaves):
             raise TypeError(
                 f"{layer_label(self)}: layers are called on symbolic tensors from "
                 "`funkeras.Input(...)` to build a model. To run a layer on arrays, "
                 "use `params, state = layer.init(key, spec)` and "
                 "`layer.apply(params, state, x)`, or wrap it in a model."
             )
-        input_spec = jax.tree.map(lambda t: t.spec, inputs, is_leaf=_is_symbolic)
+        input_spec = jax.tree.map(lambda t: t.spec, inputs, is_leaf=is_symbolic_value)
         output_spec = self.compute_output_spec(input_spec)
-        node = Node(layer=self, inputs=inputs, outputs=None)
-        flat, treedef = jax.tree.flatten(output_spec)
-        outs = [SymbolicTensor(spec, node, i) for i, spec in enumerate(flat)]
-        node.outputs = jax.tree.unflatten(treedef, outs)
-        return node.outputs
+        return leaves[0].record_call(self, inputs, output_spec)
 
     def __repr__(self) -> str:
         return layer_label(self)
@@ -288,61 +280,36 @@ def _jsonable(value: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------
-# Symbolic tensors, nodes and the graph description.
+# What a layer call records on, and the entry layer of a graph.
 # ----------------------------------------------------------------------------
 
-_tensor_ids = itertools.count()
 
+class SymbolicValue(abc.ABC):
+    """A placeholder value a layer can be called on (implemented by `funkeras.graph`).
 
-class SymbolicTensor:
-    """A placeholder for a batch of values in a graph under construction.
-
-    `spec` describes one example (no batch axis); `shape` shows the batch axis as
-    `None`, as Keras does.
+    Calling a layer on symbolic values records the call through `record_call`;
+    the layers know nothing else of the graph.
     """
 
-    __slots__ = ("spec", "node", "index", "_id")
-
-    def __init__(self, spec: jax.ShapeDtypeStruct, node: Node, index: int) -> None:
-        self.spec = spec
-        self.node = node
-        self.index = index
-        self._id = next(_tensor_ids)  # only orders tensors; never used as a name
+    __slots__ = ()
 
     @property
-    def shape(self) -> tuple[int | None, ...]:
-        return (None, *self.spec.shape)
+    @abc.abstractmethod
+    def spec(self) -> jax.ShapeDtypeStruct:
+        """One example's shape and dtype (no batch axis)."""
 
-    @property
-    def dtype(self) -> Any:
-        return self.spec.dtype
+    @abc.abstractmethod
+    def record_call(self, layer: Layer, inputs: Any, output_spec: InputSpec) -> Any:
+        """Record `layer` called on `inputs`; return the symbolic outputs.
 
-    def __repr__(self) -> str:
-        return (
-            f"<SymbolicTensor shape={shape_str(self.shape)} dtype={self.dtype} "
-            f"from {layer_label(self.node.layer)}>"
-        )
-
-
-def _is_symbolic(x: Any) -> bool:
-    return isinstance(x, SymbolicTensor)
+        `output_spec` is the pytree of output specs (no batch axis) the outputs
+        take the structure of.
+        """
 
 
-@dataclass(eq=False)
-class Node:
-    """One call of a layer in a graph: the layer, its input and output tensors."""
-
-    layer: Layer
-    inputs: Any  # pytree of SymbolicTensor
-    outputs: Any  # pytree of SymbolicTensor
-
-    @property
-    def input_tensors(self) -> list[SymbolicTensor]:
-        return jax.tree.leaves(self.inputs, is_leaf=_is_symbolic)
-
-    @property
-    def output_tensors(self) -> list[SymbolicTensor]:
-        return jax.tree.leaves(self.outputs, is_leaf=_is_symbolic)
+def is_symbolic_value(x: Any) -> bool:
+    """Whether `x` is a symbolic value (a leaf of a symbolic inputs pytree)."""
+    return isinstance(x, SymbolicValue)
 
 
 @dataclass(eq=False, kw_only=True)
@@ -370,164 +337,3 @@ class InputLayer(Layer):
     def apply(self, params, state, x, *, training=False, key=None, mask=None):
         del params, training, key, mask
         return x, state
-
-
-@dataclass(frozen=True, eq=False)
-class Graph:
-    """The graph description: nodes between inputs and outputs, in topological order.
-
-    Attributes:
-        inputs: Pytree of the graph's input tensors (from `funkeras.Input`).
-        outputs: Pytree of its output tensors.
-        nodes: Every non-input call node, in topological order.
-        layers: The distinct non-input layers, in order of first call.
-        input_layers: The `InputLayer`s, in the order of `inputs`' leaves.
-    """
-
-    inputs: Any
-    outputs: Any
-    nodes: tuple[Node, ...]
-    layers: tuple[Layer, ...]
-    input_layers: tuple[InputLayer, ...]
-
-    @property
-    def input_spec(self) -> InputSpec:
-        return jax.tree.map(lambda t: t.spec, self.inputs, is_leaf=_is_symbolic)
-
-    @property
-    def output_spec(self) -> InputSpec:
-        return jax.tree.map(lambda t: t.spec, self.outputs, is_leaf=_is_symbolic)
-
-    def layer_nodes(self, layer: Layer) -> list[Node]:
-        return [n for n in self.nodes if n.layer is layer]
-
-    def consumers(self) -> dict[int, list[Node]]:
-        """Map a tensor's id to the nodes that read it (for backward walks)."""
-        out: dict[int, list[Node]] = {}
-        for node in self.nodes:
-            for t in node.input_tensors:
-                out.setdefault(t._id, []).append(node)
-        return out
-
-
-def build_graph(inputs: Any, outputs: Any, *, owner: str = "Model") -> Graph:
-    """Collect the nodes that lead from `inputs` to `outputs` and order them.
-
-    Raises `GraphError` for an output not reachable from the given inputs, an
-    input the outputs do not use, a cycle, or anything that is not a symbolic
-    tensor, and names the tensor and layer at fault.
-    """
-    in_leaves = jax.tree.leaves(inputs, is_leaf=_is_symbolic)
-    out_leaves = jax.tree.leaves(outputs, is_leaf=_is_symbolic)
-    for what, leaves in (("inputs", in_leaves), ("outputs", out_leaves)):
-        if not leaves:
-            raise GraphError(f"{owner}: `{what}` is empty; pass at least one tensor.")
-        for t in leaves:
-            if not isinstance(t, SymbolicTensor):
-                raise GraphError(
-                    f"{owner}: every entry of `{what}` must be a symbolic tensor from "
-                    f"`funkeras.Input` or a layer call, got {type(t).__name__}."
-                )
-    for t in in_leaves:
-        if not isinstance(t.node.layer, InputLayer):
-            raise GraphError(
-                f"{owner}: `inputs` must be tensors made by `funkeras.Input(...)`, got "
-                f"the output of {layer_label(t.node.layer)}."
-            )
-    if len({t._id for t in in_leaves}) != len(in_leaves):
-        raise GraphError(f"{owner}: the same Input appears twice in `inputs`.")
-
-    input_ids = {t._id for t in in_leaves}
-    order: list[Node] = []
-    state: dict[int, int] = {}  # id(node) -> 1 visiting, 2 done
-    used_inputs: set[int] = set()
-
-    def visit(tensor: SymbolicTensor, path: tuple[str, ...]) -> None:
-        if tensor._id in input_ids:
-            used_inputs.add(tensor._id)
-            return
-        node = tensor.node
-        if isinstance(node.layer, InputLayer):
-            raise GraphError(
-                f"{owner}: the outputs depend on {node.layer.name or 'an Input'} "
-                f"(shape {shape_str(tensor.shape)}), which is not among `inputs`: "
-                "the graph is disconnected. Add that Input to `inputs`."
-            )
-        mark = state.get(id(node))
-        if mark == 2:
-            return
-        if mark == 1:
-            raise GraphError(
-                f"{owner}: the graph has a cycle through {' -> '.join(path)}."
-            )
-        state[id(node)] = 1
-        for t in node.input_tensors:
-            visit(t, (*path, layer_label(node.layer)))
-        state[id(node)] = 2
-        order.append(node)
-
-    for t in out_leaves:
-        visit(t, ())
-    unused = [t for t in in_leaves if t._id not in used_inputs]
-    if unused:
-        names = ", ".join(t.node.layer.name or shape_str(t.shape) for t in unused)
-        raise GraphError(
-            f"{owner}: input(s) {names} are never used by the outputs. Remove them "
-            "from `inputs` or connect them."
-        )
-
-    layers: list[Layer] = []
-    seen: set[int] = set()
-    for node in order:
-        if id(node.layer) not in seen:
-            seen.add(id(node.layer))
-            layers.append(node.layer)
-    input_layers = tuple(t.node.layer for t in in_leaves)
-    _assign_names([*input_layers, *layers], owner)
-    return Graph(
-        inputs=inputs,
-        outputs=outputs,
-        nodes=tuple(order),
-        layers=tuple(layers),
-        input_layers=input_layers,
-    )
-
-
-def _assign_names(layers: Sequence[Layer], owner: str) -> None:
-    """Give unnamed layers unique names from graph order: dense, dense_1, ..."""
-    taken: dict[str, Layer] = {}
-    for layer in layers:
-        if layer.name is not None:
-            other = taken.get(layer.name)
-            if other is not None and other is not layer:
-                raise GraphError(
-                    f"{owner}: two different layers are named {layer.name!r} "
-                    f"({layer_label(other)} and a {type(layer).__name__}). "
-                    "Layer names must be unique within a model."
-                )
-            taken[layer.name] = layer
-    for layer in layers:
-        if layer.name is None:
-            base = to_snake_case(type(layer).__name__)
-            if isinstance(layer, InputLayer):
-                base = "input_layer"
-            name, i = base, 0
-            while name in taken:
-                i += 1
-                name = f"{base}_{i}"
-            layer.name = name
-            taken[name] = layer
-
-
-def spec_of(x: Any) -> InputSpec:
-    """The spec (no batch axis) of an array or a pytree of arrays."""
-    return jax.tree.map(
-        lambda a: jax.ShapeDtypeStruct(
-            tuple(np.shape(a))[1:],
-            jnp.asarray(a).dtype if not hasattr(a, "dtype") else a.dtype,
-        ),
-        x,
-    )
-
-
-Initializer = Callable[[PRNGKey, tuple[int, ...], Any], Array]

@@ -1,6 +1,6 @@
 """Models: `Sequential`, functional `Model(inputs, outputs)`, and `Input`."""
 
-from funkeras.models.functional import Input
+from funkeras.graph import Input
 from funkeras.models.model import Model
 from funkeras.models.sequential import Sequential
 

@@ -15,9 +15,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from funkeras.layers.base import Graph, Layer, _is_symbolic, build_graph, layer_label
+from funkeras.graph import Graph, build_graph
+from funkeras.graph import is_symbolic as _is_symbolic
+from funkeras.inspect import summary_text
+from funkeras.layers.base import Layer, layer_label
 from funkeras.models import functional as fn
+from funkeras.models.serialization import functional_config, functional_from_config
 from funkeras.models.trainer import Trainer
+from funkeras.saving import export_model, load_weights, save_model, save_weights
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
 __all__ = ["Model", "KERAS_WEIGHT_ORDER"]
@@ -451,21 +456,15 @@ class Model(Trainer, Layer):
     def save(self, filepath: Any, *, include_optimizer: bool = True) -> None:
         """Save architecture, weights, state (and compile settings and optimizer
         state) to one `.fkz` file, atomically. See `funkeras.saving.save_model`."""
-        from funkeras.saving import save_model
-
         save_model(self, filepath, include_optimizer=include_optimizer)
 
     def save_weights(self, filepath: Any) -> None:
         """Save the weights as safetensors with `"layer/variable"` keys, atomically."""
-        from funkeras.saving import save_weights
-
         save_weights(self, filepath)
 
     def load_weights(self, filepath: Any, skip_mismatch: bool = False) -> None:
         """Load weights saved by `save_weights`; every name, shape and dtype is checked
         (`skip_mismatch=True` skips the ones that disagree, as Keras does)."""
-        from funkeras.saving import load_weights
-
         load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
     def export(self, filepath: Any, input_signature: Any = None, *,
@@ -473,8 +472,6 @@ class Model(Trainer, Layer):
         """Export `predict` as a `jax.export` artefact with its params (needs the
         `export` extra). `input_signature` defaults to the model's input specs with
         a symbolic batch axis. See `funkeras.saving.export_model`."""
-        from funkeras.saving import export_model
-
         if input_signature is None:
             input_signature = jax.tree.map(
                 lambda s: jax.ShapeDtypeStruct((None, *s.shape), s.dtype), self.input_spec
@@ -493,15 +490,11 @@ class Model(Trainer, Layer):
 
         `show_cost=True` adds each layer's FLOPs and bytes from XLA's cost analysis.
         """
-        from funkeras.inspect import summary_text
-
         text = summary_text(self, line_length=line_length, show_cost=show_cost)
         (print_fn or print)(text)
 
     def get_config(self) -> dict[str, Any]:
         """The architecture as JSON-safe data (layers by registry key, and the nodes)."""
-        from funkeras.models.serialization import functional_config
-
         return functional_config(self)
 
     @classmethod
@@ -509,8 +502,6 @@ class Model(Trainer, Layer):
         cls, config: dict[str, Any], resolve: Callable[[str], type] | None = None
     ) -> Model:
         """Rebuild a model from `get_config()` (weights are created fresh)."""
-        from funkeras.models.serialization import functional_from_config
-
         return functional_from_config(cls, config, resolve)
 
     def __repr__(self) -> str:

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from funkeras.layers.base import (
-    InputLayer,
-    Layer,
-    SymbolicTensor,
-    build_graph,
-    layer_label,
-)
-from funkeras.models.functional import Input
+from funkeras.graph import Input, SymbolicTensor, build_graph
+from funkeras.layers.base import InputLayer, Layer, layer_label
 from funkeras.models.model import Model
+from funkeras.models.serialization import sequential_config, sequential_from_config
 from funkeras.typing import InputSpec
 
 __all__ = ["Sequential"]
@@ -137,3 +132,14 @@ class Sequential(Model):
     def layers(self) -> list[Layer]:
         """The layers, in order (as Keras 3, the Input is not listed)."""
         return list(self._layers)
+
+    def get_config(self) -> dict[str, Any]:
+        """The architecture as JSON-safe data: the Input (if any) and the layers."""
+        return sequential_config(self, self._input, self._layers)
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], resolve: Callable[[str], type] | None = None
+    ) -> Sequential:
+        """Rebuild a Sequential model from `get_config()` (weights made fresh)."""
+        return sequential_from_config(cls, config, resolve)

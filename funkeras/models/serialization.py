@@ -14,34 +14,34 @@ from typing import Any
 import jax
 
 from funkeras.errors import GraphError
-from funkeras.layers.base import InputLayer, Layer, SymbolicTensor, _is_symbolic
+from funkeras.graph import Graph, Input, SymbolicTensor, is_symbolic
+from funkeras.layers.base import InputLayer, Layer, layer_label
+from funkeras.models import model as model_module
+from funkeras.saving.registry import get_registered_class, registry_key
 
 __all__ = [
     "layer_config",
     "layer_from_config",
     "functional_config",
     "functional_from_config",
+    "sequential_config",
+    "sequential_from_config",
 ]
+
+# `model_module` is imported as a module (its classes are looked up when a
+# config is read): `model.py` imports this module while it loads.
 
 Resolve = Callable[[str], type]
 
 
-def _default_resolve() -> Resolve:
-    from funkeras.saving.registry import get_registered_class
-
-    return get_registered_class
-
-
 def layer_config(layer: Layer) -> dict[str, Any]:
     """`{"class_name": registry key, "config": layer.get_config()}`."""
-    from funkeras.saving.registry import registry_key
-
     return {"class_name": registry_key(type(layer)), "config": layer.get_config()}
 
 
 def layer_from_config(data: Mapping[str, Any], resolve: Resolve | None = None) -> Layer:
     """Rebuild one layer (or nested model) from `layer_config`'s output."""
-    resolve = resolve or _default_resolve()
+    resolve = resolve or get_registered_class
     if (
         not isinstance(data, Mapping)
         or "class_name" not in data
@@ -54,16 +54,14 @@ def layer_from_config(data: Mapping[str, Any], resolve: Resolve | None = None) -
     config = data["config"]
     if not isinstance(config, Mapping):
         raise GraphError(f"The config of {data['class_name']!r} must be a dict.")
-    from funkeras.models.model import Model
-
-    if isinstance(cls, type) and issubclass(cls, Model):
+    if isinstance(cls, type) and issubclass(cls, model_module.Model):
         return cls.from_config(dict(config), resolve)
     return cls.from_config(dict(config))
 
 
 def _ref_tree(tree: Any, refs: dict[int, list[Any]]) -> Any:
     if isinstance(tree, SymbolicTensor):
-        return {"ref": refs[tree._id]}
+        return {"ref": refs[tree.id]}
     if isinstance(tree, Mapping):
         return {"dict": {k: _ref_tree(v, refs) for k, v in tree.items()}}
     if isinstance(tree, list | tuple):
@@ -98,30 +96,37 @@ def _from_ref_tree(
     raise GraphError(f"Malformed tensor reference {data!r:.200}.")
 
 
+def sequential_config(
+    model: Any, input_tensor: SymbolicTensor | None, layers: list[Layer]
+) -> dict[str, Any]:
+    """The config of a Sequential model: its Input (if any) and layers in order."""
+    return {
+        "name": model.name,
+        "seed": model.seed,
+        "trainable": model.trainable,
+        "input": None
+        if input_tensor is None
+        else {
+            "shape": list(input_tensor.spec.shape),
+            "dtype": str(input_tensor.spec.dtype),
+        },
+        "layers": [layer_config(layer) for layer in layers],
+    }
+
+
 def functional_config(model: Any) -> dict[str, Any]:
-    """The config of a functional model (or of a Sequential: its layers in order)."""
-    if type(model).__name__ == "Sequential" or hasattr(model, "_layers"):
-        inp = model._input
-        return {
-            "name": model.name,
-            "seed": model.seed,
-            "trainable": model.trainable,
-            "input": None
-            if inp is None
-            else {
-                "shape": list(inp.spec.shape),
-                "dtype": str(inp.spec.dtype),
-            },
-            "layers": [layer_config(layer) for layer in model._layers],
-        }
-    graph = model._require_graph("get_config")
+    """The config of a functional model: its layers, nodes, inputs and outputs."""
+    graph = model.graph
+    if graph is None:
+        raise ValueError(
+            f"{layer_label(model)}: `get_config` needs a built model (one made "
+            "from inputs and outputs)."
+        )
     refs: dict[int, list[Any]] = {}
     layers_data = []
     node_counts: dict[str, int] = {}
     for layer in graph.input_layers:
-        refs[
-            jax.tree.leaves(layer_outputs(graph, layer), is_leaf=_is_symbolic)[0]._id
-        ] = [layer.name, 0, 0]
+        refs[layer_outputs(graph, layer).id] = [layer.name, 0, 0]
     nodes = []
     for layer in graph.layers:
         layers_data.append({"name": layer.name, **layer_config(layer)})
@@ -130,7 +135,7 @@ def functional_config(model: Any) -> dict[str, Any]:
         node_counts[node.layer.name] = idx + 1
         nodes.append({"layer": node.layer.name, "inputs": _ref_tree(node.inputs, refs)})
         for t in node.output_tensors:
-            refs[t._id] = [node.layer.name, idx, node.output_tensors.index(t)]
+            refs[t.id] = [node.layer.name, idx, node.output_tensors.index(t)]
     return {
         "name": model.name,
         "seed": model.seed,
@@ -146,8 +151,9 @@ def functional_config(model: Any) -> dict[str, Any]:
     }
 
 
-def layer_outputs(graph: Any, layer: InputLayer) -> Any:
-    for t in jax.tree.leaves(graph.inputs, is_leaf=_is_symbolic):
+def layer_outputs(graph: Graph, layer: InputLayer) -> SymbolicTensor:
+    """The input tensor of `graph` that `layer` (one of its Inputs) makes."""
+    for t in jax.tree.leaves(graph.inputs, is_leaf=is_symbolic):
         if t.node.layer is layer:
             return t
     raise GraphError(f"Input {layer.name!r} is not among the graph's inputs.")
@@ -162,14 +168,8 @@ def _expect(config: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) 
     return value
 
 
-def functional_from_config(
-    cls: type, config: Mapping[str, Any], resolve: Resolve | None = None
-) -> Any:
-    """Rebuild a Sequential or functional model from its config (weights fresh)."""
-    from funkeras.models.functional import Input
-    from funkeras.models.sequential import Sequential
-
-    resolve = resolve or _default_resolve()
+def _header(config: Any) -> tuple[Any, int, bool]:
+    """A model config's `name`, `seed` and `trainable`, checked."""
     if not isinstance(config, Mapping):
         raise GraphError("Model config must be a dict.")
     name = config.get("name")
@@ -177,24 +177,37 @@ def functional_from_config(
     trainable = config.get("trainable", True)
     if not isinstance(seed, int) or not isinstance(trainable, bool):
         raise GraphError("Model config: `seed` must be an int and `trainable` a bool.")
-    if issubclass(cls, Sequential):
-        layers = [
-            layer_from_config(d, resolve) for d in _expect(config, "layers", list)
-        ]
-        inp = config.get("input")
-        items: list[Any] = []
-        if inp is not None:
-            items.append(
-                Input(
-                    shape=tuple(_expect(inp, "shape", list)),
-                    dtype=_expect(inp, "dtype", str),
-                )
-            )
-        model = cls(items + layers, name=name, seed=seed)
-        if not trainable:
-            model.trainable = False
-        return model
+    return name, seed, trainable
 
+
+def sequential_from_config(
+    cls: type, config: Mapping[str, Any], resolve: Resolve | None = None
+) -> Any:
+    """Rebuild a Sequential model (class `cls`) from its config (weights fresh)."""
+    resolve = resolve or get_registered_class
+    name, seed, trainable = _header(config)
+    layers = [layer_from_config(d, resolve) for d in _expect(config, "layers", list)]
+    inp = config.get("input")
+    items: list[Any] = []
+    if inp is not None:
+        items.append(
+            Input(
+                shape=tuple(_expect(inp, "shape", list)),
+                dtype=_expect(inp, "dtype", str),
+            )
+        )
+    model = cls(items + layers, name=name, seed=seed)
+    if not trainable:
+        model.trainable = False
+    return model
+
+
+def functional_from_config(
+    cls: type, config: Mapping[str, Any], resolve: Resolve | None = None
+) -> Any:
+    """Rebuild a functional model (class `cls`) from its config (weights fresh)."""
+    resolve = resolve or get_registered_class
+    name, seed, trainable = _header(config)
     tensors: dict[tuple[str, int, int], SymbolicTensor] = {}
     for entry in _expect(config, "input_layers", list):
         t = Input(
@@ -220,12 +233,12 @@ def functional_from_config(
         out = by_name[lname](args)
         idx = counts.get(lname, 0)
         counts[lname] = idx + 1
-        for j, t in enumerate(jax.tree.leaves(out, is_leaf=_is_symbolic)):
+        for j, t in enumerate(jax.tree.leaves(out, is_leaf=is_symbolic)):
             tensors[(lname, idx, j)] = t
     inputs = _from_ref_tree(config.get("inputs"), tensors)
     outputs = _from_ref_tree(config.get("outputs"), tensors)
     model = cls.__new__(cls)
-    from funkeras.models.model import Model
-
-    Model.__init__(model, inputs, outputs, name=name, seed=seed, trainable=trainable)
+    model_module.Model.__init__(
+        model, inputs, outputs, name=name, seed=seed, trainable=trainable
+    )
     return model

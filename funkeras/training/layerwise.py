@@ -25,13 +25,15 @@ The numbers are those of the whole-step `"jit"` and op-by-op `"eager"` modes
   times are summed inside the compiled update;
 - the regularization gradient is `jax.grad(penalty_fn)` inside the update.
 
-Design: a `Plan` flattens the graph (nested models walked into) into a list of
-leaf-layer calls over numbered value slots; `Walker` runs a plan with per-call
-compiled functions; `LayerwiseExecutor` builds the train step from them.
+Design: a `Plan` is the graph walker's schedule (`funkeras.graph.Schedule`,
+nested models walked into): leaf-layer calls over numbered value slots;
+`Walker` drives `funkeras.graph.walk` over a plan with per-call compiled
+functions; `LayerwiseExecutor` builds the train step from them.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -40,7 +42,18 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from funkeras.layers.base import Graph, _is_symbolic, layer_label
+from funkeras.graph import (
+    CallStep,
+    CastStep,
+    Graph,
+    Schedule,
+    apply_call,
+    get_path,
+    node_key,
+    prepare_inputs,
+    set_path,
+    walk,
+)
 from funkeras.training.executors import Executor
 from funkeras.training.state import Batch, TrainState
 from funkeras.training.steps import all_finite, layer_probes
@@ -110,7 +123,8 @@ def check_replacement(name: str, original: Any, replacement: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------
-# The plan: a graph (nested models included) as leaf-layer calls over slots.
+# The plan: a graph's walker schedule (nested models walked into), with what
+# the backward walk needs to know.
 # ----------------------------------------------------------------------------
 
 
@@ -118,207 +132,59 @@ def _is_float(dtype: Any) -> bool:
     return bool(jnp.issubdtype(dtype, jnp.inexact))
 
 
-class _Op:
-    """One call of a leaf layer: its inputs and outputs as value slots."""
+class _Op(CallStep):
+    """One call of a leaf layer, with what the compiled functions need."""
 
-    __slots__ = (
-        "index",
-        "layer",
-        "name",
-        "param_path",
-        "key_path",
-        "in_slots",
-        "in_tree",
-        "out_slots",
-        "out_tree",
-        "float_in",
-        "float_out",
-        "has_params",
-        "has_state",
-        "fns",
-        "key_array",
-    )
+    __slots__ = ("float_in", "float_out", "has_params", "has_state", "fns", "key_array")
 
-    def __init__(
-        self,
-        index: int,
-        layer: Any,
-        name: str,
-        param_path: tuple[str, ...],
-        key_path: tuple[int, ...],
-        in_slots: tuple[int, ...],
-        in_tree: Any,
-        out_slots: tuple[int, ...],
-        out_tree: Any,
-        float_in: tuple[bool, ...],
-        float_out: tuple[bool, ...],
-    ) -> None:
-        self.index = index
-        self.layer = layer
-        self.name = name
-        self.param_path = param_path
-        self.key_path = key_path
-        self.in_slots = in_slots
-        self.in_tree = in_tree
-        self.out_slots = out_slots
-        self.out_tree = out_tree
-        self.float_in = float_in
-        self.float_out = float_out
+    def __init__(self, **fields: Any) -> None:
+        super().__init__(**fields)
+        node = self.node
+        self.float_in = tuple(_is_float(t.spec.dtype) for t in node.input_tensors)
+        self.float_out = tuple(_is_float(t.spec.dtype) for t in node.output_tensors)
         self.has_params = False
         self.has_state = False
         self.fns: dict[Any, Any] = {}
         self.key_array: Any = None  # `key_path` on the device, made on first use
 
 
-class _Cast:
-    """A nested model's input cast to its Input dtype (as `prepare_inputs` does)."""
-
-    __slots__ = ("src", "dst", "dtype", "src_dtype")
-
-    def __init__(self, src: int, dst: int, dtype: Any, src_dtype: Any) -> None:
-        self.src = src
-        self.dst = dst
-        self.dtype = dtype
-        self.src_dtype = src_dtype
-
-
-class _Group:
-    """A nested model's call: its name and output slots (for records)."""
-
-    __slots__ = ("name", "out_slots", "out_tree")
-
-    def __init__(self, name: str, out_slots: tuple[int, ...], out_tree: Any) -> None:
-        self.name = name
-        self.out_slots = out_slots
-        self.out_tree = out_tree
-
-
-def _match_inputs(graph: Graph, args: Any) -> list[Any]:
-    """The symbolic tensors fed to each Input of `graph` (as `prepare_inputs`)."""
-    layers = graph.input_layers
-    if isinstance(args, Mapping):
-        if isinstance(graph.inputs, Mapping):
-            return [args[k] for k in sorted(graph.inputs.keys())]
-        return [args[layer.name] for layer in layers]
-    if isinstance(args, list | tuple):
-        return list(args)
-    return [args]
-
-
-class Plan:
+class Plan(Schedule):
     """A graph flattened into leaf-layer calls over numbered value slots.
 
-    Nested models (layers with a `.graph`) are walked into: their layers become
-    ops whose `param_path` is `(model_name, layer_name)` and whose `key_path` is
-    the chain of node indices `graph_apply` folds into the key.
+    The graph walker's schedule with nested models walked into (see
+    `funkeras.graph.Schedule`): their layers become ops whose `param_path` is
+    `(model_name, layer_name)` and whose `key_path` is the chain of node
+    indices a model's `apply` folds into the key.
 
     Attributes:
-        ops: `_Op`s and `_Cast`s in execution order.
-        groups: Nested-model calls (name and output slots).
-        input_slots: The slots of the graph's inputs (in `input_layers` order).
-        output_slots: The slots of the graph's output leaves.
-        out_tree: The tree structure of the graph's outputs.
+        ops: `_Op`s and `CastStep`s in execution order.
+        layer_ops: The `_Op`s only.
         names: Each leaf layer's path name (`"encoder/dense"`) to its op indices.
+        float_outputs: Per output leaf, whether it is floating-point.
     """
 
+    call_type = _Op
+
     def __init__(self, graph: Graph) -> None:
-        self.graph = graph
-        self.ops: list[Any] = []
-        self.groups: list[_Group] = []
-        self.n_slots = 0
-        self.slot_dtypes: list[Any] = []
-        self.slot_shapes: list[tuple[int, ...]] = []
-        inputs = jax.tree.leaves(graph.inputs, is_leaf=_is_symbolic)
-        self.input_slots = tuple(self._new_slot(t) for t in inputs)
-        env = {t._id: s for t, s in zip(inputs, self.input_slots, strict=True)}
-        self._walk(graph, env, (), ())
-        outs = jax.tree.leaves(graph.outputs, is_leaf=_is_symbolic)
-        self.output_slots = tuple(env[t._id] for t in outs)
-        self.out_tree = jax.tree.structure(graph.outputs, is_leaf=_is_symbolic)
+        super().__init__(graph, nested=True)
         self.float_outputs = tuple(
             _is_float(self.slot_dtypes[s]) for s in self.output_slots
         )
-        self.layer_ops = [op for op in self.ops if isinstance(op, _Op)]
+        self.layer_ops: list[_Op] = self.calls
         self.names: dict[str, list[int]] = {}
         for op in self.layer_ops:
             self.names.setdefault(op.name, []).append(op.index)
-        self.input_specs = [t.spec for t in inputs]
         self.group_names = [g.name for g in self.groups]
         self._bound = False
         self._needs: dict[bool, list[bool]] = {}
-
-    def _new_slot(self, tensor: Any) -> int:
-        self.slot_dtypes.append(jnp.dtype(tensor.spec.dtype))
-        self.slot_shapes.append(tuple(tensor.spec.shape))
-        self.n_slots += 1
-        return self.n_slots - 1
-
-    def _walk(
-        self,
-        graph: Graph,
-        env: dict[int, int],
-        prefix: tuple[str, ...],
-        key_path: tuple[int, ...],
-    ) -> None:
-        for i, node in enumerate(graph.nodes):
-            layer = node.layer
-            in_tensors = node.input_tensors
-            sub = getattr(layer, "graph", None)
-            if isinstance(sub, Graph):
-                inner_env: dict[int, int] = {}
-                fed = jax.tree.leaves(
-                    _match_inputs(sub, node.inputs), is_leaf=_is_symbolic
-                )
-                inner_inputs = jax.tree.leaves(sub.inputs, is_leaf=_is_symbolic)
-                for outer, inner in zip(fed, inner_inputs, strict=True):
-                    src = env[outer._id]
-                    want = jnp.dtype(inner.spec.dtype)
-                    if self.slot_dtypes[src] == want:
-                        inner_env[inner._id] = src
-                    else:
-                        dst = self._new_slot(inner)
-                        self.ops.append(_Cast(src, dst, want, self.slot_dtypes[src]))
-                        inner_env[inner._id] = dst
-                self._walk(sub, inner_env, (*prefix, layer.name), (*key_path, i))
-                inner_outs = jax.tree.leaves(sub.outputs, is_leaf=_is_symbolic)
-                slots = tuple(inner_env[t._id] for t in inner_outs)
-                for t, s in zip(node.output_tensors, slots, strict=True):
-                    env[t._id] = s
-                self.groups.append(
-                    _Group(
-                        "/".join((*prefix, layer.name)),
-                        slots,
-                        jax.tree.structure(node.outputs, is_leaf=_is_symbolic),
-                    )
-                )
-                continue
-            out_tensors = node.output_tensors
-            out_slots = tuple(self._new_slot(t) for t in out_tensors)
-            for t, s in zip(out_tensors, out_slots, strict=True):
-                env[t._id] = s
-            self.ops.append(
-                _Op(
-                    index=len(self.ops),
-                    layer=layer,
-                    name="/".join((*prefix, layer.name)),
-                    param_path=(*prefix, layer.name),
-                    key_path=(*key_path, i),
-                    in_slots=tuple(env[t._id] for t in in_tensors),
-                    in_tree=jax.tree.structure(node.inputs, is_leaf=_is_symbolic),
-                    out_slots=out_slots,
-                    out_tree=jax.tree.structure(node.outputs, is_leaf=_is_symbolic),
-                    float_in=tuple(_is_float(t.spec.dtype) for t in in_tensors),
-                    float_out=tuple(_is_float(t.spec.dtype) for t in out_tensors),
-                )
-            )
 
     def bind(self, params: Any, state: Any) -> None:
         """Note which ops hold params and state (known once the weights exist)."""
         if self._bound:
             return
         for op in self.layer_ops:
-            op.has_params = bool(jax.tree.leaves(_get(params, op.param_path)))
-            op.has_state = bool(jax.tree.leaves(_get(state, op.param_path)))
+            op.has_params = bool(jax.tree.leaves(get_path(params, op.param_path)))
+            op.has_state = bool(jax.tree.leaves(get_path(state, op.param_path)))
         self.param_ops = [op for op in self.layer_ops if op.has_params]
         self.layer_paths = sorted({op.param_path for op in self.layer_ops})
         self._bound = True
@@ -335,7 +201,7 @@ class Plan:
             return cached
         need = [False] * self.n_slots
         for op in self.ops:
-            if isinstance(op, _Cast):
+            if isinstance(op, CastStep):
                 need[op.dst] = need[op.src] and _is_float(op.dtype)
                 continue
             flag = all_outputs or op.has_params or any(need[s] for s in op.in_slots)
@@ -345,68 +211,22 @@ class Plan:
         return need
 
 
-def _get(tree: Any, path: tuple[str, ...]) -> Any:
-    for k in path:
-        tree = tree[k]
-    return tree
-
-
-def _set(
-    tree: dict[str, Any],
-    path: tuple[str, ...],
-    value: Any,
-    copied: set[tuple[str, ...]],
-) -> dict[str, Any]:
-    """Set `tree[path]`, copying each dict on the way once (tracked in `copied`)."""
-    if () not in copied:
-        tree = dict(tree)
-        copied.add(())
-    node = tree
-    for depth in range(1, len(path)):
-        prefix = path[:depth]
-        child = node[path[depth - 1]]
-        if prefix not in copied:
-            child = dict(child)
-            node[path[depth - 1]] = child
-            copied.add(prefix)
-        node = child
-    node[path[-1]] = value
-    return tree
-
-
-def _node_key(key: Any, step: Any, key_path: Any) -> Any:
-    """`fold_in(fold_in(fold_in(key, step), path[0]), path[1])...`, or None."""
-    if key is None:
-        return None
-    if step is not None:
-        key = jax.random.fold_in(key, step)
-    for i in range(len(key_path)):
-        key = jax.random.fold_in(key, key_path[i])
-    return key
-
-
 def _call_layer(
     op: _Op, p: Any, s: Any, xs: Sequence[Any], *, training: bool, key: Any, mask: Any
 ) -> tuple[list[Any], Any]:
-    layer = op.layer
     # The class's `apply`, not an instance attribute: forward hooks installed on
     # the instance for eager runs must not be traced into compiled functions.
-    y, s_new = type(layer).apply(
-        layer,
+    layer = op.layer
+    return apply_call(
+        op,
+        functools.partial(type(layer).apply, layer),
         p,
         s,
-        op.in_tree.unflatten(list(xs)),
+        xs,
         training=training,
         key=key,
         mask=mask,
     )
-    ys = jax.tree.leaves(y)
-    if len(ys) != len(op.out_slots):
-        raise ValueError(
-            f"{layer_label(layer)}: returned {len(ys)} output(s), the graph recorded "
-            f"{len(op.out_slots)}."
-        )
-    return ys, s_new
 
 
 def run_plan(
@@ -423,7 +243,7 @@ def run_plan(
 ) -> tuple[list[Any], Any]:
     """Run a plan as one pure function (eagerly, or inside `jax.jit`).
 
-    The same numbers as `graph_apply` (with nested models): node keys are
+    The same numbers as a model's `apply` (with nested models): node keys are
     `fold_in` chains of `key`, state is threaded through repeated calls.
 
     Args:
@@ -439,34 +259,31 @@ def run_plan(
         `(output_leaves, new_state)`.
     """
     plan.bind(params, state)
-    vals: list[Any] = [None] * plan.n_slots
-    for s, v in zip(plan.input_slots, inputs, strict=True):
-        vals[s] = v
     new_state = state
     copied: set[tuple[str, ...]] = set()
-    for op in plan.ops:
-        if isinstance(op, _Cast):
-            v = vals[op.src]
-            vals[op.dst] = v.astype(op.dtype) if v.dtype != op.dtype else v
-            continue
-        p = _get(params, op.param_path)
-        s = _get(new_state, op.param_path)
-        xs = [vals[i] for i in op.in_slots]
+
+    def call(op: _Op, xs: tuple[Any, ...]) -> list[Any]:
+        nonlocal new_state
+        s = get_path(new_state, op.param_path)
         ys, s_new = _call_layer(
             op,
-            p,
+            get_path(params, op.param_path),
             s,
             xs,
             training=training,
-            key=_node_key(key, None, op.key_path),
+            key=node_key(key, None, op.key_path),
             mask=mask,
         )
         if s_new is not s:
-            new_state = _set(new_state, op.param_path, s_new, copied)
-        for slot, y in zip(op.out_slots, ys, strict=True):
-            if perturb is not None and slot in perturb:
-                y = y + perturb[slot]
-            vals[slot] = y
+            new_state = set_path(new_state, op.param_path, s_new, copied)
+        if perturb is not None:
+            ys = [
+                y + perturb[slot] if slot in perturb else y
+                for slot, y in zip(op.out_slots, ys, strict=True)
+            ]
+        return ys
+
+    vals = walk(plan, inputs, call)
     if record is not None:
         for i, v in enumerate(vals):
             record[i] = v
@@ -583,10 +400,10 @@ class Walker:
             path: Any,
             mask: Any,
         ) -> Any:
-            node_key = _node_key(key, step, path)
+            call_key = node_key(key, step, path)
             if not with_vjp:
                 ys, s_new = _call_layer(
-                    op, p, s, xs, training=training, key=node_key, mask=mask
+                    op, p, s, xs, training=training, key=call_key, mask=mask
                 )
                 return tuple(ys), s_new, ()
             xd, xn = _split(xs, diff_x)
@@ -598,7 +415,7 @@ class Walker:
                     s,
                     _merge(xd_, xn, diff_x),
                     training=training,
-                    key=node_key,
+                    key=call_key,
                     mask=mask,
                 )
                 yd, _ = _split(ys, float_out)
@@ -703,29 +520,21 @@ class Walker:
         """
         plan = self.plan
         plan.bind(params, state)
-        vals: list[Any] = [None] * plan.n_slots
-        for s, v in zip(plan.input_slots, inputs, strict=True):
-            vals[s] = v
         entries: list[Any] = []
         new_state = state
         copied: set[tuple[str, ...]] = set()
         calls = self.calls
         layer_hooks = _FORWARD_HOOKS
-        for op in plan.ops:
-            if type(op) is _Cast:
-                v = vals[op.src]
-                vals[op.dst] = v.astype(op.dtype) if v.dtype != op.dtype else v
-                if need is not None and need[op.dst]:
-                    entries.append((op, None, None))
-                continue
+
+        def call(op: _Op, xs: tuple[Any, ...]) -> tuple[Any, ...]:
+            nonlocal new_state
             path = op.param_path
             if len(path) == 1:
                 p = params[path[0]]
                 s = new_state[path[0]]
             else:
-                p = _get(params, path)
-                s = _get(new_state, path)
-            xs = tuple([vals[i] for i in op.in_slots])
+                p = get_path(params, path)
+                s = get_path(new_state, path)
             if need is None:
                 diff_x: tuple[bool, ...] = ()
                 record = False
@@ -743,13 +552,18 @@ class Walker:
             ys, s_new, res = fn(p, s, xs, key, step, key_path, mask)
             calls[fn.__name__] += 1
             if op.has_state:
-                new_state = _set(new_state, path, s_new, copied)
+                new_state = set_path(new_state, path, s_new, copied)
             if record:
                 entries.append((op, (p, s, xs, key, step, key_path, mask), res))
             if hooks or layer_hooks:
                 ys = self._run_hooks(op, ys, hooks, layer_hooks.get(id(op.layer), ()))
-            for slot, y in zip(op.out_slots, ys, strict=True):
-                vals[slot] = y
+            return ys
+
+        def on_cast(op: CastStep) -> None:
+            if need is not None and need[op.dst]:
+                entries.append((op, None, None))
+
+        vals = walk(plan, inputs, call, on_cast=on_cast)
         return Tape(vals, entries, new_state)
 
     @staticmethod
@@ -794,7 +608,7 @@ class Walker:
                 cts[slot] = ct if cts[slot] is None else add(cts[slot], ct)
         grads: list[Any] = [None] * len(plan.ops)
         for op, args, res in reversed(tape.entries):
-            if type(op) is _Cast:
+            if type(op) is CastStep:
                 ct = cts[op.dst]
                 if ct is not None and _is_float(op.src_dtype) and need[op.src]:
                     ct = ct.astype(op.src_dtype)
@@ -966,8 +780,8 @@ class LayerwiseExecutor(Executor):
         """Each layer's output in the last train step, by layer path name."""
         last = self._require_last("activations")
         if "activations" not in self._lazy:
-            self._lazy["activations"] = _by_name(
-                last["walker"].plan, last["tape"].values, outputs=True
+            self._lazy["activations"] = last["walker"].plan.values_by_name(
+                last["tape"].values, outputs=True
             )
         return self._lazy["activations"]
 
@@ -976,8 +790,8 @@ class LayerwiseExecutor(Executor):
         """d loss / d (each layer's output) in the last train step, by layer name."""
         last = self._require_last("output_grads")
         if "output_grads" not in self._lazy:
-            self._lazy["output_grads"] = _by_name(
-                last["walker"].plan, last["cts"], outputs=False
+            self._lazy["output_grads"] = last["walker"].plan.values_by_name(
+                last["cts"], outputs=False
             )
         return self._lazy["output_grads"]
 
@@ -1007,32 +821,7 @@ class LayerwiseExecutor(Executor):
 
 
 def _per_layer(plan: Plan, tree: Any) -> dict[str, Any]:
-    return {"/".join(path): _get(tree, path) for path in plan.layer_paths}
-
-
-def _by_name(plan: Plan, values: Sequence[Any], *, outputs: bool) -> dict[str, Any]:
-    """Slot values per layer path name (tuples for layers called several times)."""
-    out: dict[str, Any] = {}
-    multi: set[str] = set()
-
-    def put(name: str, slots: Sequence[int], tree: Any) -> None:
-        vs = [values[s] for s in slots]
-        if not outputs and all(v is None for v in vs):
-            return
-        value = tree.unflatten(vs)
-        if name in out:
-            if name not in multi:
-                out[name] = (out[name],)
-                multi.add(name)
-            out[name] = (*out[name], value)
-        else:
-            out[name] = value
-
-    for op in plan.layer_ops:
-        put(op.name, op.out_slots, op.out_tree)
-    for group in plan.groups:
-        put(group.name, group.out_slots, group.out_tree)
-    return out
+    return {"/".join(path): get_path(tree, path) for path in plan.layer_paths}
 
 
 class _LayerwiseStep:
@@ -1052,8 +841,6 @@ class _LayerwiseStep:
         skip_empty: bool,
         sparse_check: Any,
     ) -> None:
-        from funkeras.models.functional import prepare_inputs
-
         self.executor = executor
         self.walker = walker
         self.plan = walker.plan
