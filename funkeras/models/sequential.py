@@ -14,11 +14,13 @@ from funkeras.layers.base import (
 )
 from funkeras.models.functional import Input
 from funkeras.models.model import Model
+from funkeras.saving.registry import register_builtin
 from funkeras.typing import InputSpec
 
 __all__ = ["Sequential"]
 
 
+@register_builtin("Sequential")
 class Sequential(Model):
     """A linear stack of layers: each layer's output feeds the next.
 

@@ -114,7 +114,7 @@ def functional_config(model: Any) -> dict[str, Any]:
             },
             "layers": [layer_config(layer) for layer in model._layers],
         }
-    graph = model._require_graph("get_config")
+    graph = model.require_graph("get_config")
     refs: dict[int, list[Any]] = {}
     layers_data = []
     node_counts: dict[str, int] = {}
