@@ -18,7 +18,6 @@ import jax
 import jax.numpy as jnp
 
 from funkeras.layers.base import Graph
-from funkeras.training.objective import Objective
 from funkeras.training.layerwise import (
     Plan,
     Walker,
@@ -28,6 +27,7 @@ from funkeras.training.layerwise import (
     remove_forward_hook,
     run_plan,
 )
+from funkeras.training.objective import Objective
 
 __all__ = ["capture", "Captured", "forward_hooks", "executor", "layer_names"]
 

@@ -2,8 +2,10 @@
 
 The graph (layers and call nodes) never changes once built. The facade owns what
 does change: the current `params` and `state`, the compile configuration, the
-optimizer state and `stop_training`. Its `init`/`apply` are the graph's pure
-functions, so a model nests inside another model as a layer.
+optimizer state, `stop_training` and the training `progress`; it is the
+`funkeras.training.TrainHost` that the loop trains (`publish` is the loop's way
+in). Its `init`/`apply` are the graph's pure functions, so a model nests inside
+another model as a layer.
 """
 
 from __future__ import annotations

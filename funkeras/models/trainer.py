@@ -61,6 +61,8 @@ class Trainer:
     def __init__(self) -> None:
         self._compile_config: dict[str, Any] | None = None
         self._runner: Runner | None = None
+        self._plain_runner: Runner | None = None  # predict without compile
+        self._sparse_outputs: list[tuple[int, int]] = []
         self.progress = Progress()
         self.history: History | None = None
 
@@ -368,7 +370,7 @@ class Trainer:
         if y is None or self._compile_config is None:
             return
         runner = self.make_runner(y)
-        if not getattr(self, "_sparse_outputs", None):
+        if not self._sparse_outputs:
             return
         ys = runner.objective.flatten(y, "y")
         for i, classes in self._sparse_outputs:
@@ -651,7 +653,7 @@ class Trainer:
     def _predict_runner(self) -> Runner:
         if self._compile_config is not None:
             return self.make_runner()
-        runner = getattr(self, "_plain_runner", None)
+        runner = self._plain_runner
         if runner is None:
             runner = Runner(
                 apply_fn=self.apply,
