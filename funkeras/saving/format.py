@@ -187,8 +187,9 @@ def save_model(
             members.append(
                 (OPTIMIZER, tensors_to_bytes(_optimizer_tensors(model.opt_state)))
             )
-        progress = {"epoch": int(model.progress.epoch), "step": int(model.progress.step)}
-        members.append((TRAIN_STATE, archive.dump_json(progress)))
+        progress = model.progress
+        counters = {"epoch": int(progress.epoch), "step": int(progress.step)}
+        members.append((TRAIN_STATE, archive.dump_json(counters)))
     archive.write_archive(path, KIND, members)
 
 
