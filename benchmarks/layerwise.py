@@ -68,7 +68,7 @@ def funkeras_step(
     """`(run one step, block)` for funkeras' step program on a device batch."""
     model = build(sizes, loss, execution)
     x, y = data(sizes, batch, loss)
-    runner = model._ensure_runner()
+    runner = model.make_runner()
     step = runner.train_host_program()
     holder = {
         "ts": TrainState.create(

@@ -58,7 +58,7 @@ def _model(w: Any, execution: str = "jit", spe: int = 1) -> Any:
 def _capture(m: Any) -> dict[str, Any]:
     """Record the raw functions the runner hands to its executor."""
     captured: dict[str, Any] = {}
-    runner = m._ensure_runner()
+    runner = m.make_runner()
     wrap = runner.executor.wrap
 
     def spy(fn: Any, name: str, donate_argnums: tuple[int, ...] = ()) -> Any:
@@ -71,7 +71,7 @@ def _capture(m: Any) -> dict[str, Any]:
 
 
 def _train_state(m: Any) -> Any:
-    runner = m._ensure_runner()
+    runner = m.make_runner()
     return TrainState.create(
         copy_tree(m.params),
         copy_tree(m.state),

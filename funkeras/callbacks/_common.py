@@ -7,6 +7,8 @@ from typing import Any
 
 import jax
 
+from funkeras import optimizers
+
 __all__ = [
     "flatten_paths",
     "steps_per_execution",
@@ -31,23 +33,21 @@ def flatten_paths(tree: Any) -> list[tuple[str, Any]]:
 
 def steps_per_execution(model: Any) -> int:
     """The model's `compile(steps_per_execution=K)` (1 when not compiled)."""
-    config = getattr(model, "_compile_config", None) or {}
-    return int(config.get("steps_per_execution", 1))
+    return int(getattr(model, "steps_per_execution", 1))
 
 
 def epoch_start_step(model: Any) -> int:
     """The optimizer step count at the start of the current epoch.
 
-    `fit` updates `model._train_step_count` at every epoch end (and a resume sets
+    `fit` updates `model.progress.step` at every epoch end (and a resume sets
     it), so read in `on_epoch_begin` it is the count the epoch starts from.
     """
-    return int(getattr(model, "_train_step_count", 0))
+    progress = getattr(model, "progress", None)
+    return 0 if progress is None else int(progress.step)
 
 
 def current_learning_rate(model: Any) -> float | None:
     """The learning rate the next update uses, or None when it cannot be read."""
-    from funkeras import optimizers
-
     opt_state = getattr(model, "opt_state", None)
     if opt_state is None:
         return None
@@ -56,9 +56,10 @@ def current_learning_rate(model: Any) -> float | None:
     except ValueError:
         pass
     # A schedule: evaluated with the optimizer that built it, at the state's count.
-    config = getattr(model, "_compile_config", None) or {}
     try:
-        value = optimizers.get_learning_rate(opt_state, config.get("tx"))
+        value = optimizers.get_learning_rate(
+            opt_state, getattr(model, "compiled_optimizer", None)
+        )
     except (ValueError, TypeError):
         return None
     return value if math.isfinite(value) else None

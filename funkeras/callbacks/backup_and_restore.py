@@ -12,6 +12,18 @@ import numpy as np
 
 from funkeras.callbacks._common import epoch_start_step, flatten_paths
 from funkeras.callbacks.callback import Callback, _check_save_freq, _SaveCounter
+from funkeras.errors import CheckpointMismatchError, ConfigError, WeightsMismatchError
+from funkeras.saving import archive
+from funkeras.saving.checkpoints import (
+    ARRAYS,
+    INFO,
+    KIND,
+    MAX_INFO_BYTES,
+    CheckpointManager,
+    config_fingerprint,
+)
+from funkeras.saving.safetensors_io import MAX_HEADER_BYTES
+from funkeras.training.host import ResumePoint
 
 __all__ = ["BackupAndRestore"]
 
@@ -28,8 +40,6 @@ def _nbytes(tree: Any) -> int:
 
 def _identity(model: Any) -> dict[str, Any]:
     """What makes a checkpoint this model's: its config and its weights' shapes."""
-    from funkeras.saving.checkpoints import config_fingerprint
-
     weights = {
         path: [list(np.shape(a)), jnp.dtype(a.dtype).name]
         for path, a in flatten_paths({"params": model.params, "state": model.state})
@@ -76,8 +86,6 @@ def _encode(owner: str, value: Any, arrays: list[np.ndarray], where: str) -> Any
 
 
 def _decode(value: Any, arrays: list[np.ndarray], what: str) -> Any:
-    from funkeras.errors import ConfigError
-
     if isinstance(value, dict):
         if set(value) == {"__array__"}:
             index = value["__array__"]
@@ -95,8 +103,6 @@ def _decode(value: Any, arrays: list[np.ndarray], what: str) -> Any:
 
 
 def _array_specs(meta: Any, what: str) -> list[jax.ShapeDtypeStruct]:
-    from funkeras.errors import ConfigError
-
     specs = []
     entries = meta.get("callback_arrays") if isinstance(meta, dict) else None
     if not isinstance(entries, list):
@@ -133,10 +139,6 @@ def _array_specs(meta: Any, what: str) -> list[jax.ShapeDtypeStruct]:
 
 def _read_info(path: str, max_bytes: int) -> dict[str, Any]:
     """The JSON part of a checkpoint (its metadata and fingerprint), validated."""
-    from funkeras.errors import ConfigError
-    from funkeras.saving import archive
-    from funkeras.saving.checkpoints import ARRAYS, INFO, KIND, MAX_INFO_BYTES
-
     data = archive.read_file(path, max_bytes=max_bytes, what=path)
     members = archive.read_archive(data, kind=KIND, required={INFO, ARRAYS}, what=path)
     info = archive.parse_json(
@@ -249,8 +251,6 @@ class BackupAndRestore(Callback):
     # -- restore ----------------------------------------------------------------
 
     def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None:
-        from funkeras.saving.checkpoints import CheckpointManager
-
         model = self.model
         if model.opt_state is None:
             raise ValueError("BackupAndRestore: compile the model before `fit`.")
@@ -267,14 +267,6 @@ class BackupAndRestore(Callback):
             self._restore(step, identity)
 
     def _restore(self, step: int, identity: dict[str, Any]) -> None:
-        from funkeras.errors import (
-            CheckpointMismatchError,
-            ConfigError,
-            WeightsMismatchError,
-        )
-        from funkeras.saving.checkpoints import MAX_INFO_BYTES, config_fingerprint
-        from funkeras.saving.safetensors_io import MAX_HEADER_BYTES
-
         model = self.model
         path = self._manager.path_for(step)
         current = {
@@ -321,18 +313,18 @@ class BackupAndRestore(Callback):
             if name in states:
                 cb.set_state(_decode(states[name], arrays, path))
         epoch, count = meta["epoch"], meta["step"]
-        model._epoch = epoch
-        model._train_step_count = count
+        model.progress.epoch = epoch
+        model.progress.step = count
         fit_start = meta.get("fit_start")
         if isinstance(fit_start, int) and not isinstance(fit_start, bool) and fit_start >= 0:
             self._fit_start = fit_start
-        model._resume_state = {
-            "epoch": epoch,
-            "step": count,
-            "fit_start": self._fit_start,
+        model.progress.resume = ResumePoint(
+            epoch=epoch,
+            step=count,
+            fit_start=self._fit_start,
             # Batches done in `epoch` (a backup taken inside it), else None.
-            "batch": meta.get("batch") if isinstance(meta.get("batch"), int) else None,
-        }
+            batch=meta.get("batch") if isinstance(meta.get("batch"), int) else None,
+        )
 
     # -- backup -------------------------------------------------------------------
 
@@ -386,7 +378,7 @@ class BackupAndRestore(Callback):
             self._save(self._epoch, self._epoch_start + batch + 1, batch + 1)
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
-        self._save(epoch + 1, int(self.model._train_step_count), None)
+        self._save(epoch + 1, int(self.model.progress.step), None)
 
     def on_train_end(self, logs: Mapping[str, float] | None = None) -> None:
         if not self.delete_checkpoint or self._manager is None:

@@ -103,10 +103,16 @@ class Callback:
 
     finite_gate = False
     probe_every = 0
+    # Gets every hook after the others, except `on_train_begin`, which it gets
+    # first (`BackupAndRestore`: see `CallbackList`).
+    _runs_last = False
 
     def __init__(self) -> None:
         self.model: Any = None
         self.params: dict[str, Any] = {}
+
+    def _set_peers(self, callbacks: list[Callback]) -> None:
+        """Told the whole list it runs in (a callback that saves the others' state)."""
 
     def set_model(self, model: Any) -> None:
         self.model = model
@@ -220,14 +226,12 @@ class CallbackList:
             if params is not None:
                 cb.set_params(params)
         for cb in self.callbacks:
-            set_peers = getattr(cb, "_set_peers", None)
-            if set_peers is not None:
-                set_peers(self.callbacks)
+            cb._set_peers(self.callbacks)
         # A callback with `_runs_last = True` (`BackupAndRestore`) gets every hook
         # after the others, so its checkpoint holds their state after the epoch,
         # except `on_train_begin`, which it gets first: its restore (weights and
         # the others' `set_state`) precedes their `on_train_begin`.
-        last = [cb for cb in self.callbacks if getattr(cb, "_runs_last", False)]
+        last = [cb for cb in self.callbacks if cb._runs_last]
         rest = [cb for cb in self.callbacks if cb not in last]
         self._hooks: dict[str, list[Callable[..., Any]]] = {}
         for name in [n for n in dir(Callback) if n.startswith("on_")]:

@@ -11,6 +11,7 @@ from typing import Any
 from funkeras._validation import check_float, check_int
 from funkeras.callbacks.callback import _check_save_freq, _SaveCounter
 from funkeras.callbacks.monitor import MonitorCallback
+from funkeras.saving.format import save_model, save_weights
 
 __all__ = ["ModelCheckpoint"]
 
@@ -41,7 +42,7 @@ def _template_fields(owner: str, filepath: str) -> dict[str, str]:
 
 def _known_log_names(model: Any) -> list[str] | None:
     """The keys `fit` will log (training and validation), or None if not known."""
-    runner = getattr(model, "_runner", None)
+    runner = getattr(model, "runner", None)
     objective = getattr(runner, "objective", None)
     if objective is None or getattr(runner, "custom_train_step", None) is not None:
         return None
@@ -259,16 +260,12 @@ class ModelCheckpoint(MonitorCallback):
             if method is not None:
                 method(path)
             else:
-                from funkeras.saving.format import save_weights
-
                 save_weights(model, path)
         else:
             method = getattr(model, "save", None)
             if method is not None:
                 method(path)
             else:
-                from funkeras.saving.format import save_model
-
                 save_model(model, path)
 
     def get_state(self) -> dict[str, Any]:

@@ -65,7 +65,7 @@ _DOWN_WORDS = (
 
 
 def _compiled_metrics(model: Any) -> list[tuple[str, Any]]:
-    objective = getattr(getattr(model, "_runner", None), "objective", None)
+    objective = getattr(getattr(model, "runner", None), "objective", None)
     return [(name, metric) for _, metric, name in getattr(objective, "metrics", [])]
 
 

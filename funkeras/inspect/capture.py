@@ -26,6 +26,7 @@ from funkeras.training.layerwise import (
     remove_forward_hook,
     run_plan,
 )
+from funkeras.training.objective import Objective
 
 __all__ = ["capture", "Captured", "forward_hooks", "executor", "layer_names"]
 
@@ -97,18 +98,15 @@ def _resolve(plan: Plan, layers: Sequence[str] | str | None, what: str) -> list[
 
 
 def _objective(model: Any, loss: Any, what: str) -> Any:
-    from funkeras.training.objective import Objective
-
     if loss is not None:
         shapes = [tuple(s.shape) for s in jax.tree.leaves(model.graph.output_spec)]
         return Objective(loss, model.output_names, output_shapes=shapes, owner=what)
-    cfg = getattr(model, "_compile_config", None)
-    if cfg is None or cfg.get("loss") is None:
+    if not model.compiled or model.loss is None:
         raise ValueError(
             f"{what}: gradients need a loss: pass `loss=` (a Keras loss name or "
             "function), or compile the model with one."
         )
-    return model._ensure_runner().objective
+    return model.make_runner().objective
 
 
 def capture(
@@ -173,7 +171,7 @@ def capture(
         )
     if y is None and loss is not None:
         raise ValueError(f"{what}: `loss` was given without targets `y`; pass both.")
-    batch = model._one_batch(x, y, sample_weight)
+    batch = model.make_batch(x, y, sample_weight)
     graph = _graph(model, what)
     walker = _walker(graph)
     plan = walker.plan
@@ -290,12 +288,12 @@ def executor(model: Any) -> Any:
     layerwise train step's values; `forward_hooks`/`backward_hooks` lists take
     functions called between layers.
     """
-    if getattr(model, "_compile_config", None) is None:
+    if not model.compiled:
         raise ValueError(
             f"executor: {model!r} is not compiled; call `model.compile(...)` first."
         )
-    model._require_graph("executor")
-    return model._ensure_runner().executor
+    model.require_graph("executor")
+    return model.make_runner().executor
 
 
 def _leaf_layers(

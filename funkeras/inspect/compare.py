@@ -233,21 +233,18 @@ def compare_executions(
             f"{what}: `executions` must name at least two of {list(EXECUTIONS)}, got "
             f"{list(executions)}."
         )
-    cfg = getattr(model, "_compile_config", None)
-    if cfg is None or cfg.get("loss") is None:
+    if not model.compiled or model.loss is None:
         raise ValueError(
             f"{what}: {model!r} has no loss to take a training step with; compile it "
             "with one first: `model.compile(optimizer=..., loss=...)`."
         )
-    from funkeras.models.trainer import Trainer
-
-    if type(model).train_step is not Trainer.train_step:
+    batch = model.make_batch(x, y, sample_weight)
+    runner = model.make_runner()
+    if runner.custom_train_step is not None:
         raise ValueError(
             f"{what}: {model!r} overrides `train_step`; only the standard step runs in "
             "every execution mode (a custom step is the same in all of them)."
         )
-    batch = model._one_batch(x, y, sample_weight)
-    runner = model._ensure_runner()
     graph = model.graph
     tx = _recording(runner.optimizer)
     params, state = model.params, model.state
@@ -260,7 +257,7 @@ def compare_executions(
         _Recorded(copy_tree(opt_state), *(jax.tree.map(jnp.zeros_like, params),) * 2),
         runner.init_metrics(),
         jax.random.key(seed),
-        step=int(getattr(model, "_train_step_count", 0)),
+        step=int(model.progress.step),
     )
     plan = Plan(graph)
     plan.bind(params, state)
@@ -278,7 +275,7 @@ def compare_executions(
                 loss_fn=runner.loss_fn,
             )
             new, logs = step(ts, batch)
-            last = ex._last
+            last = ex.last_step
             values = last["walker"].plan.values_by_name(
                 last["tape"].values, outputs=True
             )

@@ -71,20 +71,19 @@ def compiled_text(
     if form not in _FORMS:
         raise ValueError(f"{what}: `form` must be one of {list(_FORMS)}, got {form!r}.")
     if step == "predict":
-        batch = model._one_batch(x, None, None)
+        batch = model.make_batch(x)
         fn: Any = make_predict_step(model.apply)
         args: tuple[Any, ...] = (model.params, model.state, batch.x)
     else:
-        cfg = getattr(model, "_compile_config", None)
-        if cfg is None or cfg.get("loss") is None:
+        if not model.compiled or model.loss is None:
             raise ValueError(
                 f"{what}: the train step needs a model compiled with a loss: "
                 "`model.compile(optimizer=..., loss=...)`."
             )
         if y is None:
             raise ValueError(f"{what}: `step='train'` needs targets `y`.")
-        batch = model._one_batch(x, y, sample_weight)
-        runner = model._ensure_runner()
+        batch = model.make_batch(x, y, sample_weight)
+        runner = model.make_runner()
         fn = make_train_step(
             runner.apply_fn,
             runner.objective,
@@ -103,7 +102,7 @@ def compiled_text(
             copy_tree(opt_state),
             runner.init_metrics(),
             jax.random.key(0),
-            step=int(model._train_step_count),
+            step=int(model.progress.step),
         )
         args = (ts, batch)
     if form == "jaxpr":
@@ -337,6 +336,6 @@ def compile_report(model: Any, events: CompileEvents | None = None) -> CompileRe
                     compile_seconds=events.seconds("compile", name),
                 )
             )
-    runner = getattr(model, "_runner", None)
+    runner = getattr(model, "runner", None)
     execution = getattr(model, "execution", None) if runner is not None else None
     return CompileReport(execution, rows, other)

@@ -92,7 +92,7 @@ def layer_costs(model: Any, batch_size: int = 1) -> dict[str, dict[str, float]]:
             f"{model!r}: layer costs need a built model; build it with "
             "`model.build(input_shape)` or an `fk.Input`."
         )
-    params, state = model._param_shapes()
+    params, state = model.param_shapes()
     costs: dict[str, dict[str, float]] = {}
     for layer in graph.layers:
         node = graph.layer_nodes(layer)[0]
@@ -151,7 +151,7 @@ def summary_text(
             f'Model: "{name}"\nThis model has not been built yet. Build it with '
             "`model.build(input_shape)`, an `fk.Input`, or by calling it on data."
         )
-    params, state = model._param_shapes()
+    params, state = model.param_shapes()
     costs = layer_costs(model, cost_batch_size) if show_cost else {}
     sequential = type(model).__name__ == "Sequential"
     branched = not sequential and (

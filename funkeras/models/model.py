@@ -2,8 +2,10 @@
 
 The graph (layers and call nodes) never changes once built. The facade owns what
 does change: the current `params` and `state`, the compile configuration, the
-optimizer state and `stop_training`. Its `init`/`apply` are the graph's pure
-functions, so a model nests inside another model as a layer.
+optimizer state, `stop_training` and the training `progress`; it is the
+`funkeras.training.TrainHost` that the loop trains (`publish` is the loop's way
+in). Its `init`/`apply` are the graph's pure functions, so a model nests inside
+another model as a layer.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from funkeras.graph import Graph, build_graph
-from funkeras.graph import is_symbolic as _is_symbolic
+from funkeras import saving
+from funkeras.graph import Graph, build_graph, is_symbolic
 from funkeras.inspect import summary_text
 from funkeras.layers.base import Layer, layer_label
 from funkeras.models import functional as fn
 from funkeras.models.serialization import functional_config, functional_from_config
 from funkeras.models.trainer import Trainer
-from funkeras.saving import export_model, load_weights, save_model, save_weights
+from funkeras.saving.registry import register_builtin
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
 __all__ = ["Model", "KERAS_WEIGHT_ORDER"]
@@ -47,6 +49,7 @@ def _ordered(d: dict[str, Any]) -> list[str]:
     return sorted(d, key=lambda k: (rank.get(k, len(rank)), k))
 
 
+@register_builtin("Functional", model=True)
 class Model(Trainer, Layer):
     """A model: layers composed into one pure `apply`, with Keras' training surface.
 
@@ -140,7 +143,8 @@ class Model(Trainer, Layer):
     def built(self) -> bool:
         return self._graph is not None
 
-    def _require_graph(self, what: str) -> Graph:
+    def require_graph(self, what: str) -> Graph:
+        """The graph description; a clear error naming `what` needs it when unbuilt."""
         if self._graph is None:
             raise ValueError(
                 f"{self._owner()}: `{what}` needs a built model. Build it with "
@@ -151,36 +155,36 @@ class Model(Trainer, Layer):
 
     @property
     def inputs(self) -> Any:
-        return self._require_graph("inputs").inputs
+        return self.require_graph("inputs").inputs
 
     @property
     def outputs(self) -> Any:
-        return self._require_graph("outputs").outputs
+        return self.require_graph("outputs").outputs
 
     @property
     def input_spec(self) -> InputSpec:
         """Spec(s) of one example per input (no batch axis)."""
-        return self._require_graph("input_spec").input_spec
+        return self.require_graph("input_spec").input_spec
 
     @property
     def output_spec(self) -> InputSpec:
-        return self._require_graph("output_spec").output_spec
+        return self.require_graph("output_spec").output_spec
 
     @property
     def output_names(self) -> list[str]:
         """One name per output: the producing layer's name (Keras' convention)."""
-        graph = self._require_graph("output_names")
+        graph = self.require_graph("output_names")
         if isinstance(graph.outputs, dict):
             return sorted(graph.outputs)
         return [
             t.node.layer.name
-            for t in jax.tree.leaves(graph.outputs, is_leaf=_is_symbolic)
+            for t in jax.tree.leaves(graph.outputs, is_leaf=is_symbolic)
         ]
 
     @property
     def layers(self) -> list[Layer]:
         """The model's layers in graph order (functional models list their Inputs first)."""
-        graph = self._require_graph("layers")
+        graph = self.require_graph("layers")
         return [*graph.input_layers, *graph.layers]
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
@@ -233,7 +237,7 @@ class Model(Trainer, Layer):
         """Create fresh `(params, state)` for inputs described by `input_spec`. Pure."""
         if self._graph is None:
             self._build_from_spec(input_spec)
-        graph = self._require_graph("init")
+        graph = self.require_graph("init")
         fn.check_input_spec(graph, input_spec, self._owner())
         return fn.graph_init(graph, key)
 
@@ -248,7 +252,7 @@ class Model(Trainer, Layer):
         mask: Array | None = None,
     ) -> tuple[Any, State]:
         """Run the model on a batch; return `(outputs, new_state)`. Pure."""
-        graph = self._require_graph("apply")
+        graph = self.require_graph("apply")
         return fn.graph_apply(
             graph,
             params,
@@ -262,7 +266,7 @@ class Model(Trainer, Layer):
 
     def penalty(self, params: Params) -> Array:
         """The sum of the layers' regularization penalties."""
-        return fn.graph_penalty(self._require_graph("penalty"), params)
+        return fn.graph_penalty(self.require_graph("penalty"), params)
 
     @property  # type: ignore[override]
     def uses_key(self) -> bool:
@@ -283,7 +287,7 @@ class Model(Trainer, Layer):
         """
         if type(self).penalty is not Model.penalty:
             return True
-        return fn.graph_has_penalty(self._require_graph("penalty"))
+        return fn.graph_has_penalty(self.require_graph("penalty"))
 
     def compute_output_spec(self, input_spec: InputSpec) -> InputSpec:
         if self._graph is None:
@@ -293,21 +297,22 @@ class Model(Trainer, Layer):
 
     def trainable_mask(self) -> Any:
         """A pytree of bools shaped like `params`: True where a weight is trained."""
-        graph = self._require_graph("trainable_mask")
-        shapes = self._param_shapes()[0]
+        graph = self.require_graph("trainable_mask")
+        shapes = self.param_shapes()[0]
         return fn.graph_trainable_mask(graph, shapes, self.trainable)
 
     # -- weights on the facade ----------------------------------------------------------
 
-    def _param_shapes(self) -> tuple[Params, State]:
-        graph = self._require_graph("weights")
+    def param_shapes(self) -> tuple[Params, State]:
+        """`(params, state)` as `jax.ShapeDtypeStruct` trees (nothing is allocated)."""
+        graph = self.require_graph("weights")
         return jax.eval_shape(lambda k: fn.graph_init(graph, k), jax.random.key(0))
 
     def _ensure_weights(self) -> None:
         """Create whichever of params and state is missing, from `self.seed`."""
         if self._params is not None and self._state is not None:
             return
-        graph = self._require_graph("weights")
+        graph = self.require_graph("weights")
         init = jax.jit(lambda k: fn.graph_init(graph, k))
         params, state = init(jax.random.key(self.seed))
         # A nested model that already holds weights (trained, loaded) keeps
@@ -329,7 +334,7 @@ class Model(Trainer, Layer):
 
     @params.setter
     def params(self, value: Params) -> None:
-        self._check_tree("params", value, self._param_shapes()[0])
+        self._check_tree("params", value, self.param_shapes()[0])
         self._params = value
 
     @property
@@ -340,8 +345,18 @@ class Model(Trainer, Layer):
 
     @state.setter
     def state(self, value: State) -> None:
-        self._check_tree("state", value, self._param_shapes()[1])
+        self._check_tree("state", value, self.param_shapes()[1])
         self._state = value
+
+    def publish(self, params: Params, state: State, opt_state: Any) -> None:
+        """Take `params`, `state` and `opt_state` as they are: no copy, no check.
+
+        The training loop's way in (`funkeras.training.TrainHost`): the arrays
+        come from its own train state, already checked, and it calls this
+        between steps, where a check would cost time. Everyone else sets
+        `params` and `state`, whose setters check names and shapes.
+        """
+        self._params, self._state, self.opt_state = params, state, opt_state
 
     def _check_tree(self, what: str, value: Any, like: Any) -> None:
         got = dict(jax.tree_util.tree_flatten_with_path(value)[0])
@@ -363,8 +378,8 @@ class Model(Trainer, Layer):
 
     def _weight_entries(self) -> list[tuple[tuple[str, ...], bool, bool]]:
         """(path, is_param, trainable) for every weight, in Keras order."""
-        graph = self._require_graph("weights")
-        params, state = self._param_shapes()
+        graph = self.require_graph("weights")
+        params, state = self.param_shapes()
         out: list[tuple[tuple[str, ...], bool, bool]] = []
 
         def walk(
@@ -448,7 +463,7 @@ class Model(Trainer, Layer):
 
     def count_params(self) -> int:
         """The number of scalars in all weights (params and state), as Keras counts."""
-        params, state = self._param_shapes()
+        params, state = self.param_shapes()
         return int(sum(np.prod(a.shape) for a in jax.tree.leaves((params, state))))
 
     # -- files ----------------------------------------------------------------------
@@ -456,16 +471,16 @@ class Model(Trainer, Layer):
     def save(self, filepath: Any, *, include_optimizer: bool = True) -> None:
         """Save architecture, weights, state (and compile settings and optimizer
         state) to one `.fkz` file, atomically. See `funkeras.saving.save_model`."""
-        save_model(self, filepath, include_optimizer=include_optimizer)
+        saving.save_model(self, filepath, include_optimizer=include_optimizer)
 
     def save_weights(self, filepath: Any) -> None:
         """Save the weights as safetensors with `"layer/variable"` keys, atomically."""
-        save_weights(self, filepath)
+        saving.save_weights(self, filepath)
 
     def load_weights(self, filepath: Any, skip_mismatch: bool = False) -> None:
         """Load weights saved by `save_weights`; every name, shape and dtype is checked
         (`skip_mismatch=True` skips the ones that disagree, as Keras does)."""
-        load_weights(self, filepath, skip_mismatch=skip_mismatch)
+        saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
     def export(self, filepath: Any, input_signature: Any = None, *,
                platforms: Sequence[str] = ("cpu",)) -> None:
@@ -476,7 +491,7 @@ class Model(Trainer, Layer):
             input_signature = jax.tree.map(
                 lambda s: jax.ShapeDtypeStruct((None, *s.shape), s.dtype), self.input_spec
             )
-        export_model(self, filepath, input_signature, platforms=tuple(platforms))
+        saving.export_model(self, filepath, input_signature, platforms=tuple(platforms))
 
     # -- description ---------------------------------------------------------------
 

@@ -9,11 +9,13 @@ from funkeras.graph import Input, SymbolicTensor, build_graph
 from funkeras.layers.base import InputLayer, Layer, layer_label
 from funkeras.models.model import Model
 from funkeras.models.serialization import sequential_config, sequential_from_config
+from funkeras.saving.registry import register_builtin
 from funkeras.typing import InputSpec
 
 __all__ = ["Sequential"]
 
 
+@register_builtin("Sequential")
 class Sequential(Model):
     """A linear stack of layers: each layer's output feeds the next.
 

@@ -116,12 +116,7 @@ def sequential_config(
 
 def functional_config(model: Any) -> dict[str, Any]:
     """The config of a functional model: its layers, nodes, inputs and outputs."""
-    graph = model.graph
-    if graph is None:
-        raise ValueError(
-            f"{layer_label(model)}: `get_config` needs a built model (one made "
-            "from inputs and outputs)."
-        )
+    graph = model.require_graph("get_config")
     refs: dict[int, list[Any]] = {}
     layers_data = []
     node_counts: dict[str, int] = {}

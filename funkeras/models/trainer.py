@@ -16,11 +16,13 @@ import numpy as np
 import optax
 
 from funkeras import losses as losses_lib
+from funkeras import metrics as metrics_lib
 from funkeras import optimizers as optimizers_lib
 from funkeras.callbacks.callback import Callback, CallbackList
 from funkeras.callbacks.history import History
 from funkeras.callbacks.progbar import ProgbarLogger
 from funkeras.errors import NotCompiledError
+from funkeras.layers.core import Embedding
 from funkeras.training.data import (
     ArrayData,
     IterableData,
@@ -30,6 +32,7 @@ from funkeras.training.data import (
     unpack_batch,
 )
 from funkeras.training.executors import EXECUTIONS, get_executor
+from funkeras.training.host import Progress
 from funkeras.training.loop import Runner
 from funkeras.training.objective import Objective
 from funkeras.training.state import Batch, TrainState, copy_tree, to_device
@@ -58,9 +61,9 @@ class Trainer:
     def __init__(self) -> None:
         self._compile_config: dict[str, Any] | None = None
         self._runner: Runner | None = None
-        self._epoch = 0
-        self._train_step_count = 0
-        self._resume_state: dict[str, Any] | None = None
+        self._plain_runner: Runner | None = None  # predict without compile
+        self._sparse_outputs: list[tuple[int, int]] = []
+        self.progress = Progress()
         self.history: History | None = None
 
     # -- compile ---------------------------------------------------------------
@@ -148,6 +151,31 @@ class Trainer:
             None if self._compile_config is None else self._compile_config["execution"]
         )
 
+    @property
+    def loss(self) -> Any:
+        """The `loss` given to `compile` (None if not compiled or given none)."""
+        return None if self._compile_config is None else self._compile_config["loss"]
+
+    @property
+    def steps_per_execution(self) -> int:
+        """The `compile(steps_per_execution=K)` setting (1 when not compiled)."""
+        if self._compile_config is None:
+            return 1
+        return int(self._compile_config["steps_per_execution"])
+
+    @property
+    def compiled_optimizer(self) -> Any:
+        """The optimizer `compile` resolved (an `fk.optimizers` object or the optax
+        transformation given), before frozen weights are masked out; None if not
+        compiled. Its schedule, if any, gives the learning rate at a step."""
+        return None if self._compile_config is None else self._compile_config["tx"]
+
+    @property
+    def runner(self) -> Runner | None:
+        """The runner of the compile settings, or None until `make_runner` built it
+        (the first `fit`/`evaluate`/`predict` or batch call does)."""
+        return self._runner
+
     def _require_compiled(self, what: str) -> dict[str, Any]:
         if self._compile_config is None:
             raise NotCompiledError(
@@ -156,16 +184,20 @@ class Trainer:
             )
         return self._compile_config
 
-    def _ensure_runner(self, y: Any = None) -> Runner:
-        """The runner of the compile settings, built on first use.
+    def make_runner(self, y: Any = None) -> Runner:
+        """The runner of the compile settings (its step programs), built on first use.
 
         `y` (host labels), when given, lets `"accuracy"` resolve as Keras does
-        from the label shape.
+        from the label shape. Building it also creates the optimizer state.
+
+        Raises:
+            NotCompiledError: the model is not compiled.
+            ValueError: the model is not built.
         """
         if self._runner is not None:
             return self._runner
         cfg = self._require_compiled("training")
-        graph = self._require_graph("compile")
+        graph = self.require_graph("compile")
         output_shapes = [tuple(s.shape) for s in jax.tree.leaves(graph.output_spec)]
         objective = Objective(
             cfg["loss"] if cfg["loss"] is not None else _NoLoss(),
@@ -201,11 +233,10 @@ class Trainer:
             if fn is not None and _is_sparse_ce(fn) and shape
         ]
         sparse_check = None
-        if sparse and hasattr(losses_lib, "sparse_labels_out_of_range"):
-            multi = objective.multi
+        if sparse:
 
             def sparse_check(y: Any) -> Any:
-                ys = objective._flat(y, "y") if multi else [y]
+                ys = objective.flatten(y, "y")
                 flags = [
                     losses_lib.sparse_labels_out_of_range(ys[i], c) for i, c in sparse
                 ]
@@ -242,8 +273,6 @@ class Trainer:
         """
         if self._compile_config is None:
             return None
-        from funkeras import metrics as metrics_lib
-
         cfg = self._compile_config
 
         def ser(value: Any, module: Any) -> Any:
@@ -266,7 +295,6 @@ class Trainer:
 
     def compile_from_config(self, config: Mapping[str, Any]) -> None:
         """Compile from `get_compile_config()`'s data (names resolved by registry)."""
-        from funkeras import metrics as metrics_lib
 
         def resolve(value: Any, module: Any) -> Any:
             if value is None or isinstance(value, str):
@@ -299,7 +327,7 @@ class Trainer:
         final batch is padded); the regularization penalty is added after it.
         """
         del x
-        runner = self._ensure_runner()
+        runner = self.make_runner()
         mask = (
             np.ones((jax.tree.leaves(y_pred)[0].shape[0],), bool)
             if sample_weight is None
@@ -316,7 +344,7 @@ class Trainer:
         Must be pure and jit-compatible: `(TrainState, Batch) -> (TrainState, logs)`
         where logs is a dict of scalar arrays.
         """
-        return self._ensure_runner().default_train_step()(train_state, batch)
+        return self.make_runner().default_train_step()(train_state, batch)
 
     # -- data plumbing ----------------------------------------------------------
 
@@ -341,10 +369,10 @@ class Trainer:
         """Refuse sparse labels outside [0, num_classes) (checked once on the host)."""
         if y is None or self._compile_config is None:
             return
-        runner = self._ensure_runner(y)
-        if not getattr(self, "_sparse_outputs", None):
+        runner = self.make_runner(y)
+        if not self._sparse_outputs:
             return
-        ys = runner.objective._flat(y, "y") if runner.objective.multi else [y]
+        ys = runner.objective.flatten(y, "y")
         for i, classes in self._sparse_outputs:
             losses_lib.check_sparse_labels(np.asarray(ys[i]), classes)
 
@@ -474,7 +502,7 @@ class Trainer:
             if first is None:
                 raise ValueError("fit: the data yielded no batch.")
             self._build_from_data(first[0])
-            self._ensure_runner(first[1])
+            self.make_runner(first[1])
             steps = steps_per_epoch
         if validation_data is not None:
             # Keras: a tuple is `(x_val, y_val)` or `(x_val, y_val, sample_weight)`.
@@ -487,7 +515,7 @@ class Trainer:
                 )
             else:
                 val_source = validation_data
-        runner = self._ensure_runner()
+        runner = self.make_runner()
 
         validation = None
         if val_source is not None:
@@ -505,7 +533,7 @@ class Trainer:
                 )
 
         if initial_epoch is None:
-            start, end = self._epoch, self._epoch + epochs
+            start, end = self.progress.epoch, self.progress.epoch + epochs
         else:
             start, end = int(initial_epoch), epochs
         history = History()
@@ -527,7 +555,6 @@ class Trainer:
             shuffle=shuffle,
             validation=validation,
             validation_freq=validation_freq,
-            start_step=self._train_step_count,
         )
         return history
 
@@ -546,7 +573,7 @@ class Trainer:
         if first is None:
             raise ValueError(f"{self._owner()}: the data yielded no batch.")
         self._build_from_data(first[0])
-        self._ensure_runner(first[1])
+        self.make_runner(first[1])
         return source
 
     def _evaluate_logs(
@@ -559,7 +586,7 @@ class Trainer:
         sample_weight: Any = None,
     ) -> dict[str, float]:
         data = self._source(x, y, sample_weight, batch_size, steps)
-        runner = self._ensure_runner()
+        runner = self.make_runner()
         return runner.evaluate(self, data, steps=steps, callbacks=cbs)
 
     def evaluate(
@@ -625,8 +652,8 @@ class Trainer:
 
     def _predict_runner(self) -> Runner:
         if self._compile_config is not None:
-            return self._ensure_runner()
-        runner = getattr(self, "_plain_runner", None)
+            return self.make_runner()
+        runner = self._plain_runner
         if runner is None:
             runner = Runner(
                 apply_fn=self.apply,
@@ -639,7 +666,11 @@ class Trainer:
 
     # -- single batches ----------------------------------------------------------------
 
-    def _one_batch(self, x: Any, y: Any, sw: Any) -> Batch:
+    def make_batch(self, x: Any, y: Any = None, sample_weight: Any = None) -> Batch:
+        """One batch as the steps take it, on the device: every row real (mask all
+        True), inputs cast as `fit` casts them, labels checked. Builds the model
+        from `x` if needed."""
+        sw = sample_weight
         x = jax.tree.map(lambda a: as_host_array(a, "x"), x)
         y = None if y is None else jax.tree.map(lambda a: as_host_array(a, "y"), y)
         self._build_from_data(x)
@@ -649,7 +680,7 @@ class Trainer:
         return to_device(Batch(x, y, sw, np.ones((n,), bool)))
 
     def _result(self, logs: Mapping[str, Any], return_dict: bool) -> Any:
-        out = self._ensure_runner().host_logs(logs)
+        out = self.make_runner().host_logs(logs)
         if return_dict:
             return out
         values = list(out.values())
@@ -665,24 +696,24 @@ class Trainer:
     ) -> Any:
         """One optimizer step on one batch; returns that batch's loss (and metrics)."""
         self._require_compiled("train_on_batch")
-        batch = self._one_batch(x, y, sample_weight)
+        batch = self.make_batch(x, y, sample_weight)
         if class_weight is not None:
             batch = batch._replace(
                 sample_weight=_class_weights(class_weight, batch.y, batch.sample_weight)
             )
-        runner = self._ensure_runner()
+        runner = self.make_runner()
         ts = TrainState.create(
             copy_tree(self.params),
             copy_tree(self.state),
             copy_tree(self.opt_state),
             runner.init_metrics(),
             jax.random.key(self.seed),
-            step=self._train_step_count,
-            epoch=self._epoch,
+            step=self.progress.step,
+            epoch=self.progress.epoch,
         )
         ts, logs = runner.train_host_program()(ts, batch)
-        self._params, self._state, self.opt_state = ts.params, ts.state, ts.opt_state
-        self._train_step_count = int(ts.step)
+        self.publish(ts.params, ts.state, ts.opt_state)
+        self.progress.step = int(ts.step)
         return self._result(logs, return_dict)
 
     def test_on_batch(
@@ -694,8 +725,8 @@ class Trainer:
     ) -> Any:
         """Loss (and metrics) of one batch in inference mode."""
         self._require_compiled("test_on_batch")
-        batch = self._one_batch(x, y, sample_weight)
-        runner = self._ensure_runner()
+        batch = self.make_batch(x, y, sample_weight)
+        runner = self.make_runner()
         _, logs = runner.test_host_program()(
             self.params, self.state, runner.init_metrics(), batch
         )
@@ -738,9 +769,10 @@ def _label_shapes(y: Any, names: list[str]) -> list[Any] | None:
 
 def _wants_integers(model: Any) -> bool:
     """Whether a model built from data should keep integer inputs (token ids)."""
-    from funkeras.layers.core import Embedding
-
-    layers = getattr(model, "_layers", None) or []
+    try:
+        layers = model.layers  # a Sequential lists its layers before it is built
+    except ValueError:  # a model that knows its layers only once built
+        return False
     return bool(layers) and isinstance(layers[0], Embedding)
 
 

@@ -250,9 +250,17 @@ def _template_entries(like: Any) -> list[tuple[str, Any]]:
 
 
 def _key_impl(like: Any) -> Any:
+    """The PRNG implementation of a key array or of a key-typed `ShapeDtypeStruct`."""
     if isinstance(like, jax.Array):
         return jax.random.key_impl(like)
-    return like.dtype._impl  # a ShapeDtypeStruct of a key type keeps its impl there
+    found: list[Any] = []
+
+    def probe(key: Any) -> Any:
+        found.append(jax.random.key_impl(key))
+        return key
+
+    jax.eval_shape(probe, like)  # traced abstractly: nothing is allocated
+    return found[0]
 
 
 def _check_info(info: Any, what: str) -> dict[str, Any]:

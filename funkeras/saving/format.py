@@ -35,8 +35,9 @@ from funkeras.errors import (
     NotSerializableError,
 )
 from funkeras.saving import archive
+from funkeras.saving.archive import _short
 from funkeras.saving.checkpoints import _leaves_by_key
-from funkeras.saving.registry import get_registered_class, registry_key
+from funkeras.saving.registry import get_registered_class, is_model_class, registry_key
 from funkeras.saving.safetensors_io import (
     MAX_HEADER_BYTES,
     compare_to_expected,
@@ -86,9 +87,7 @@ def _merge(params: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _require_model(model: Any, what: str) -> None:
-    from funkeras.models.model import Model
-
-    if not isinstance(model, Model):
+    if not is_model_class(type(model)):
         raise TypeError(
             f"{what}: expected a funkeras model, got {type(model).__name__}."
         )
@@ -188,11 +187,9 @@ def save_model(
             members.append(
                 (OPTIMIZER, tensors_to_bytes(_optimizer_tensors(model.opt_state)))
             )
-        progress = {
-            "epoch": int(getattr(model, "_epoch", 0)),
-            "step": int(getattr(model, "_train_step_count", 0)),
-        }
-        members.append((TRAIN_STATE, archive.dump_json(progress)))
+        progress = model.progress
+        counters = {"epoch": int(progress.epoch), "step": int(progress.step)}
+        members.append((TRAIN_STATE, archive.dump_json(counters)))
     archive.write_archive(path, KIND, members)
 
 
@@ -285,12 +282,10 @@ def _check_document(document: Any, what: str) -> dict[str, Any]:
 
 
 def _rebuild(document: dict[str, Any], what: str) -> Any:
-    from funkeras.models.model import Model
-
     where = f"{what}: {CONFIG}"
     spec = document["model"]
     cls = get_registered_class(spec["class_name"], where=f"{where} model.class_name")
-    if not (isinstance(cls, type) and issubclass(cls, Model)):
+    if not is_model_class(cls):
         raise ConfigError(
             f"{where}: model.class_name {spec['class_name']!r} is a layer, not a model."
         )
@@ -305,9 +300,9 @@ def _rebuild(document: dict[str, Any], what: str) -> Any:
     except Exception as e:  # a layer refusing its config: any exception type
         raise ConfigError(
             f"{where}: the model config was refused while rebuilding the model: "
-            f"{type(e).__name__}: {archive._short(e, 400)}"
+            f"{type(e).__name__}: {_short(e, 400)}"
         ) from None
-    if not isinstance(model, Model):
+    if not is_model_class(type(model)):
         raise ConfigError(
             f"{where}: {spec['class_name']!r}.from_config did not build a model."
         )
@@ -358,7 +353,7 @@ def _check_budget(model: Any, max_params: int, what: str) -> tuple[Any, Any]:
     except Exception as e:
         raise ConfigError(
             f"{what}: {CONFIG}: the model's weights cannot be described: "
-            f"{type(e).__name__}: {archive._short(e, 400)}"
+            f"{type(e).__name__}: {_short(e, 400)}"
         ) from None
     count = _count(params) + _count(state)
     if count > max_params:
@@ -376,15 +371,10 @@ def _to_device(arrays: dict[str, np.ndarray], like: dict[str, Any]) -> dict[str,
 
 
 def _assign_weights(model: Any, params: Any, state: Any) -> None:
-    if getattr(model, "_params", None) is None and hasattr(model, "_state"):
-        # The facade's setters first create initial weights when a model has none
-        # (a compiled `init`: seconds on CPU). These were already checked against
-        # `jax.eval_shape(model.init)` (names, shapes and dtypes), so they are
-        # assigned directly and no throwaway weights are ever created.
-        model._params, model._state = params, state
-    else:
-        model.params = params
-        model.state = state
+    # The weights were already checked against `jax.eval_shape(model.init)`
+    # (names, shapes and dtypes), so they are assigned as they are: the setters
+    # would check them again, and no throwaway initial weights are created.
+    model.publish(params, state, model.opt_state)
 
 
 def _restore_optimizer(model: Any, data: memoryview, what: str) -> None:
@@ -420,9 +410,8 @@ def _restore_progress(model: Any, data: memoryview, what: str) -> None:
         raise ConfigError(
             f"{what}: {TRAIN_STATE} must be {{'epoch': int >= 0, 'step': int >= 0}}."
         )
-    if hasattr(model, "_epoch"):
-        model._epoch = progress["epoch"]
-        model._train_step_count = progress["step"]
+    model.progress.epoch = progress["epoch"]
+    model.progress.step = progress["step"]
 
 
 def load_model(
@@ -546,15 +535,14 @@ def load_model(
             # `compile` defers resolving metrics and creating the optimizer state
             # to the first training call; do it now, so that a bad name is refused
             # here and the stored optimizer state has a template to match.
-            ensure_runner = getattr(model, "_ensure_runner", None)
-            if ensure_runner is not None and model.built:
-                ensure_runner()
+            if model.built:
+                model.make_runner()
         except ModelLoadError:
             raise
         except Exception as e:
             raise ConfigError(
                 f"{what}: {CONFIG}: the compile config was refused: "
-                f"{type(e).__name__}: {archive._short(e, 400)}"
+                f"{type(e).__name__}: {_short(e, 400)}"
             ) from None
         _refuse_unknown_keys(
             document["compile"], model.get_compile_config(), what, "compile"

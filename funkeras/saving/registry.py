@@ -31,12 +31,16 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from funkeras import layers as layers_module
 from funkeras.errors import NotSerializableError, UnsafeConfigError
+from funkeras.layers.base import Layer
 
 __all__ = [
     "register_serializable",
+    "register_builtin",
     "registry_key",
     "get_registered_class",
+    "is_model_class",
 ]
 
 T = TypeVar("T", bound=type)
@@ -45,6 +49,7 @@ _USER: dict[str, type] = {}  # "package>Name" -> class
 _USER_KEYS: dict[type, str] = {}
 _BUILTIN: dict[str, type] = {}  # "Dense" -> class
 _BUILTIN_KEYS: dict[type, str] = {}
+_MODEL_BASES: list[type] = []  # classes whose subclasses are models
 _LOCK = threading.RLock()
 _POPULATED = False
 _PART = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
@@ -52,10 +57,12 @@ MAX_KEY_LENGTH = 200
 
 
 def _populate_builtins() -> None:
-    """Fill the built-in table from `funkeras.layers.__all__` and the model classes.
+    """Fill the built-in table from `funkeras.layers.__all__`.
 
-    Runs once, the first time the registry is consulted, so that importing the
-    registry imports nothing; the names come from the library's own export lists.
+    Runs once, the first time the registry is consulted; the names come from the
+    library's own export list. The model classes register themselves with
+    `register_builtin` when `funkeras.models` is imported (the registry never
+    imports the models).
     """
     global _POPULATED
     if _POPULATED:
@@ -63,11 +70,6 @@ def _populate_builtins() -> None:
     with _LOCK:
         if _POPULATED:
             return
-        from funkeras import layers as layers_module
-        from funkeras.layers.base import Layer
-        from funkeras.models.model import Model
-        from funkeras.models.sequential import Sequential
-
         table: dict[str, type] = {}
         for export in getattr(layers_module, "__all__", ()):
             obj = getattr(layers_module, export, None)
@@ -77,12 +79,56 @@ def _populate_builtins() -> None:
                         f"funkeras.layers exports two classes named {obj.__name__!r}."
                     )
                 table[obj.__name__] = obj
-        table["Sequential"] = Sequential
-        table["Functional"] = Model
-        _BUILTIN.update(table)
-        _BUILTIN_KEYS.update({cls: key for key, cls in table.items()})
-        _BUILTIN_KEYS[Model] = "Functional"
+        for key, cls in table.items():
+            _BUILTIN.setdefault(key, cls)
+            _BUILTIN_KEYS.setdefault(cls, key)
         _POPULATED = True
+
+
+def register_builtin(key: str, *, model: bool = False) -> Callable[[T], T]:
+    """Register one of the library's own classes under a built-in key.
+
+    The model classes use it at import time (`"Sequential"`, `"Functional"`),
+    so that the loader finds them without importing `funkeras.models`. User
+    classes use `register_serializable` instead.
+
+    Args:
+        key: The key saved configs name the class by (no `">"`).
+        model: The class is a model base: it and its subclasses pass
+            `is_model_class`.
+
+    Returns:
+        The decorator, which returns the class unchanged.
+    """
+    if not isinstance(key, str) or not _PART.fullmatch(key):
+        raise TypeError(f"register_builtin: invalid key {key!r}.")
+
+    def decorator(cls: T) -> T:
+        with _LOCK:
+            old = _BUILTIN.get(key)
+            if old is not None and old is not cls:
+                raise ValueError(
+                    f"register_builtin: {key!r} is already registered to "
+                    f"{old.__module__}.{old.__qualname__}."
+                )
+            _BUILTIN[key] = cls
+            _BUILTIN_KEYS[cls] = key
+            if model:
+                _MODEL_BASES.append(cls)
+        return cls
+
+    return decorator
+
+
+def is_model_class(cls: Any) -> bool:
+    """Whether `cls` is a model class: a subclass of a registered model base.
+
+    Example:
+        >>> import funkeras as fk
+        >>> is_model_class(fk.Sequential), is_model_class(fk.layers.Dense)
+        (True, False)
+    """
+    return isinstance(cls, type) and issubclass(cls, tuple(_MODEL_BASES))
 
 
 def register_serializable(

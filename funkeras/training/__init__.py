@@ -6,6 +6,7 @@ from funkeras.training.executors import (
     JitExecutor,
     get_executor,
 )
+from funkeras.training.host import Progress, ResumePoint, TrainHost
 from funkeras.training.loop import Runner
 from funkeras.training.objective import Objective
 from funkeras.training.state import Batch, TrainState
@@ -22,6 +23,9 @@ __all__ = [
     "TrainState",
     "Objective",
     "Runner",
+    "TrainHost",
+    "Progress",
+    "ResumePoint",
     "Executor",
     "JitExecutor",
     "EagerExecutor",

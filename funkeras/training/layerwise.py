@@ -767,6 +767,12 @@ class LayerwiseExecutor(Executor):
         self._last = record
         self._lazy = {}
 
+    @property
+    def last_step(self) -> dict[str, Any] | None:
+        """The record of the last layerwise train step, or None before one ran:
+        its `"walker"` (the plan) and `"tape"` (the values between layers)."""
+        return self._last
+
     def _require_last(self, what: str) -> dict[str, Any]:
         if self._last is None:
             raise ValueError(

@@ -2,9 +2,9 @@
 
 `Runner` holds one compile configuration (apply, objective, optimizer, executor,
 steps per execution) and caches the step programs built from it. It talks to the
-object being trained (`host`: the model facade, or anything with `params`,
-`state`, `opt_state` and `stop_training`) and to callbacks only through the
-`Callback` interface.
+object being trained only through the `TrainHost` protocol (`training/host.py`:
+params, state, optimizer state, stop flag, progress; the model facade is one)
+and to callbacks only through the `Callback` interface.
 
 Rules of the hot path: no host sync unless something asks for a value (a
 callback reading logs, the epoch end); one compiled program per shape; the train
@@ -18,6 +18,7 @@ import math
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -26,8 +27,9 @@ import numpy as np
 
 from funkeras.callbacks.callback import CallbackList, Logs
 from funkeras.callbacks.history import History
-from funkeras.training.data import ArrayData, IterableData, pad_batch
+from funkeras.training.data import ArrayData, IterableData
 from funkeras.training.executors import Executor
+from funkeras.training.host import TrainHost
 from funkeras.training.objective import Objective
 from funkeras.training.state import Batch, TrainState, copy_tree, to_device
 from funkeras.training.steps import make_predict_step, make_test_step, make_train_step
@@ -89,19 +91,6 @@ def _merge_logs(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _reduce_block_logs(stacked: dict[str, Any]) -> dict[str, Any]:
-    """Logs of a K-step block: the last step's values, flags OR-ed over the block."""
-    out = {}
-    for k, v in stacked.items():
-        if k in ("_nonfinite", "_bad_labels"):
-            out[k] = jnp.any(v)
-        elif k == "_probes":
-            out[k] = jax.tree.map(lambda a: jnp.nanmax(a, axis=0), v)
-        else:
-            out[k] = v[-1]
-    return out
-
-
 def _rows(a: jax.Array, rows: jax.Array) -> jax.Array:
     """`a[rows]` along axis 0, for indices known to be in bounds (no clamping)."""
     dims = jax.lax.GatherDimensionNumbers(
@@ -156,6 +145,61 @@ def _epoch_inputs(metrics: Any, epoch: Any, batch: Any, order: Any) -> Any:
     )
 
 
+@dataclass
+class _FitRun:
+    """The settings of one `fit` call, shared by its parts.
+
+    `lazy_epochs`: only History wants epoch logs, so they stay on the device
+    until read and the host never waits for the device between epochs (array
+    data without the finite gate: the step count is then known on the host).
+    """
+
+    data: ArrayData | IterableData
+    callbacks: CallbackList
+    steps_per_epoch: int | None
+    seed: int
+    shuffle: bool
+    validation: Callable[[], dict[str, float]] | None
+    validation_freq: int
+    flags: dict[str, Any]
+    batch_hooks: bool
+    lazy_epochs: bool
+    interrupted: Callable[[], bool]
+    order: Any = None  # the current epoch's row order, on the device
+
+    @classmethod
+    def create(
+        cls,
+        runner: Runner,
+        data: ArrayData | IterableData,
+        callbacks: CallbackList,
+        *,
+        validation: Callable[[], dict[str, float]] | None,
+        **settings: Any,
+    ) -> _FitRun:
+        flags = dict(
+            probe_every=callbacks.probe_every,
+            finite_gate=callbacks.finite_gate,
+            sparse_check=runner.sparse_check is not None
+            and isinstance(data, IterableData),
+        )
+        lazy_epochs = (
+            validation is None
+            and isinstance(data, ArrayData)
+            and not flags["finite_gate"]
+            and callbacks.only("on_epoch_end", (History,))
+        )
+        return cls(
+            data=data,
+            callbacks=callbacks,
+            validation=validation,
+            flags=flags,
+            batch_hooks=callbacks.has_train_batch_hooks or flags["finite_gate"],
+            lazy_epochs=lazy_epochs,
+            **settings,
+        )
+
+
 class Runner:
     """A compile configuration and the step programs built from it.
 
@@ -205,6 +249,16 @@ class Runner:
         self._live: TrainState | None = None
         self._counts: dict[int, jax.Array] = {}  # block lengths, on the device
         self._keys: dict[int, np.ndarray] = {}
+
+    @property
+    def fused(self) -> bool:
+        """Whether K > 1 steps run as one compiled program (the executor fuses)."""
+        return self.executor.fuses_steps and self.k > 1
+
+    @property
+    def steps_per_call(self) -> int:
+        """Steps each compiled program call runs: K when fused, else 1."""
+        return self.k if self.fused else 1
 
     # -- step functions ------------------------------------------------------------
 
@@ -298,8 +352,8 @@ class Runner:
 
     def train_array_program(self, batch_size: int, **flags: Any) -> Callable[..., Any]:
         """`(ts, data, order) -> (ts, logs)`: K steps on device-resident data."""
-        fuse = self.executor.fuses_steps and self.k > 1
-        k = self.k if fuse else 1
+        fuse = self.fused
+        k = self.steps_per_call
 
         def build() -> Callable[..., Any]:
             # A fused block of the built-in step computes the metric results once,
@@ -374,8 +428,7 @@ class Runner:
         )
 
     def test_array_program(self, batch_size: int) -> Callable[..., Any]:
-        fuse = self.executor.fuses_steps and self.k > 1
-        k = self.k if fuse else 1
+        k = self.steps_per_call
 
         def build() -> Callable[..., Any]:
             step = self._test_step()
@@ -415,8 +468,7 @@ class Runner:
         )
 
     def predict_array_program(self, batch_size: int) -> Callable[..., Any]:
-        fuse = self.executor.fuses_steps and self.k > 1
-        k = self.k if fuse else 1
+        k = self.steps_per_call
         predict = make_predict_step(self.apply_fn)
 
         def build() -> Callable[..., Any]:
@@ -464,21 +516,21 @@ class Runner:
     # -- host <-> train state --------------------------------------------------------
 
     @staticmethod
-    def publish(host: Any, ts: TrainState) -> tuple[Any, Any, Any]:
+    def publish(host: TrainHost, ts: TrainState) -> tuple[Any, Any, Any]:
         """Make the train state's arrays the host's (no copy); return them."""
-        host._params, host._state, host.opt_state = ts.params, ts.state, ts.opt_state
+        host.publish(ts.params, ts.state, ts.opt_state)
         return ts.params, ts.state, ts.opt_state
 
     @staticmethod
     def reread(
-        host: Any, ts: TrainState, published: tuple[Any, Any, Any]
+        host: TrainHost, ts: TrainState, published: tuple[Any, Any, Any]
     ) -> TrainState:
         """Pick up weights or optimizer state a callback replaced (copied, as donated)."""
         p, s, o = published
-        if host._params is not p:
-            ts = ts._replace(params=copy_tree(host._params))
-        if host._state is not s:
-            ts = ts._replace(state=copy_tree(host._state))
+        if host.params is not p:
+            ts = ts._replace(params=copy_tree(host.params))
+        if host.state is not s:
+            ts = ts._replace(state=copy_tree(host.state))
         if host.opt_state is not o:
             ts = ts._replace(opt_state=copy_tree(host.opt_state))
         return ts
@@ -487,7 +539,7 @@ class Runner:
 
     def fit(
         self,
-        host: Any,
+        host: TrainHost,
         data: ArrayData | IterableData,
         *,
         epochs: int,
@@ -498,15 +550,12 @@ class Runner:
         shuffle: bool,
         validation: Callable[[], dict[str, float]] | None,
         validation_freq: int,
-        start_step: int,
     ) -> TrainState:
-        """Train from `initial_epoch` to `epochs`; return the final train state."""
-        flags = dict(
-            probe_every=callbacks.probe_every,
-            finite_gate=callbacks.finite_gate,
-            sparse_check=self.sparse_check is not None
-            and isinstance(data, IterableData),
-        )
+        """Train from `initial_epoch` to `epochs`; return the final train state.
+
+        The optimizer step count continues from `host.progress.step`; a resume
+        point a callback sets in `on_train_begin` moves the start (`_resume`).
+        """
         # What the steps donate is copied, by one compiled call for all of it.
         ts = TrainState.create(
             host.params,
@@ -514,100 +563,34 @@ class Runner:
             host.opt_state,
             self._metrics0(),
             self._key_data(seed),
-            step=start_step,
+            step=host.progress.step,
             epoch=initial_epoch,
         )
-        batch_hooks = callbacks.has_train_batch_hooks or flags["finite_gate"]
         published = self.publish(host, ts)
         host.stop_training = False
         epoch_logs: Any = {}
-        # When only History wants epoch logs, they stay on the device until read:
-        # the host never waits for the device between epochs.
-        # (Array data without the finite gate: the step count is then known on
-        # the host without asking the device.)
-        lazy_epochs = (
-            validation is None
-            and isinstance(data, ArrayData)
-            and not flags["finite_gate"]
-            and callbacks.only("on_epoch_end", (History,))
-        )
-        first_batch = 0
         with deferred_interrupt() as interrupted:
+            run = _FitRun.create(
+                self, data, callbacks, steps_per_epoch=steps_per_epoch, seed=seed,
+                shuffle=shuffle, validation=validation,
+                validation_freq=validation_freq, interrupted=interrupted,
+            )
             try:
                 callbacks.call("on_train_begin", Logs({}))
                 ts = self.reread(host, ts, published)
-                epoch = initial_epoch
-                # A callback restoring a checkpoint (BackupAndRestore) sets the
-                # model's weights and optimizer state, and `_resume_state`: the
-                # epoch to continue from and the step count reached.
-                resume = getattr(host, "_resume_state", None)
-                if resume:
-                    host._resume_state = None
-                    epoch = int(resume["epoch"])
-                    if resume.get("fit_start") is not None:
-                        # End where the interrupted fit would have ended.
-                        epochs = int(resume["fit_start"]) + (epochs - initial_epoch)
-                    ts = ts._replace(
-                        step=to_device(np.asarray(resume["step"], np.int32))
-                    )
-                    # A backup taken inside an epoch (array data): continue at
-                    # its batch; the epoch's order is a function of (seed, epoch).
-                    if isinstance(data, ArrayData):
-                        first_batch = int(resume.get("batch") or 0)
-                        host._train_step_count = int(resume["step"]) - first_batch
+                ts, epoch, epochs, first_batch = self._resume(
+                    host, ts, data, initial_epoch=initial_epoch, epochs=epochs
+                )
                 while epoch < epochs:
-                    order = (
-                        data.order(seed, epoch, shuffle)
-                        if isinstance(data, ArrayData)
-                        else None
-                    )
-                    metrics, epoch_arr, batch_arr, order = _epoch_inputs(
-                        self._metrics0(), epoch, first_batch, order
-                    )
-                    ts = ts._replace(metrics=metrics, epoch=epoch_arr, batch=batch_arr)
-                    start_of_epoch = host._train_step_count
-                    published = self.publish(host, ts)
-                    callbacks.call("on_epoch_begin", epoch, Logs({}))
-                    ts = self.reread(host, ts, published)
-                    self._live = ts
-                    ts, logs = self._train_epoch(
-                        host,
-                        ts,
-                        data,
-                        order=order,
-                        steps_per_epoch=steps_per_epoch,
-                        callbacks=callbacks,
-                        batch_hooks=batch_hooks,
-                        flags=flags,
-                        interrupted=interrupted,
-                        first_step=first_batch,
-                    )
+                    start_step = host.progress.step
+                    ts = self._begin_epoch(host, ts, run, epoch, first_batch)
+                    ts, logs = self._train_epoch(host, ts, run, first_step=first_batch)
                     first_batch = 0
                     if logs is None:  # an iterable ran dry before this epoch
                         break
-                    if lazy_epochs:
-                        epoch_logs = Logs(self.ordered_logs(logs))
-                    else:
-                        epoch_logs = self.host_logs(logs)
-                    if "_bad_labels" in logs and bool(np.asarray(logs["_bad_labels"])):
-                        raise ValueError(
-                            f"fit: a batch of epoch {epoch} holds sparse labels outside "
-                            f"[0, num_classes); such labels have no loss to learn from."
-                        )
-                    published = self.publish(host, ts)
-                    if validation is not None and (epoch + 1) % validation_freq == 0:
-                        epoch_logs.update(
-                            {f"val_{k}": v for k, v in validation().items()}
-                        )
-                    host._epoch = epoch + 1
-                    if lazy_epochs:
-                        host._train_step_count = start_of_epoch + data.steps(
-                            steps_per_epoch
-                        )
-                    else:
-                        host._train_step_count = int(ts.step)
-                    callbacks.call("on_epoch_end", epoch, epoch_logs)
-                    ts = self.reread(host, ts, published)
+                    ts, epoch_logs = self._end_epoch(
+                        host, ts, run, epoch, logs, start_step
+                    )
                     epoch += 1
                     if host.stop_training or interrupted():
                         break
@@ -618,32 +601,116 @@ class Runner:
                     ts = self._live
                 self._live = None
                 self.publish(host, ts)
-                host._train_step_count = int(ts.step)
+                host.progress.step = int(ts.step)
             if interrupted():
                 raise KeyboardInterrupt
         callbacks.call("on_train_end", epoch_logs)
         return ts
 
+    @staticmethod
+    def _resume(
+        host: TrainHost,
+        ts: TrainState,
+        data: ArrayData | IterableData,
+        *,
+        initial_epoch: int,
+        epochs: int,
+    ) -> tuple[TrainState, int, int, int]:
+        """Where training starts: `(ts, epoch, end_epoch, first_batch)`.
+
+        A callback restoring a checkpoint (BackupAndRestore) set the host's
+        weights and optimizer state, and `progress.resume`: the epoch to
+        continue from and the step count reached. It is consumed here.
+        """
+        resume = host.progress.resume
+        if resume is None:
+            return ts, initial_epoch, epochs, 0
+        host.progress.resume = None
+        if resume.fit_start is not None:
+            # End where the interrupted fit would have ended.
+            epochs = int(resume.fit_start) + (epochs - initial_epoch)
+        ts = ts._replace(step=to_device(np.asarray(resume.step, np.int32)))
+        first_batch = 0
+        if isinstance(data, ArrayData):
+            # A backup taken inside an epoch: continue at its batch; the
+            # epoch's order is a function of (seed, epoch).
+            first_batch = int(resume.batch or 0)
+            host.progress.step = int(resume.step) - first_batch
+        return ts, int(resume.epoch), epochs, first_batch
+
+    def _begin_epoch(
+        self,
+        host: TrainHost,
+        ts: TrainState,
+        run: _FitRun,
+        epoch: int,
+        first_batch: int,
+    ) -> TrainState:
+        """The epoch's order, fresh metrics and counters; `on_epoch_begin`."""
+        data = run.data
+        order = (
+            data.order(run.seed, epoch, run.shuffle)
+            if isinstance(data, ArrayData)
+            else None
+        )
+        metrics, epoch_arr, batch_arr, run.order = _epoch_inputs(
+            self._metrics0(), epoch, first_batch, order
+        )
+        ts = ts._replace(metrics=metrics, epoch=epoch_arr, batch=batch_arr)
+        published = self.publish(host, ts)
+        run.callbacks.call("on_epoch_begin", epoch, Logs({}))
+        ts = self.reread(host, ts, published)
+        self._live = ts
+        return ts
+
+    def _end_epoch(
+        self,
+        host: TrainHost,
+        ts: TrainState,
+        run: _FitRun,
+        epoch: int,
+        logs: dict[str, Any],
+        start_step: int,
+    ) -> tuple[TrainState, Logs]:
+        """Epoch logs, the label check, validation, progress and `on_epoch_end`."""
+        if run.lazy_epochs:
+            epoch_logs = Logs(self.ordered_logs(logs))
+        else:
+            epoch_logs = self.host_logs(logs)
+        if "_bad_labels" in logs and bool(np.asarray(logs["_bad_labels"])):
+            raise ValueError(
+                f"fit: a batch of epoch {epoch} holds sparse labels outside "
+                f"[0, num_classes); such labels have no loss to learn from."
+            )
+        published = self.publish(host, ts)
+        if run.validation is not None and (epoch + 1) % run.validation_freq == 0:
+            epoch_logs.update({f"val_{k}": v for k, v in run.validation().items()})
+        host.progress.epoch = epoch + 1
+        if run.lazy_epochs:
+            # Known on the host without asking the device (see `_FitRun`).
+            host.progress.step = start_step + run.data.steps(run.steps_per_epoch)
+        else:
+            host.progress.step = int(ts.step)
+        run.callbacks.call("on_epoch_end", epoch, epoch_logs)
+        return self.reread(host, ts, published), epoch_logs
+
     def _train_epoch(
         self,
-        host: Any,
+        host: TrainHost,
         ts: TrainState,
-        data: Any,
+        run: _FitRun,
         *,
-        order: Any,
-        steps_per_epoch: int | None,
-        callbacks: CallbackList,
-        batch_hooks: bool,
-        flags: dict[str, Any],
-        interrupted: Callable[[], bool],
         first_step: int = 0,
     ) -> tuple[TrainState, dict[str, Any] | None]:
+        """The epoch's steps, with the batch callbacks once per K-step block."""
+        data, callbacks, batch_hooks = run.data, run.callbacks, run.batch_hooks
+        interrupted, flags = run.interrupted, run.flags
         logs: dict[str, Any] | None = None
         if isinstance(data, ArrayData):
-            steps = data.steps(steps_per_epoch)
+            steps = data.steps(run.steps_per_epoch)
             program = self.train_array_program(data.batch_size, **flags)
-            fused = self.executor.fuses_steps and self.k > 1
-            arrays = data.device_arrays
+            fused = self.fused
+            arrays, order = data.device_arrays, run.order
             counts = self._counts
             step_index = first_step
             if step_index >= steps:  # resumed after the epoch's last batch
@@ -705,7 +772,7 @@ class Runner:
 
     def _after_block(
         self,
-        host: Any,
+        host: TrainHost,
         ts: TrainState,
         logs: dict[str, Any],
         index: int,
@@ -723,7 +790,7 @@ class Runner:
 
     def evaluate(
         self,
-        host: Any,
+        host: TrainHost,
         data: ArrayData | IterableData,
         *,
         steps: int | None,
@@ -739,8 +806,7 @@ class Runner:
         )
         if isinstance(data, ArrayData):
             n_steps = data.steps(steps)
-            fused = self.executor.fuses_steps and self.k > 1
-            per_call = self.k if fused else 1
+            per_call = self.steps_per_call
             order = to_device(data.order(0, 0, False, n_steps, per_call))
             program = self.test_array_program(data.batch_size)
             carry = (metrics, to_device(np.zeros((), np.int32)))
@@ -766,7 +832,7 @@ class Runner:
 
     def predict(
         self,
-        host: Any,
+        host: TrainHost,
         x: Any,
         *,
         batch_size: int,
@@ -784,8 +850,7 @@ class Runner:
             # Fewer rows than a batch: one batch of exactly those rows (as Keras).
             batch_size = data.batch_size = min(batch_size, data.n)
             n_steps = data.steps(steps)
-            fused = self.executor.fuses_steps and self.k > 1
-            per_call = self.k if fused else 1
+            per_call = self.steps_per_call
             order = to_device(data.order(0, 0, False, n_steps, per_call))
             program = self.predict_array_program(batch_size)
             i = to_device(np.zeros((), np.int32))
@@ -818,7 +883,3 @@ class Runner:
             )
         callbacks.call("on_predict_end", Logs({}))
         return ys
-
-    def pad_host_batch(self, x: Any, y: Any, sw: Any) -> Batch:
-        n = jax.tree.leaves(x)[0].shape[0]
-        return pad_batch(x, y, sw, n, n)

@@ -150,7 +150,11 @@ class Objective:
 
     # -- structure ------------------------------------------------------------------
 
-    def _flat(self, value: Any, what: str) -> list[Any]:
+    def flatten(self, value: Any, what: str) -> list[Any]:
+        """`value` (targets, outputs or weights) as one entry per output, in order.
+
+        `what` names the value in the error for a structure that does not fit.
+        """
         if not self.multi:
             return [value]
         if isinstance(value, Mapping):
@@ -183,9 +187,9 @@ class Objective:
         mask: jax.Array,
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
         """`(total, per-output losses)`, reduced over the real rows only."""
-        ys, ps = self._flat(y_true, "y"), self._flat(y_pred, "outputs")
+        ys, ps = self.flatten(y_true, "y"), self.flatten(y_pred, "outputs")
         sws = (
-            self._flat(sample_weight, "sample_weight")
+            self.flatten(sample_weight, "sample_weight")
             if (self.multi and isinstance(sample_weight, list | tuple | Mapping))
             else [sample_weight] * len(ys)
         )
@@ -236,9 +240,9 @@ class Objective:
             values = list(parts.values())
             for tracker, value in zip(trackers[1:], values, strict=True):
                 new_trackers.append(_LossTracker.update(tracker, value, count))
-        ys, ps = self._flat(y_true, "y"), self._flat(y_pred, "outputs")
+        ys, ps = self.flatten(y_true, "y"), self.flatten(y_pred, "outputs")
         sws = (
-            self._flat(sample_weight, "sample_weight")
+            self.flatten(sample_weight, "sample_weight")
             if (self.multi and isinstance(sample_weight, list | tuple | Mapping))
             else [sample_weight] * len(ys)
         )

@@ -48,7 +48,7 @@ class LastWeights(fk.callbacks.Callback):
 
 class Crash(fk.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
-        if self.model._epoch == 3 and batch == 1:
+        if self.model.progress.epoch == 3 and batch == 1:
             raise RuntimeError("injected crash")
 
 
@@ -90,7 +90,7 @@ def main(mode, backup_dir, out):
                 "best": stop.best,
                 "best_epoch": stop.best_epoch,
                 "wait": stop.wait,
-                "steps": model._train_step_count,
+                "steps": model.progress.step,
             },
             f,
         )

@@ -108,7 +108,7 @@ def test_trained_model_round_trip_is_exact(trained, saved):
     _same_tree(loaded.state, trained.state)  # BatchNorm's moving statistics
     _same_tree(loaded.opt_state, trained.opt_state)
     assert loaded.get_compile_config() == trained.get_compile_config()
-    assert loaded._epoch == trained._epoch == 2
+    assert loaded.progress.epoch == trained.progress.epoch == 2
 
 
 def test_saving_is_deterministic_and_stable_through_a_load(trained, saved, tmp_path):

@@ -468,3 +468,64 @@ def test_validation_data_tuple():
     )
     with pytest.raises(ValueError, match="validation_data"):
         model.fit(x, y, validation_data=[x, y], epochs=1, verbose=0)
+
+
+def test_model_is_a_train_host_whose_progress_fit_continues():
+    x, y = data(n=10)
+    model = linear_model()
+    assert isinstance(model, fk.training.TrainHost)
+    assert model.progress == fk.training.Progress(epoch=0, step=0, resume=None)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    assert (model.progress.epoch, model.progress.step) == (2, 6)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert (model.progress.epoch, model.progress.step) == (3, 9)
+
+
+def test_the_loop_trains_any_train_host_not_only_a_model():
+    """`Runner.fit` needs only the `TrainHost` protocol: a hand-written host."""
+    from dataclasses import dataclass, field
+    from typing import Any
+
+    from funkeras.callbacks import CallbackList
+    from funkeras.training import Objective, Progress, Runner, get_executor
+    from funkeras.training.data import ArrayData
+
+    @dataclass
+    class Host:
+        params: Any
+        state: Any
+        opt_state: Any
+        stop_training: bool = False
+        progress: Progress = field(default_factory=Progress)
+
+        def publish(self, params, state, opt_state):
+            self.params, self.state, self.opt_state = params, state, opt_state
+
+    def apply(params, state, x, *, training=False, key=None, mask=None):
+        return x @ params["w"] + params["b"], state
+
+    x, y = data(n=10)
+    tx = optax.sgd(0.1)
+    params = {"w": jnp.zeros((3, 1)), "b": jnp.zeros((1,))}
+    host = Host(params, {}, tx.init(params))
+    assert isinstance(host, fk.training.TrainHost)
+    runner = Runner(
+        apply_fn=apply,
+        objective=Objective("mse", ["out"]),
+        optimizer=tx,
+        executor=get_executor("jit"),
+        uses_key=False,
+    )
+    runner.fit(
+        host, ArrayData(x, y, None, 4), epochs=3, initial_epoch=0,
+        steps_per_epoch=None, callbacks=CallbackList([]), seed=0, shuffle=True,
+        validation=None, validation_freq=1,
+    )
+    assert (host.progress.epoch, host.progress.step) == (3, 9)
+    model = linear_model()
+    model.compile(optimizer=optax.sgd(0.1), loss="mse")
+    model.set_weights([np.zeros((3, 1)), np.zeros((1,))])
+    model.fit(x, y, batch_size=4, epochs=3, verbose=0, seed=0)
+    np.testing.assert_allclose(host.params["w"], model.params["dense"]["kernel"],
+                               rtol=1e-5, atol=1e-6)

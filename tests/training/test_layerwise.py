@@ -284,7 +284,7 @@ def test_hooks_see_concrete_values_and_records_match_independent_math():
     model.compile(optimizer=optax.sgd(0.1), loss="mse", execution="layerwise")
     x, y = xy()
     before = jax.tree.map(np.asarray, model.params)
-    ex = model._ensure_runner().executor
+    ex = model.make_runner().executor
     seen_fwd, seen_bwd = [], []
     ex.forward_hooks.append(lambda name, out: seen_fwd.append((name, type(out))))
     ex.backward_hooks.append(
@@ -326,7 +326,7 @@ def test_replacement_from_a_hook_is_used_and_a_bad_one_is_refused():
         optimizer=optax.sgd(0.0), loss="mse", metrics=["mae"], execution="layerwise"
     )
     x, y = xy()
-    ex = model._ensure_runner().executor
+    ex = model.make_runner().executor
     ex.forward_hooks.append(
         lambda name, out: jnp.zeros_like(out) if name == "dense_1" else None
     )
@@ -414,13 +414,13 @@ def test_finite_gate_keeps_the_last_finite_weights():
     )  # the poisoned step was not committed
     assert all(np.isfinite(w).all() for w in third)
     assert not np.allclose(third[0], first[0])
-    assert int(model._train_step_count) == 2
+    assert int(model.progress.step) == 2
 
 
 def test_skip_empty_batch_and_graphless_runner_refusal():
     model = mlp()
     model.compile(optimizer=optax.sgd(0.1), loss="mse", execution="layerwise")
-    runner = model._ensure_runner()
+    runner = model.make_runner()
     step = runner.train_step(skip_empty=True)
     x, y = xy(n=4)
     ts = TrainState.create(
