@@ -26,7 +26,7 @@ from funkeras.training.layerwise import (
     run_plan,
 )
 from funkeras.training.state import TrainState, copy_tree
-from funkeras.training.steps import make_train_step
+from funkeras.training.steps import StepConfig, make_train_step
 
 __all__ = ["compare_executions", "ExecutionComparison", "LayerDifference", "Divergence"]
 
@@ -281,8 +281,7 @@ def compare_executions(
                 graph=graph,
                 objective=runner.objective,
                 optimizer=tx,
-                penalty_fn=runner.penalty_fn,
-                loss_fn=runner.loss_fn,
+                config=StepConfig(penalty_fn=runner.penalty_fn, loss_fn=runner.loss_fn),
             )
             new, logs = step(ts, batch)
             last = ex._last
