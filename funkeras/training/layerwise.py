@@ -946,7 +946,10 @@ class LayerwiseExecutor(Executor):
                 "`apply`). Use execution='jit' or 'eager' for it."
             )
         return _LayerwiseStep(
-            self, self.walker(graph), objective=objective, optimizer=optimizer,
+            self,
+            self.walker(graph),
+            objective=objective,
+            optimizer=optimizer,
             config=config,
         )
 
@@ -1082,7 +1085,9 @@ class _LayerwiseStep:
         def loss_of(fd_: tuple[Any, ...]) -> Any:
             y_pred = plan.out_tree.unflatten(_merge(fd_, fn_, plan.float_outputs))
             return batch_loss(
-                batch, y_pred, objective_loss=self.objective.loss,
+                batch,
+                y_pred,
+                objective_loss=self.objective.loss,
                 loss_fn=self.config.loss_fn,
             )
 
@@ -1126,9 +1131,17 @@ class _LayerwiseStep:
             ts.metrics, y, y_pred, sw, mask, loss, parts
         )
         return finish_step(
-            ts, Batch(None, y, sw, mask), self.objective, self.config,
-            loss=loss, grads=grads, updates=updates, params=params,
-            state=new_state, opt_state=opt_state, metrics=metrics,
+            ts,
+            Batch(None, y, sw, mask),
+            self.objective,
+            self.config,
+            loss=loss,
+            grads=grads,
+            updates=updates,
+            params=params,
+            state=new_state,
+            opt_state=opt_state,
+            metrics=metrics,
         )
 
     def _inputs(self, x: Any) -> list[Any]:

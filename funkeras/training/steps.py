@@ -175,7 +175,10 @@ def finish_step(
     `config.results` is False) and the flags.
     """
     new = ts._replace(
-        params=params, state=state, opt_state=opt_state, metrics=metrics,
+        params=params,
+        state=state,
+        opt_state=opt_state,
+        metrics=metrics,
         step=ts.step + 1,
     )
     extras: dict[str, Any] = {}
@@ -261,9 +264,17 @@ def make_train_step(
             ts.metrics, batch.y, y_pred, batch.sample_weight, batch.mask, loss, parts
         )
         return finish_step(
-            ts, batch, objective, config,
-            loss=loss, grads=grads, updates=updates, params=params,
-            state=new_state, opt_state=opt_state, metrics=metrics,
+            ts,
+            batch,
+            objective,
+            config,
+            loss=loss,
+            grads=grads,
+            updates=updates,
+            params=params,
+            state=new_state,
+            opt_state=opt_state,
+            metrics=metrics,
         )
 
     return train_step
