@@ -284,8 +284,7 @@ def compare_executions(
                 config=StepConfig(penalty_fn=runner.penalty_fn, loss_fn=runner.loss_fn),
             )
             new, logs = step(ts, batch)
-            last = ex._last
-            values = _by_name(last["walker"].plan, last["tape"].values, outputs=True)
+            values = ex.activations
         else:
             step = make_train_step(
                 model.apply,
