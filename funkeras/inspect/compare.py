@@ -21,7 +21,7 @@ from funkeras.graph import get_path, prepare_inputs
 from funkeras.training.executors import EXECUTIONS
 from funkeras.training.layerwise import LayerwiseExecutor, Plan, run_plan
 from funkeras.training.state import TrainState, copy_tree
-from funkeras.training.steps import make_train_step
+from funkeras.training.steps import StepConfig, make_train_step
 
 __all__ = ["compare_executions", "ExecutionComparison", "LayerDifference", "Divergence"]
 
@@ -271,14 +271,10 @@ def compare_executions(
                 graph=graph,
                 objective=runner.objective,
                 optimizer=tx,
-                penalty_fn=runner.penalty_fn,
-                loss_fn=runner.loss_fn,
+                config=StepConfig(penalty_fn=runner.penalty_fn, loss_fn=runner.loss_fn),
             )
             new, logs = step(ts, batch)
-            last = ex.last_step
-            values = last["walker"].plan.values_by_name(
-                last["tape"].values, outputs=True
-            )
+            values = ex.activations
         else:
             step = make_train_step(
                 model.apply,

@@ -15,7 +15,7 @@ import jax
 
 from funkeras.errors import GraphError
 from funkeras.graph import Graph, Input, SymbolicTensor, is_symbolic
-from funkeras.layers.base import InputLayer, Layer, layer_label
+from funkeras.layers.base import InputLayer, Layer
 from funkeras.models import model as model_module
 from funkeras.saving.registry import get_registered_class, registry_key
 

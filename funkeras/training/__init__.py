@@ -7,10 +7,12 @@ from funkeras.training.executors import (
     get_executor,
 )
 from funkeras.training.host import Progress, ResumePoint, TrainHost
+from funkeras.training.layerwise import LayerwiseExecutor  # registers "layerwise"
 from funkeras.training.loop import Runner
 from funkeras.training.objective import Objective
 from funkeras.training.state import Batch, TrainState
 from funkeras.training.steps import (
+    StepConfig,
     all_finite,
     layer_probes,
     make_predict_step,
@@ -29,7 +31,9 @@ __all__ = [
     "Executor",
     "JitExecutor",
     "EagerExecutor",
+    "LayerwiseExecutor",
     "get_executor",
+    "StepConfig",
     "make_train_step",
     "make_test_step",
     "make_predict_step",

@@ -8,7 +8,8 @@ compile), which `Model.compile_stats()` reports.
 
 An executor has one job: turn a pure function into something to call. A
 graph-walking executor (`"layerwise"`) supplies its own train step through
-`make_train_step` and runs blocks as Python loops (`fuses_steps = False`).
+`make_train_step`, runs the train programs (`wrap(..., train=True)`) as Python,
+and runs blocks as Python loops (`fuses_steps = False`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,19 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import optax
 
-__all__ = ["Executor", "JitExecutor", "EagerExecutor", "get_executor", "EXECUTIONS"]
+from funkeras.training.objective import Objective
+from funkeras.training.steps import StepConfig
+
+__all__ = [
+    "Executor",
+    "JitExecutor",
+    "EagerExecutor",
+    "get_executor",
+    "register_executor",
+    "EXECUTIONS",
+]
 
 
 class Executor:
@@ -67,10 +79,19 @@ class Executor:
         return run
 
     def wrap(
-        self, fn: Callable[..., Any], name: str, *, donate_argnums: tuple[int, ...] = ()
+        self,
+        fn: Callable[..., Any],
+        name: str,
+        *,
+        donate_argnums: tuple[int, ...] = (),
+        train: bool = False,
     ) -> Callable[..., Any]:
-        """Return `fn` ready to call; `name` labels it in the compile report."""
-        del donate_argnums
+        """Return `fn` ready to call; `name` labels it in the compile report.
+
+        `train` marks a program that runs the train step `make_train_step`
+        returned (an executor with its own train step may run it differently).
+        """
+        del donate_argnums, train
         calls = self.calls
 
         def run(*args: Any) -> Any:
@@ -80,10 +101,24 @@ class Executor:
         return run
 
     def make_train_step(
-        self, default: Callable[..., Any], **context: Any
+        self,
+        default: Callable[..., Any],
+        *,
+        graph: Any,
+        objective: Objective,
+        optimizer: optax.GradientTransformation,
+        config: StepConfig = StepConfig(),
     ) -> Callable[..., Any]:
-        """The train step this executor runs (the shared pure step by default)."""
-        del context
+        """The train step this executor runs (the shared pure step by default).
+
+        Args:
+            default: The pure step `make_train_step` built from these pieces.
+            graph: The model's graph description, or None (a hand-written `apply`).
+            objective: The losses and metrics.
+            optimizer: The optax transformation.
+            config: The step's options (the ones `default` was built with).
+        """
+        del graph, objective, optimizer, config
         return default
 
     def report(self) -> dict[str, dict[str, Any]]:
@@ -98,6 +133,16 @@ class Executor:
         }
 
 
+_EXECUTORS: dict[str, type[Executor]] = {}
+
+
+def register_executor(cls: type[Executor]) -> type[Executor]:
+    """Class decorator: make `cls` what `get_executor(cls.name)` returns."""
+    _EXECUTORS[cls.name] = cls
+    return cls
+
+
+@register_executor
 class EagerExecutor(Executor):
     """The dynamic graph: the step runs op by op with concrete arrays between ops.
 
@@ -110,6 +155,7 @@ class EagerExecutor(Executor):
     name = "eager"
 
 
+@register_executor
 class JitExecutor(Executor):
     """The static graph: each step function compiled once with `jax.jit`."""
 
@@ -117,8 +163,14 @@ class JitExecutor(Executor):
     fuses_steps = True
 
     def wrap(
-        self, fn: Callable[..., Any], name: str, *, donate_argnums: tuple[int, ...] = ()
+        self,
+        fn: Callable[..., Any],
+        name: str,
+        *,
+        donate_argnums: tuple[int, ...] = (),
+        train: bool = False,
     ) -> Callable[..., Any]:
+        del train
         jitted = jax.jit(self._counted(fn, name), donate_argnums=donate_argnums)
         return self._timed(jitted, name)
 
@@ -128,14 +180,10 @@ EXECUTIONS = ("jit", "eager", "layerwise")
 
 def get_executor(execution: str) -> Executor:
     """An executor by name: `"jit"`, `"eager"` or `"layerwise"`."""
-    if execution == "jit":
-        return JitExecutor()
-    if execution == "eager":
-        return EagerExecutor()
-    if execution == "layerwise":
-        from funkeras.training.layerwise import LayerwiseExecutor
-
-        return LayerwiseExecutor()
-    raise ValueError(
-        f"compile: `execution` must be one of {list(EXECUTIONS)}, got {execution!r}."
-    )
+    cls = _EXECUTORS.get(execution)
+    if cls is None:
+        raise ValueError(
+            f"compile: `execution` must be one of {list(EXECUTIONS)}, got "
+            f"{execution!r}."
+        )
+    return cls()

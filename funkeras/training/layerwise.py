@@ -54,9 +54,10 @@ from funkeras.graph import (
     set_path,
     walk,
 )
-from funkeras.training.executors import Executor
+from funkeras.training.executors import Executor, register_executor
+from funkeras.training.objective import Objective
 from funkeras.training.state import Batch, TrainState
-from funkeras.training.steps import all_finite, layer_probes
+from funkeras.training.steps import StepConfig, batch_loss, finish_step
 
 __all__ = [
     "LayerwiseExecutor",
@@ -661,6 +662,7 @@ def _assemble_grads(plan: Plan, params: Any, op_grads: Sequence[Any]) -> Any:
 # ----------------------------------------------------------------------------
 
 
+@register_executor
 class LayerwiseExecutor(Executor):
     """The dynamic graph, compiled per layer: Python walks the graph between layers.
 
@@ -704,14 +706,19 @@ class LayerwiseExecutor(Executor):
     # -- wrapping loop programs --------------------------------------------------
 
     def wrap(
-        self, fn: Callable[..., Any], name: str, *, donate_argnums: tuple[int, ...] = ()
+        self,
+        fn: Callable[..., Any],
+        name: str,
+        *,
+        donate_argnums: tuple[int, ...] = (),
+        train: bool = False,
     ) -> Callable[..., Any]:
-        """Train programs run as Python; the others are compiled whole.
+        """Train programs (`train=True`) run as Python; the others are compiled whole.
 
         While forward hooks are installed, the compiled programs are bypassed and
         `fn` runs op by op (values are concrete outside autodiff).
         """
-        if name.startswith("train_step"):
+        if train:
             return self._timed(fn, name)
         jitted = jax.jit(self._counted(fn, name), donate_argnums=donate_argnums)
 
@@ -732,16 +739,20 @@ class LayerwiseExecutor(Executor):
     # -- the train step -------------------------------------------------------------
 
     def make_train_step(
-        self, default: Callable[..., Any], **context: Any
+        self,
+        default: Callable[..., Any],
+        *,
+        graph: Any,
+        objective: Objective,
+        optimizer: optax.GradientTransformation,
+        config: StepConfig = StepConfig(),
     ) -> Callable[..., Any]:
         """Build the layerwise train step `(TrainState, Batch) -> (TrainState, logs)`.
 
-        Takes the context `Runner.train_step` passes: `graph`, `objective`,
-        `optimizer`, `penalty_fn`, `loss_fn`, `probe_every`, `finite_gate`,
-        `skip_empty`, `sparse_check`.
+        It walks `graph` (the model's graph description) and ends as every train
+        step does (`finish_step`); `default`, the whole-model step, is not used.
         """
         del default
-        graph = context.get("graph")
         if not isinstance(graph, Graph):
             raise ValueError(
                 "compile(execution='layerwise'): the layerwise executor walks the "
@@ -751,14 +762,9 @@ class LayerwiseExecutor(Executor):
         return _LayerwiseStep(
             self,
             self.walker(graph),
-            objective=context["objective"],
-            optimizer=context["optimizer"],
-            penalty_fn=context.get("penalty_fn"),
-            loss_fn=context.get("loss_fn"),
-            probe_every=int(context.get("probe_every") or 0),
-            finite_gate=bool(context.get("finite_gate")),
-            skip_empty=bool(context.get("skip_empty")),
-            sparse_check=context.get("sparse_check"),
+            objective=objective,
+            optimizer=optimizer,
+            config=config,
         )
 
     # -- records of the last step -----------------------------------------------------
@@ -766,12 +772,6 @@ class LayerwiseExecutor(Executor):
     def _record(self, record: dict[str, Any]) -> None:
         self._last = record
         self._lazy = {}
-
-    @property
-    def last_step(self) -> dict[str, Any] | None:
-        """The record of the last layerwise train step, or None before one ran:
-        its `"walker"` (the plan) and `"tape"` (the values between layers)."""
-        return self._last
 
     def _require_last(self, what: str) -> dict[str, Any]:
         if self._last is None:
@@ -838,26 +838,16 @@ class _LayerwiseStep:
         executor: LayerwiseExecutor,
         walker: Walker,
         *,
-        objective: Any,
+        objective: Objective,
         optimizer: optax.GradientTransformation,
-        penalty_fn: Any,
-        loss_fn: Any,
-        probe_every: int,
-        finite_gate: bool,
-        skip_empty: bool,
-        sparse_check: Any,
+        config: StepConfig,
     ) -> None:
         self.executor = executor
         self.walker = walker
         self.plan = walker.plan
         self.objective = objective
         self.optimizer = optimizer
-        self.penalty_fn = penalty_fn
-        self.loss_fn = loss_fn
-        self.probe_every = probe_every
-        self.finite_gate = finite_gate
-        self.skip_empty = skip_empty
-        self.sparse_check = sparse_check
+        self.config = config
         self._prepare = prepare_inputs
         self._head = walker._jit(self._head_fn, "loss_and_output_grads")
         # The optimizer and metric states are donated (updated in place), as the
@@ -877,22 +867,25 @@ class _LayerwiseStep:
     ) -> Any:
         plan = self.plan
         fd, fn_ = _split(out_leaves, plan.float_outputs)
+        batch = Batch(x, y, sw, mask)
 
         def loss_of(fd_: tuple[Any, ...]) -> Any:
             y_pred = plan.out_tree.unflatten(_merge(fd_, fn_, plan.float_outputs))
-            if self.loss_fn is not None:
-                total = jnp.asarray(self.loss_fn(x, y, y_pred, sw, mask), jnp.float32)
-                return total, {}
-            return self.objective.loss(y, y_pred, sw, mask)
+            return batch_loss(
+                batch,
+                y_pred,
+                objective_loss=self.objective.loss,
+                loss_fn=self.config.loss_fn,
+            )
 
         (loss, parts), cts = jax.value_and_grad(loss_of, has_aux=True)(fd)
         return loss, parts, cts
 
     def _total_fn(self, params: Any, op_grads: Any) -> Any:
         grads = _assemble_grads(self.plan, params, op_grads)
-        if self.penalty_fn is not None:
-            pen_grads = jax.grad(self.penalty_fn)(params)
-            grads = jax.tree.map(jnp.add, grads, pen_grads)
+        penalty_fn = self.config.penalty_fn
+        if penalty_fn is not None:
+            grads = jax.tree.map(jnp.add, grads, jax.grad(penalty_fn)(params))
         return grads
 
     def _update_fn(
@@ -909,50 +902,34 @@ class _LayerwiseStep:
         obj_loss: Any,
         parts: Any,
     ) -> Any:
-        plan = self.plan
+        """The optimizer and metric updates and the shared end, in one program."""
         ts = ts._replace(opt_state=opt_state, metrics=metrics)
-        grads = _assemble_grads(plan, ts.params, op_grads)
+        grads = _assemble_grads(self.plan, ts.params, op_grads)
         loss = obj_loss
-        if self.penalty_fn is not None:
-            penalty, pen_grads = jax.value_and_grad(self.penalty_fn)(ts.params)
+        penalty_fn = self.config.penalty_fn
+        if penalty_fn is not None:
+            penalty, pen_grads = jax.value_and_grad(penalty_fn)(ts.params)
             loss = loss + penalty
             grads = jax.tree.map(jnp.add, grads, pen_grads)
         updates, opt_state = self.optimizer.update(grads, ts.opt_state, ts.params)
         params = optax.apply_updates(ts.params, updates)
-        y_pred = plan.out_tree.unflatten(list(out_leaves))
+        y_pred = self.plan.out_tree.unflatten(list(out_leaves))
         metrics = self.objective.update_metrics(
             ts.metrics, y, y_pred, sw, mask, loss, parts
         )
-        new = ts._replace(
+        return finish_step(
+            ts,
+            Batch(None, y, sw, mask),
+            self.objective,
+            self.config,
+            loss=loss,
+            grads=grads,
+            updates=updates,
             params=params,
             state=new_state,
             opt_state=opt_state,
             metrics=metrics,
-            step=ts.step + 1,
         )
-        extras: dict[str, Any] = {}
-        if self.probe_every > 0:
-            extras["_probes"] = jax.lax.cond(
-                (ts.step + 1) % self.probe_every == 0,
-                lambda: layer_probes(params, grads, updates),
-                lambda: jax.tree.map(
-                    lambda _: jnp.full((), jnp.nan, jnp.float32),
-                    layer_probes(params, grads, updates),
-                ),
-            )
-        if self.sparse_check is not None:
-            extras["_bad_labels"] = self.sparse_check(y)
-        if not (self.finite_gate or self.skip_empty):
-            return new, {**self.objective.results(new.metrics), **extras}
-        commit = jnp.asarray(True)
-        if self.skip_empty:
-            commit = commit & jnp.any(mask)
-        if self.finite_gate:
-            finite = all_finite(loss, new.params, new.state, new.opt_state)
-            extras["_nonfinite"] = jnp.any(mask) & ~finite
-            commit = commit & finite
-        kept = jax.lax.cond(commit, lambda: new, lambda: ts)
-        return kept, {**self.objective.results(kept.metrics), **extras}
 
     def _inputs(self, x: Any) -> list[Any]:
         """The graph's inputs, cast as `prepare_inputs` does (fast path: one array)."""
@@ -1000,7 +977,7 @@ class _LayerwiseStep:
             batch.y,
             batch.sample_weight,
             batch.mask,
-            batch.x if self.loss_fn is not None else None,
+            batch.x if self.config.loss_fn is not None else None,
         )
         full_cts = _merge(
             out_cts, [None] * (len(out_leaves) - len(out_cts)), plan.float_outputs

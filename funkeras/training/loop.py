@@ -32,7 +32,15 @@ from funkeras.training.executors import Executor
 from funkeras.training.host import TrainHost
 from funkeras.training.objective import Objective
 from funkeras.training.state import Batch, TrainState, copy_tree, to_device
-from funkeras.training.steps import make_predict_step, make_test_step, make_train_step
+from funkeras.training.steps import (
+    BAD_LABELS,
+    NONFINITE,
+    PROBES,
+    StepConfig,
+    make_predict_step,
+    make_test_step,
+    make_train_step,
+)
 
 __all__ = ["Runner", "deferred_interrupt"]
 
@@ -82,9 +90,9 @@ def _merge_logs(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """Logs after one more step of a block: flags OR-ed, probes kept, else newest."""
     out = {}
     for k, v in new.items():
-        if k in ("_nonfinite", "_bad_labels"):
+        if k in (NONFINITE, BAD_LABELS):
             out[k] = old[k] | v
-        elif k == "_probes":
+        elif k == PROBES:
             out[k] = jax.tree.map(lambda o, n: jnp.where(jnp.isnan(n), o, n), old[k], v)
         else:
             out[k] = v
@@ -286,34 +294,25 @@ class Runner:
         With `results=False` its logs leave out the metric results (a fused
         block reads them once, after its last step).
         """
-        cache_key = (
-            "default_step", probe_every, finite_gate, skip_empty, sparse_check, results
-        )
-        if cache_key in self._programs:
-            return self._programs[cache_key]
-        kwargs = dict(
+        config = StepConfig(
             penalty_fn=self.penalty_fn,
             loss_fn=self.loss_fn,
             probe_every=probe_every,
             finite_gate=finite_gate,
             skip_empty=skip_empty,
             sparse_check=self.sparse_check if sparse_check else None,
-        )
-        default = make_train_step(
-            self.apply_fn,
-            self.objective,
-            self.optimizer,
             results=results,
             uses_key=self.uses_key,
-            **kwargs,
         )
+        cache_key = ("default_step", config)
+        if cache_key in self._programs:
+            return self._programs[cache_key]
         step = self.executor.make_train_step(
-            default,
-            apply_fn=self.apply_fn,
+            make_train_step(self.apply_fn, self.objective, self.optimizer, config),
+            graph=self.graph,
             objective=self.objective,
             optimizer=self.optimizer,
-            graph=self.graph,
-            **kwargs,
+            config=config,
         )
         self._programs[cache_key] = step
         return step
@@ -343,10 +342,11 @@ class Runner:
         build: Callable[[], Callable[..., Any]],
         name: str,
         donate: tuple[int, ...] = (),
+        train: bool = False,
     ) -> Callable[..., Any]:
         prog = self._programs.get(key)
         if prog is None:
-            prog = self.executor.wrap(build(), name, donate_argnums=donate)
+            prog = self.executor.wrap(build(), name, donate_argnums=donate, train=train)
             self._programs[key] = prog
         return prog
 
@@ -382,7 +382,7 @@ class Runner:
                 _, shapes = jax.eval_shape(one, ts, data, order)
                 logs0 = {
                     k: jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), v)
-                    if k == "_probes"
+                    if k == PROBES
                     else jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), v)
                     for k, v in shapes.items()
                 }
@@ -404,6 +404,7 @@ class Runner:
             build,
             "train_step",
             donate=(0,),
+            train=True,
         )
 
     def train_host_program(self, **flags: Any) -> Callable[..., Any]:
@@ -417,6 +418,7 @@ class Runner:
             build,
             "train_step_host",
             donate=(0,),
+            train=True,
         )
 
     def _test_step(self) -> Callable[..., Any]:
@@ -677,7 +679,7 @@ class Runner:
             epoch_logs = Logs(self.ordered_logs(logs))
         else:
             epoch_logs = self.host_logs(logs)
-        if "_bad_labels" in logs and bool(np.asarray(logs["_bad_labels"])):
+        if BAD_LABELS in logs and bool(np.asarray(logs[BAD_LABELS])):
             raise ValueError(
                 f"fit: a batch of epoch {epoch} holds sparse labels outside "
                 f"[0, num_classes); such labels have no loss to learn from."
@@ -782,10 +784,10 @@ class Runner:
         if not batch_hooks:
             return ts
         values = dict(logs)
-        if "_nonfinite" in values and bool(np.asarray(values["_nonfinite"])):
+        if NONFINITE in values and bool(np.asarray(values[NONFINITE])):
             values["loss"] = float("nan")
         published = self.publish(host, ts)
-        callbacks.call("on_train_batch_end", index, Logs(values, values.get("_probes")))
+        callbacks.call("on_train_batch_end", index, Logs(values, values.get(PROBES)))
         return self.reread(host, ts, published)
 
     def evaluate(

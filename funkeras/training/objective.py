@@ -73,7 +73,8 @@ def _structure(owner: str, what: str, value: Any, names: Sequence[str]) -> list[
     if isinstance(value, list | tuple) and n > 1 and what != "metrics":
         if len(value) != n:
             raise ValueError(
-                f"{owner}: `{what}` has {len(value)} entries for {n} outputs {list(names)}."
+                f"{owner}: `{what}` has {len(value)} entries for {n} outputs "
+                f"{list(names)}."
             )
         return list(value)
     return [value] * n
@@ -220,7 +221,8 @@ class Objective:
             None if shape is None else jax.ShapeDtypeStruct(tuple(shape), jnp.float32)
             for shape in self.output_shapes
         ]
-        return (tuple(trackers), tuple(_init_metric(m, specs[i]) for i, m, _ in self.metrics))
+        metric_states = tuple(_init_metric(m, specs[i]) for i, m, _ in self.metrics)
+        return (tuple(trackers), metric_states)
 
     def update_metrics(
         self,

@@ -8,6 +8,7 @@ hand-written `apply` can use them, and the loop directly.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jax
@@ -18,6 +19,12 @@ from funkeras.training.objective import Objective
 from funkeras.training.state import Batch, TrainState, step_key
 
 __all__ = [
+    "NONFINITE",
+    "BAD_LABELS",
+    "PROBES",
+    "StepConfig",
+    "batch_loss",
+    "finish_step",
     "make_train_step",
     "make_test_step",
     "make_predict_step",
@@ -27,6 +34,16 @@ __all__ = [
 ]
 
 ApplyFn = Callable[..., tuple[Any, Any]]
+
+# The reserved log keys: a train step's logs carry these beside the metric
+# results; the loop reads them, and their leading underscore keeps them out of
+# what callbacks and the progress bar show.
+NONFINITE = "_nonfinite"
+"""Log key: True when the finite gate refused the step (some new value not finite)."""
+BAD_LABELS = "_bad_labels"
+"""Log key: True when a sparse label is out of range for its output."""
+PROBES = "_probes"
+"""Log key: the per-variable norms of `layer_probes` (NaN on steps not probed)."""
 
 
 def all_finite(*trees: Any) -> jax.Array:
@@ -58,19 +75,141 @@ def layer_probes(params: Any, grads: Any, updates: Any) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, kw_only=True)
+class StepConfig:
+    """How a train step is built, beyond its `apply`, objective and optimizer.
+
+    Frozen (a config is a cache key and is shared by every executor); an unknown
+    field is a `TypeError`.
+
+    Attributes:
+        penalty_fn: `penalty(params) -> scalar`, the regularization loss.
+        loss_fn: Overrides the loss: `loss_fn(x, y, y_pred, sample_weight, mask)`
+            returning a scalar (a model's `compute_loss`).
+        probe_every: When > 0, on every `probe_every`-th step the logs carry
+            per-variable norms of params, gradients and updates under `PROBES`
+            (computed in the compiled step; the other steps skip the reductions).
+        finite_gate: When True, a step whose loss, params, state or optimizer state
+            is not finite is not committed: the old train state is kept and
+            `logs[NONFINITE]` is set.
+        skip_empty: When True, a batch with no real row leaves the train state
+            untouched (the trailing steps of a K-step block).
+        sparse_check: Optional `check(y) -> bool` flagging out-of-range labels; the
+            flag is returned as `logs[BAD_LABELS]`.
+        results: When False, the logs leave out the metric results (a caller
+            running many steps in one program reads them once, from the final
+            `train_state.metrics`, with `objective.results`).
+        uses_key: When False, `apply` gets `key=None` (no layer draws random
+            numbers), and the step derives no key.
+    """
+
+    penalty_fn: Callable[[Any], jax.Array] | None = None
+    loss_fn: Callable[..., jax.Array] | None = None
+    probe_every: int = 0
+    finite_gate: bool = False
+    skip_empty: bool = False
+    sparse_check: Callable[[Any], jax.Array] | None = None
+    results: bool = True
+    uses_key: bool = True
+
+
+def batch_loss(
+    batch: Batch,
+    y_pred: Any,
+    *,
+    objective_loss: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
+    loss_fn: Callable[..., jax.Array] | None = None,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """The loss of one batch: `(total, per-output losses)`, penalty not included.
+
+    `loss_fn` (a model's `compute_loss`), when given, is the loss (and there are no
+    per-output parts); otherwise `objective_loss(y, y_pred, sample_weight, mask)`,
+    an `Objective.loss` (or a compiled copy of it).
+    """
+    if loss_fn is not None:
+        total = loss_fn(batch.x, batch.y, y_pred, batch.sample_weight, batch.mask)
+        return jnp.asarray(total, jnp.float32), {}
+    return objective_loss(batch.y, y_pred, batch.sample_weight, batch.mask)
+
+
+def _probes_due(
+    step: jax.Array, every: int, params: Any, grads: Any, updates: Any
+) -> Any:
+    """`layer_probes` on the last step of every `every` (NaN on the other steps).
+
+    With K-step blocks (K dividing `every`) that is a block's last step, whose logs
+    reach the callbacks.
+    """
+    return jax.lax.cond(
+        step % every == 0,
+        lambda: layer_probes(params, grads, updates),
+        lambda: jax.tree.map(
+            lambda _: jnp.full((), jnp.nan, jnp.float32),
+            layer_probes(params, grads, updates),
+        ),
+    )
+
+
+def finish_step(
+    ts: TrainState,
+    batch: Batch,
+    objective: Objective,
+    config: StepConfig,
+    *,
+    loss: jax.Array,
+    grads: Any,
+    updates: Any,
+    params: Any,
+    state: Any,
+    opt_state: Any,
+    metrics: Any,
+) -> tuple[TrainState, dict[str, Any]]:
+    """The end of every train step, whichever executor computed the gradients.
+
+    Builds the new `TrainState` from the new values (step + 1), attaches the
+    probes (`PROBES`) and the label flag (`BAD_LABELS`) that `config` asks for,
+    and applies the gates: with `config.finite_gate` a step with a non-finite
+    loss, params, state or optimizer state keeps the old train state `ts` whole
+    and sets `NONFINITE`; with `config.skip_empty` a batch with no real row keeps
+    it too. Returns `(train_state, logs)`: the metric results (unless
+    `config.results` is False) and the flags.
+    """
+    new = ts._replace(
+        params=params,
+        state=state,
+        opt_state=opt_state,
+        metrics=metrics,
+        step=ts.step + 1,
+    )
+    extras: dict[str, Any] = {}
+    if config.probe_every > 0:
+        extras[PROBES] = _probes_due(
+            new.step, config.probe_every, params, grads, updates
+        )
+    if config.sparse_check is not None:
+        extras[BAD_LABELS] = config.sparse_check(batch.y)
+    if config.finite_gate or config.skip_empty:
+        commit = jnp.asarray(True)
+        if config.skip_empty:
+            commit = commit & jnp.any(batch.mask)
+        if config.finite_gate:
+            finite = all_finite(loss, params, state, opt_state)
+            extras[NONFINITE] = jnp.any(batch.mask) & ~finite
+            commit = commit & finite
+        # The step counter moves only for committed steps; the old state is kept
+        # whole otherwise (TerminateOnNaN keeps the last finite weights).
+        new = jax.lax.cond(commit, lambda: new, lambda: ts)
+    if not config.results:
+        return new, extras
+    return new, {**objective.results(new.metrics), **extras}
+
+
 def make_train_step(
     apply_fn: ApplyFn,
     objective: Objective,
     optimizer: optax.GradientTransformation,
-    *,
-    penalty_fn: Callable[[Any], jax.Array] | None = None,
-    loss_fn: Callable[..., jax.Array] | None = None,
-    probe_every: int = 0,
-    finite_gate: bool = False,
-    skip_empty: bool = False,
-    sparse_check: Callable[[Any], jax.Array] | None = None,
-    results: bool = True,
-    uses_key: bool = True,
+    config: StepConfig | None = None,
+    **options: Any,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
     """Build the pure `train_step(train_state, batch) -> (train_state, logs)`.
 
@@ -78,28 +217,15 @@ def make_train_step(
         apply_fn: `apply(params, state, x, *, training, key, mask) -> (y, state)`.
         objective: The compiled losses and metrics.
         optimizer: Any optax transformation (frozen weights already masked out).
-        penalty_fn: `penalty(params) -> scalar`, the regularization loss.
-        loss_fn: Overrides the loss: `loss_fn(x, y, y_pred, sample_weight, mask)`
-            returning a scalar (a model's `compute_loss`).
-        probe_every: When > 0, on every `probe_every`-th step the logs carry per-variable
-            norms of params, gradients and updates under `"_probes"` (computed in
-            the compiled step; the other steps skip the reductions).
-        finite_gate: When True, a step whose loss, params, state or optimizer state
-            is not finite is not committed: the old train state is kept and
-            `logs["_nonfinite"]` is set.
-        skip_empty: When True, a batch with no real row leaves the train state
-            untouched (the trailing steps of a K-step block).
-        sparse_check: Optional `check(y) -> bool` flagging out-of-range labels; the
-            flag is returned as `logs["_bad_labels"]`.
-        results: When False, the logs leave out the metric results (a caller
-            running many steps in one program reads them once, from the final
-            `train_state.metrics`, with `objective.results`).
-        uses_key: When False, `apply` gets `key=None` (no layer draws random
-            numbers), and the step derives no key.
+        config: The step's options (`StepConfig()` when None).
+        **options: `StepConfig` fields, overriding those of `config`
+            (`make_train_step(apply, objective, tx, finite_gate=True)`).
 
     Returns:
         The pure train step.
     """
+    config = replace(config or StepConfig(), **options)
+    penalty_fn, uses_key = config.penalty_fn, config.uses_key
 
     # The pieces that are not the model's code (loss reduction, optimizer update,
     # metrics) are compiled on their own: under the outer jit they are inlined;
@@ -112,25 +238,20 @@ def make_train_step(
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), updates, opt_state
 
-    update_metrics = jax.jit(objective.update_metrics) if objective is not None else None
+    update_metrics = (
+        jax.jit(objective.update_metrics) if objective is not None else None
+    )
 
-    def compute(ts: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Any], Any]:
+    def train_step(ts: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Any]]:
         key = step_key(ts) if uses_key else None
 
         def loss_of(params: Any) -> tuple[jax.Array, Any]:
             y_pred, new_state = apply_fn(
                 params, ts.state, batch.x, training=True, key=key, mask=batch.mask
             )
-            if loss_fn is not None:
-                total = jnp.asarray(
-                    loss_fn(batch.x, batch.y, y_pred, batch.sample_weight, batch.mask),
-                    jnp.float32,
-                )
-                parts: dict[str, jax.Array] = {}
-            else:
-                total, parts = objective_loss(
-                    batch.y, y_pred, batch.sample_weight, batch.mask
-                )
+            total, parts = batch_loss(
+                batch, y_pred, objective_loss=objective_loss, loss_fn=config.loss_fn
+            )
             if penalty is not None:
                 total = total + penalty(params)
             return total, (y_pred, new_state, parts)
@@ -142,50 +263,19 @@ def make_train_step(
         metrics = update_metrics(
             ts.metrics, batch.y, y_pred, batch.sample_weight, batch.mask, loss, parts
         )
-        new = ts._replace(
+        return finish_step(
+            ts,
+            batch,
+            objective,
+            config,
+            loss=loss,
+            grads=grads,
+            updates=updates,
             params=params,
             state=new_state,
             opt_state=opt_state,
             metrics=metrics,
-            step=ts.step + 1,
         )
-        extras: dict[str, Any] = {}
-        if probe_every > 0:
-            extras["_probes"] = jax.lax.cond(
-                # The last step of every `probe_every`: with K-step blocks (K
-                # dividing probe_every) that is a block's last step, whose logs
-                # reach the callbacks.
-                (ts.step + 1) % probe_every == 0,
-                lambda: layer_probes(params, grads, updates),
-                lambda: jax.tree.map(
-                    lambda _: jnp.full((), jnp.nan, jnp.float32),
-                    layer_probes(params, grads, updates),
-                ),
-            )
-        if sparse_check is not None:
-            extras["_bad_labels"] = sparse_check(batch.y)
-        return new, extras, loss
-
-    def logs_of(ts: TrainState, extras: dict[str, Any]) -> dict[str, Any]:
-        return {**objective.results(ts.metrics), **extras} if results else extras
-
-    def train_step(ts: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Any]]:
-        if not (finite_gate or skip_empty):
-            new, extras, _ = compute(ts, batch)
-            return new, logs_of(new, extras)
-
-        new, extras, loss = compute(ts, batch)
-        commit = jnp.asarray(True)
-        if skip_empty:
-            commit = commit & jnp.any(batch.mask)
-        if finite_gate:
-            finite = all_finite(loss, new.params, new.state, new.opt_state)
-            extras["_nonfinite"] = jnp.any(batch.mask) & ~finite
-            commit = commit & finite
-        # Keep the step counter moving only for committed steps; the old state is
-        # returned whole otherwise (TerminateOnNaN keeps the last finite weights).
-        kept = jax.lax.cond(commit, lambda: new, lambda: ts)
-        return kept, logs_of(kept, extras)
 
     return train_step
 
@@ -207,16 +297,9 @@ def make_test_step(
         y_pred, _ = apply_fn(
             params, state, batch.x, training=False, key=None, mask=batch.mask
         )
-        if loss_fn is not None:
-            loss = jnp.asarray(
-                loss_fn(batch.x, batch.y, y_pred, batch.sample_weight, batch.mask),
-                jnp.float32,
-            )
-            parts: dict[str, jax.Array] = {}
-        else:
-            loss, parts = objective.loss(
-                batch.y, y_pred, batch.sample_weight, batch.mask
-            )
+        loss, parts = batch_loss(
+            batch, y_pred, objective_loss=objective.loss, loss_fn=loss_fn
+        )
         if penalty_fn is not None:
             loss = loss + penalty_fn(params)
         metrics = objective.update_metrics(
