@@ -45,10 +45,10 @@ class Catalogue:
         ...                     tail="Valid names: {names}.")
         >>> colours.get("RED")
         1
-        >>> colours.get("gren")
+        >>> colours.get("gren")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: Unknown colour 'gren'. Did you mean 'green'? Valid names: ['green', 'red'].
+        ValueError: Unknown colour 'gren'. Did you mean 'green'? Valid names: [...].
     """
 
     def __init__(
@@ -63,19 +63,31 @@ class Catalogue:
         example: str = "{'class_name': ..., 'config': {...}}",
     ) -> None:
         self.kind = kind
-        self.entries = dict(entries)
+        self.entries: dict[str, Any] = {}
         self.tail = tail
         self.example = example
         self._fold = fold
         self._folded: dict[str, Any] = {}
-        if fold is not None:
-            for name, obj in self.entries.items():
-                self._folded.setdefault(fold(name), obj)
-        self._suggest_from = [*self.entries, *suggest_from]
-        self._cutoff = cutoff
         self._canonical: dict[int, str] = {}
-        for name, obj in self.entries.items():
+        self._suggest_from: list[str] = []
+        self._cutoff = cutoff
+        for name, obj in entries.items():
+            self.register(obj, name)
+        self._suggest_from.extend(suggest_from)
+
+    def register(self, obj: Any, *names: str) -> Any:
+        """Add `obj` under `names` (the first one it ever gets is its canonical name).
+
+        The registration hook of catalogues whose entries are defined in several
+        modules (losses, metrics). Returns `obj`.
+        """
+        for name in names:
+            self.entries[name] = obj
+            self._suggest_from.append(name)
+            if self._fold is not None:
+                self._folded.setdefault(self._fold(name), obj)
             self._canonical.setdefault(id(obj), name)
+        return obj
 
     def names(self) -> list[str]:
         """Every name of the catalogue, in registration order."""
@@ -141,8 +153,7 @@ class Catalogue:
             or set(identifier) - DICT_KEYS
         ):
             raise ValueError(
-                f"A {self.kind} dict must look like {self.example}, got "
-                f"{identifier!r}."
+                f"A {self.kind} dict must look like {self.example}, got {identifier!r}."
             )
         class_name = identifier["class_name"]
         entry = self.get(class_name, custom_objects)

@@ -465,8 +465,8 @@ def serialize(activation: str | Callable[..., Array] | None) -> str | None:
     if name is None:
         raise ValueError(
             f"Cannot serialize activation {activation!r}: only built-in activations "
-            f"can be saved as data. Use one of {sorted(_CATALOGUE.names())}, or apply the "
-            "custom function in a layer of your own."
+            f"can be saved as data. Use one of {sorted(_CATALOGUE.names())}, or apply "
+            "the custom function in a layer of your own."
         )
     return name
 
