@@ -76,6 +76,7 @@ def compute_dtype(x: Array) -> Any:
 
 
 def as_float(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[Array, Array]:
+    """`y_true` and `y_pred` as arrays of `compute_dtype(y_pred)`."""
     y_pred = jnp.asarray(y_pred)
     dtype = compute_dtype(y_pred)
     return jnp.asarray(y_true).astype(dtype), y_pred.astype(dtype)
@@ -125,6 +126,7 @@ def same_static_dims(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
 
 
 def check_batched(fn: str, y_true: Array, y_pred: Array) -> None:
+    """Refuse scalar inputs: losses need a batch axis first."""
     if y_pred.ndim == 0 or y_true.ndim == 0:
         raise ValueError(
             f"{fn}: expected batched inputs (batch axis first), got "
@@ -165,6 +167,7 @@ def per_sample(values: Array) -> Array:
 
 
 def class_axis(fn: str, axis: Any, ndim: int) -> int:
+    """`axis` checked against rank `ndim` and made non-negative; never the batch."""
     if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
         raise TypeError(f"{fn}: `axis` must be an int, got {axis!r}.")
     if not -ndim <= axis < ndim:

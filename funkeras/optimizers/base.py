@@ -37,6 +37,7 @@ class Optimizer(optax.GradientTransformationExtraArgs):
     Create it with the factories (`Adam(...)`, `get("sgd")`), not directly.
 
     Example:
+        >>> from funkeras.optimizers import Adam
         >>> tx = Adam(learning_rate=0.01)
         >>> isinstance(tx, optax.GradientTransformation), tx.class_name
         (True, 'Adam')

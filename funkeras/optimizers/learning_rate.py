@@ -97,6 +97,7 @@ def get_learning_rate(opt_state: PyTree, optimizer: Any = None) -> float:
             schedule without `optimizer`.
 
     Example:
+        >>> from funkeras.optimizers import SGD
         >>> tx = SGD(learning_rate=0.1, gradient_accumulation_steps=2)
         >>> round(get_learning_rate(tx.init(jnp.zeros(2))), 6)
         0.1
@@ -150,6 +151,7 @@ def set_learning_rate(opt_state: PyTree, value: ArrayLike) -> PyTree:
             would do nothing); or a negative or non-finite value.
 
     Example:
+        >>> from funkeras.optimizers import Adam
         >>> tx = Adam(learning_rate=0.1)
         >>> state = set_learning_rate(tx.init(jnp.zeros(2)), 0.01)
         >>> round(get_learning_rate(state), 6)

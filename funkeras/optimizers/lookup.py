@@ -121,6 +121,7 @@ def serialize(optimizer: optax.GradientTransformation) -> dict[str, Any]:
             learning rate is a callable that is not a funkeras schedule.
 
     Example:
+        >>> from funkeras.optimizers import ExponentialDecay
         >>> serialize(Adam(learning_rate=ExponentialDecay(0.1, 100, 0.9)))["config"][
         ...     "learning_rate"]["class_name"]
         'ExponentialDecay'
