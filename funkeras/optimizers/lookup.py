@@ -56,18 +56,12 @@ _OPTIMIZERS = Catalogue(
 
 # Keras config keys funkeras accepts only at their inert values (`ema_momentum`
 # means nothing without `use_ema`).
-
 _KERAS_ONLY = {
     "use_ema": False,
     "ema_overwrite_frequency": None,
     "loss_scale_factor": None,
 }
 _KERAS_IGNORED = ("ema_momentum",)
-
-
-# ----------------------------------------------------------------------------
-# Names, configs and the learning rate in the optimizer state.
-# ----------------------------------------------------------------------------
 
 
 def get(identifier: Any, **overrides: Any) -> optax.GradientTransformation:
