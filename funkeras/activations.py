@@ -12,13 +12,13 @@ form by default (jax.nn: the tanh approximation).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from funkeras._catalogue import Catalogue, module_dir
 from funkeras._validation import check_float
 from funkeras.typing import Array, ArrayLike
 
@@ -373,45 +373,33 @@ def linear(x: ArrayLike) -> Array:
     return _as_array(x)
 
 
-_REGISTRY: dict[str, Callable[..., Array]] = {
-    "relu": relu,
-    "relu6": relu6,
-    "leaky_relu": leaky_relu,
-    "elu": elu,
-    "selu": selu,
-    "gelu": gelu,
-    "sigmoid": sigmoid,
-    "hard_sigmoid": hard_sigmoid,
-    "hard_silu": hard_silu,
-    "hard_swish": hard_silu,
-    "tanh": tanh,
-    "softmax": softmax,
-    "log_softmax": log_softmax,
-    "softplus": softplus,
-    "softsign": softsign,
-    "silu": silu,
-    "swish": silu,
-    "mish": mish,
-    "exponential": exponential,
-    "linear": linear,
-}
-# The first name registered for a function is its canonical name.
-_NAMES: dict[Callable[..., Array], str] = {}
-for _name, _fn in _REGISTRY.items():
-    _NAMES.setdefault(_fn, _name)
-del _name, _fn
-
-
-def _lookup(name: str) -> Callable[..., Array]:
-    fn = _REGISTRY.get(name.lower())
-    if fn is None:
-        close = difflib.get_close_matches(name.lower(), list(_REGISTRY), n=3)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(
-            f"Unknown activation {name!r}.{hint} Valid names: {sorted(_REGISTRY)}; "
-            "or pass a callable."
-        )
-    return fn
+_CATALOGUE = Catalogue(
+    "activation",
+    {
+        "relu": relu,
+        "relu6": relu6,
+        "leaky_relu": leaky_relu,
+        "elu": elu,
+        "selu": selu,
+        "gelu": gelu,
+        "sigmoid": sigmoid,
+        "hard_sigmoid": hard_sigmoid,
+        "hard_silu": hard_silu,
+        "hard_swish": hard_silu,
+        "tanh": tanh,
+        "softmax": softmax,
+        "log_softmax": log_softmax,
+        "softplus": softplus,
+        "softsign": softsign,
+        "silu": silu,
+        "swish": silu,
+        "mish": mish,
+        "exponential": exponential,
+        "linear": linear,
+    },
+    fold=str.lower,
+    tail="Valid names: {names}; or pass a callable.",
+)
 
 
 def get(identifier: str | Callable[..., Array] | None) -> Callable[..., Array]:
@@ -439,7 +427,7 @@ def get(identifier: str | Callable[..., Array] | None) -> Callable[..., Array]:
     if identifier is None:
         return linear
     if isinstance(identifier, str):
-        return _lookup(identifier)
+        return _CATALOGUE.get(identifier)
     if callable(identifier):
         return identifier
     raise TypeError(
@@ -471,16 +459,16 @@ def serialize(activation: str | Callable[..., Array] | None) -> str | None:
     if activation is None:
         return None
     if isinstance(activation, str):
-        _lookup(activation)
+        _CATALOGUE.get(activation)
         return activation.lower()
-    try:
-        name = _NAMES.get(activation)
-    except TypeError:  # an unhashable callable is certainly not a built-in
-        name = None
+    name = _CATALOGUE.name_of(activation)
     if name is None:
         raise ValueError(
             f"Cannot serialize activation {activation!r}: only built-in activations "
-            f"can be saved as data. Use one of {sorted(_REGISTRY)}, or apply the "
-            "custom function in a layer of your own."
+            f"can be saved as data. Use one of {sorted(_CATALOGUE.names())}, or apply "
+            "the custom function in a layer of your own."
         )
     return name
+
+
+__dir__ = module_dir(globals())

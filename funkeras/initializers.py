@@ -19,7 +19,6 @@ a 2D shape `(in, out)` has `fan_in = in`, `fan_out = out`; a 1D shape `(n,)` has
 from __future__ import annotations
 
 import abc
-import difflib
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -28,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from funkeras._catalogue import Catalogue, module_dir
 from funkeras._validation import check_choice, check_float
 from funkeras.typing import Array, PRNGKey
 
@@ -591,72 +591,34 @@ _CLASSES: tuple[type[Initializer], ...] = (
 
 # Keras' names: snake_case names (the first one listed for a class is the one
 # `serialize` writes), Keras' short aliases, and the CamelCase class names.
-_REGISTRY: dict[str, type[Initializer]] = {
-    "zeros": Zeros,
-    "ones": Ones,
-    "constant": Constant,
-    "identity": Identity,
-    "random_uniform": RandomUniform,
-    "random_normal": RandomNormal,
-    "truncated_normal": TruncatedNormal,
-    "variance_scaling": VarianceScaling,
-    "glorot_uniform": GlorotUniform,
-    "glorot_normal": GlorotNormal,
-    "he_uniform": HeUniform,
-    "he_normal": HeNormal,
-    "lecun_uniform": LecunUniform,
-    "lecun_normal": LecunNormal,
-    "orthogonal": Orthogonal,
-    "uniform": RandomUniform,
-    "normal": RandomNormal,
-    "one": Ones,
-    "zero": Zeros,
-}
-_NAMES: dict[type[Initializer], str] = {}
-for _name, _cls in _REGISTRY.items():
-    _NAMES.setdefault(_cls, _name)
-_CLASS_NAMES: dict[str, type[Initializer]] = {cls.__name__: cls for cls in _CLASSES}
-del _name, _cls
-
-
-def _lookup(name: str) -> type[Initializer]:
-    cls = _CLASS_NAMES.get(name) or _REGISTRY.get(name.lower())
-    if cls is None:
-        candidates = [*_REGISTRY, *_CLASS_NAMES]
-        close = difflib.get_close_matches(name, candidates, n=3)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(
-            f"Unknown initializer {name!r}.{hint} Valid names: {sorted(_REGISTRY)} "
-            "(or their CamelCase class names); or pass a callable "
-            "`(key, shape, dtype)`."
-        )
-    return cls
-
-
-def _from_dict(identifier: dict[str, Any]) -> Initializer:
-    extra = set(identifier) - {"class_name", "config", "module", "registered_name"}
-    if "class_name" not in identifier or extra:
-        raise ValueError(
-            "An initializer dict must look like {'class_name': 'VarianceScaling', "
-            f"'config': {{...}}}}, got {identifier!r}."
-        )
-    class_name = identifier["class_name"]
-    if not isinstance(class_name, str):
-        raise TypeError(f"Initializer `class_name` must be a str, got {class_name!r}.")
-    cls = _lookup(class_name)
-    config = identifier.get("config") or {}
-    if not isinstance(config, dict):
-        raise TypeError(
-            f"{cls.__name__}: `config` must be a dict of constructor arguments, got "
-            f"{config!r}."
-        )
-    try:
-        return cls.from_config(config)
-    except TypeError as e:
-        raise TypeError(
-            f"{cls.__name__}: bad config {config!r} ({e}). Expected the keys of "
-            f"{cls.__name__}().get_config()."
-        ) from e
+_CATALOGUE = Catalogue(
+    "initializer",
+    {
+        "zeros": Zeros,
+        "ones": Ones,
+        "constant": Constant,
+        "identity": Identity,
+        "random_uniform": RandomUniform,
+        "random_normal": RandomNormal,
+        "truncated_normal": TruncatedNormal,
+        "variance_scaling": VarianceScaling,
+        "glorot_uniform": GlorotUniform,
+        "glorot_normal": GlorotNormal,
+        "he_uniform": HeUniform,
+        "he_normal": HeNormal,
+        "lecun_uniform": LecunUniform,
+        "lecun_normal": LecunNormal,
+        "orthogonal": Orthogonal,
+        "uniform": RandomUniform,
+        "normal": RandomNormal,
+        "one": Ones,
+        "zero": Zeros,
+        **{cls.__name__: cls for cls in _CLASSES},
+    },
+    fold=str.lower,
+    tail="Valid names: {names}; or pass a callable `(key, shape, dtype)`.",
+    example="{'class_name': 'VarianceScaling', 'config': {...}}",
+)
 
 
 def get(identifier: Any) -> Callable[..., Array]:
@@ -685,9 +647,9 @@ def get(identifier: Any) -> Callable[..., Array]:
         Constant(value=2.0)
     """
     if isinstance(identifier, str):
-        return _lookup(identifier)()
+        return _CATALOGUE.get(identifier)()
     if isinstance(identifier, dict):
-        return _from_dict(identifier)
+        return _CATALOGUE.deserialize(identifier, base=Initializer)
     if isinstance(identifier, type) and issubclass(identifier, Initializer):
         return identifier()
     if callable(identifier):
@@ -724,15 +686,17 @@ def serialize(initializer: Any) -> str | dict[str, Any] | None:
     if initializer is None:
         return None
     if isinstance(initializer, str):
-        _lookup(initializer)
+        _CATALOGUE.get(initializer)
         return initializer
     if type(initializer) in _CLASSES:
-        config = initializer.get_config()
-        if not config:
-            return _NAMES[type(initializer)]
-        return {"class_name": type(initializer).__name__, "config": dict(config)}
+        if not initializer.get_config():
+            return _CATALOGUE.name_of(type(initializer))
+        return _CATALOGUE.serialize(initializer)
     raise ValueError(
         f"Cannot serialize initializer {initializer!r}: only built-in initializers "
         "can be saved as data. Use a built-in name or class such as "
         "'glorot_uniform' or VarianceScaling(...)."
     )
+
+
+__dir__ = module_dir(globals())

@@ -13,13 +13,13 @@ Names resolve to Keras' defaults: `"l1"` is `L1(0.01)`, `"l2"` is `L2(0.01)`, an
 from __future__ import annotations
 
 import abc
-import difflib
 import math
 from collections.abc import Callable
 from typing import Any
 
 import jax.numpy as jnp
 
+from funkeras._catalogue import Catalogue, module_dir
 from funkeras._validation import check_float
 from funkeras.typing import Array, ArrayLike
 
@@ -167,65 +167,26 @@ class L1L2(Regularizer):
         return {"l1": self.l1, "l2": self.l2}
 
 
-_CLASSES: dict[str, type[Regularizer]] = {"L1": L1, "L2": L2, "L1L2": L1L2}
-# Names give Keras' defaults; "l1_l2" is Keras' `l1_l2()` helper with 0.01 each.
-_NAMED: dict[str, Callable[[], Regularizer]] = {
-    "l1": L1,
-    "l2": L2,
-    "l1_l2": lambda: L1L2(l1=0.01, l2=0.01),
-    "l1l2": lambda: L1L2(l1=0.01, l2=0.01),
-}
+def _keras_l1_l2() -> Regularizer:
+    """Keras' `l1_l2()` helper: 0.01 each."""
+    return L1L2(l1=0.01, l2=0.01)
 
 
-def _lookup_class(name: str) -> type[Regularizer]:
-    cls = _CLASSES.get(name) or {k.lower(): v for k, v in _CLASSES.items()}.get(
-        name.lower().replace("_", "")
-    )
-    if cls is None:
-        raise ValueError(
-            f"Unknown regularizer class {name!r}. "
-            f"Valid class names: {sorted(_CLASSES)}."
-        )
-    return cls
-
-
-def _from_name(name: str) -> Regularizer:
-    make = _NAMED.get(name.lower())
-    if make is None:
-        close = difflib.get_close_matches(name.lower(), list(_NAMED), n=3)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(
-            f"Unknown regularizer {name!r}.{hint} Valid names: {sorted(_NAMED)}; or "
-            "pass a {'class_name', 'config'} dict, an instance such as L2(1e-4), or "
-            "a callable `x -> scalar`."
-        )
-    return make()
-
-
-def _from_dict(identifier: dict[str, Any]) -> Regularizer:
-    extra = set(identifier) - {"class_name", "config", "module", "registered_name"}
-    if "class_name" not in identifier or extra:
-        raise ValueError(
-            "A regularizer dict must look like {'class_name': 'L2', 'config': "
-            f"{{'l2': 0.01}}}}, got {identifier!r}."
-        )
-    class_name = identifier["class_name"]
-    if not isinstance(class_name, str):
-        raise TypeError(f"Regularizer `class_name` must be a str, got {class_name!r}.")
-    cls = _lookup_class(class_name)
-    config = identifier.get("config") or {}
-    if not isinstance(config, dict):
-        raise TypeError(
-            f"{cls.__name__}: `config` must be a dict of constructor arguments, got "
-            f"{config!r}."
-        )
-    try:
-        return cls.from_config(config)
-    except TypeError as e:
-        raise TypeError(
-            f"{cls.__name__}: bad config {config!r} ({e}). Expected the keys of "
-            f"{cls.__name__}().get_config()."
-        ) from e
+_CLASSES = Catalogue(
+    "regularizer class",
+    {"L1": L1, "L2": L2, "L1L2": L1L2},
+    fold=lambda name: name.lower().replace("_", ""),
+    tail="Valid class names: {names}.",
+    example="{'class_name': 'L2', 'config': {'l2': 0.01}}",
+)
+# Names give Keras' defaults.
+_NAMED = Catalogue(
+    "regularizer",
+    {"l1": L1, "l2": L2, "l1_l2": _keras_l1_l2, "l1l2": _keras_l1_l2},
+    fold=str.lower,
+    tail="Valid names: {names}; or pass a {'class_name', 'config'} dict, an instance "
+    "such as L2(1e-4), or a callable `x -> scalar`.",
+)
 
 
 def get(identifier: Any) -> Callable[[ArrayLike], Array] | None:
@@ -254,9 +215,9 @@ def get(identifier: Any) -> Callable[[ArrayLike], Array] | None:
     if identifier is None:
         return None
     if isinstance(identifier, str):
-        return _from_name(identifier)
+        return _NAMED.get(identifier)()
     if isinstance(identifier, dict):
-        return _from_dict(identifier)
+        return _CLASSES.deserialize(identifier, base=Regularizer)
     if isinstance(identifier, type) and issubclass(identifier, Regularizer):
         return identifier()
     if callable(identifier):
@@ -290,14 +251,15 @@ def serialize(regularizer: Any) -> str | dict[str, Any] | None:
     if regularizer is None:
         return None
     if isinstance(regularizer, str):
-        _from_name(regularizer)
+        _NAMED.get(regularizer)
         return regularizer
-    if type(regularizer) in _CLASSES.values():
-        return {
-            "class_name": type(regularizer).__name__,
-            "config": regularizer.get_config(),
-        }
+    if _CLASSES.name_of(type(regularizer)) is not None:
+        return _CLASSES.serialize(regularizer)
     raise ValueError(
         f"Cannot serialize regularizer {regularizer!r}: only built-in regularizers "
-        f"can be saved as data. Use one of {sorted(_CLASSES)} or a name such as 'l2'."
+        f"can be saved as data. Use one of {sorted(_CLASSES.names())} or a name such "
+        "as 'l2'."
     )
+
+
+__dir__ = module_dir(globals())

@@ -9,6 +9,7 @@ import pytest
 from jax.test_util import check_grads
 
 from funkeras import losses as L
+from funkeras.losses.probabilistic import loss_kind
 
 EPS = 1e-7
 B, C = 6, 4
@@ -772,3 +773,36 @@ def test_config_validation():
     with pytest.raises(TypeError, match="must define"):
         L.Loss()(jnp.ones((2, 1)), jnp.ones((2, 1)))
     assert L.MeanSquaredError(reduction=None).reduction == "none"
+
+
+def test_loss_kind_reads_types_and_functions_not_names():
+    assert loss_kind(L.SparseCategoricalCrossentropy(from_logits=True)) == "sparse"
+    assert loss_kind(L.sparse_categorical_crossentropy) == "sparse"
+    assert loss_kind(L.LossFunctionWrapper(L.binary_crossentropy)) == "binary"
+    assert loss_kind(L.BinaryFocalCrossentropy()) == "binary"
+    renamed = L.CategoricalCrossentropy(name="sparse_categorical_crossentropy")
+    assert loss_kind(renamed) == "categorical"
+    assert loss_kind(L.MeanSquaredError()) is None
+
+    def sparse_categorical_crossentropy(y_true, y_pred):
+        return y_pred
+
+    assert loss_kind(sparse_categorical_crossentropy) is None
+
+
+def test_catalogue_names_and_round_trips():
+    assert L.get("MSE") is L.get("mse") is L.mean_squared_error
+    assert L.serialize(L.get("huber_loss")) == {
+        "class_name": "function",
+        "config": "huber",
+    }
+    with pytest.raises(ValueError, match="is a class"):
+        L.deserialize({"class_name": "function", "config": "Huber"})
+    with pytest.raises(ValueError, match="not a Loss class"):
+        L.deserialize({"class_name": "x"}, custom_objects={"x": dict})
+    with pytest.raises(ValueError, match="Cannot serialize"):
+        L.serialize(L.Huber)
+    wrapper = L.LossFunctionWrapper(L.huber, delta=0.5)
+    assert wrapper.fn_kwargs == {"delta": 0.5}
+    rebuilt = L.deserialize(L.serialize(wrapper))
+    assert rebuilt.fn is L.huber and rebuilt.fn_kwargs == {"delta": 0.5}

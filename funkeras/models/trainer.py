@@ -23,6 +23,7 @@ from funkeras.callbacks.history import History
 from funkeras.callbacks.progbar import ProgbarLogger
 from funkeras.errors import NotCompiledError
 from funkeras.layers.core import Embedding
+from funkeras.losses.probabilistic import loss_kind
 from funkeras.training.data import (
     ArrayData,
     IterableData,
@@ -40,19 +41,9 @@ from funkeras.training.state import Batch, TrainState, copy_tree, to_device
 __all__ = ["Trainer"]
 
 
-def _loss_name(loss: Any) -> str:
-    for attr in ("name", "__name__"):
-        value = getattr(loss, attr, None)
-        if isinstance(value, str):
-            return value
-    return type(loss).__name__
-
-
 def _is_sparse_ce(loss: Any) -> bool:
-    name = _loss_name(loss).lower().replace("_", "")
-    return "sparsecategoricalcrossentropy" in name or type(loss).__name__ == (
-        "SparseCategoricalCrossentropy"
-    )
+    """Whether `loss` is a sparse categorical crossentropy (by type, not by name)."""
+    return loss_kind(loss) == "sparse"
 
 
 class Trainer:

@@ -1,0 +1,387 @@
+"""The base of the metrics: `Metric`, the reductions `Mean` and `Sum`,
+`MeanMetricWrapper` (the mean of a per-sample function) and `row_weights`.
+
+A metric object holds configuration only; its state is a dict of arrays that
+`init`, `update` and `result` pass along (see `funkeras.metrics`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax.numpy as jnp
+
+from funkeras import losses
+from funkeras._catalogue import Catalogue
+from funkeras._validation import normalize_dtype, shape_str, to_snake_case
+from funkeras.losses.base import div_no_nan, per_sample
+from funkeras.typing import Array, ArrayLike
+
+__all__ = [
+    "State",
+    "FUNCTIONS",
+    "Metric",
+    "Mean",
+    "Sum",
+    "MeanMetricWrapper",
+    "row_weights",
+    "num_outputs",
+]
+
+
+State = dict[str, Array]
+"""A metric's state: arrays keyed by Keras' variable names."""
+
+FUNCTIONS = Catalogue("metric function", {})
+"""The built-in per-sample metric functions by name (registered where defined)."""
+
+
+def row_weights(
+    y_pred: ArrayLike,
+    sample_weight: ArrayLike | None = None,
+    mask: ArrayLike | None = None,
+) -> Array | None:
+    """One weight per row, `(batch,)` float32: sample weights times the row mask.
+
+    The helper `update` methods use, also for `Metric` subclasses. Returns `None`
+    when both are `None` (every row counts once).
+
+    Args:
+        y_pred: The batch (only its leading axis is used).
+        sample_weight: Optional weights, shape `()`, `(batch,)` or `(batch, 1)`.
+        mask: Optional boolean `(batch,)` vector, True for real rows.
+
+    Returns:
+        A `(batch,)` float32 array, or `None`.
+
+    Raises:
+        ValueError: For weights or a mask of another shape.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.metrics import row_weights
+        >>> row_weights(jnp.zeros((3, 2)), jnp.array([1., 2., 3.]),
+        ...             jnp.array([True, True, False])).tolist()
+        [1.0, 2.0, 0.0]
+    """
+    if sample_weight is None and mask is None:
+        return None
+    batch = jnp.shape(y_pred)[0]
+    weights = jnp.ones((batch,), jnp.float32)
+    for what, w in (("sample_weight", sample_weight), ("mask", mask)):
+        if w is None:
+            continue
+        w = jnp.asarray(w)
+        if w.ndim == 2 and w.shape[-1] == 1:
+            w = w[:, 0]
+        if w.ndim > 1 or (what == "mask" and w.ndim != 1):
+            raise ValueError(
+                f"metrics: `{what}` must have shape (batch,), got shape "
+                f"{shape_str(w.shape)}."
+            )
+        weights = weights * jnp.broadcast_to(w.astype(jnp.float32), (batch,))
+    return weights
+
+
+class Metric:
+    """Base class of metrics: configuration plus pure `init`, `update`, `result`.
+
+    Subclass it and define `init(y_pred_spec=None) -> state` (a dict of arrays),
+    `update(state, y_true, y_pred, sample_weight=None, mask=None) -> state` and
+    `result(state) -> array`. Keep them pure (they run inside a jitted step) and
+    let masked rows contribute nothing (`row_weights` combines the weights and the
+    mask).
+
+    Args:
+        name: The name shown in logs (defaults to the snake_case class name).
+        dtype: The dtype of the state and the result (float32).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras import metrics
+        >>> class MaxError(metrics.Metric):
+        ...     def init(self, y_pred_spec=None):
+        ...         return {"max": jnp.zeros(())}
+        ...     def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
+        ...         err = jnp.abs(y_pred - y_true).max(axis=-1)
+        ...         w = metrics.row_weights(y_pred, sample_weight, mask)
+        ...         err = err if w is None else jnp.where(w > 0, err, 0.0)
+        ...         return {"max": jnp.maximum(state["max"], err.max())}
+        ...     def result(self, state):
+        ...         return state["max"]
+        >>> m = MaxError()
+        >>> state = m.update(m.init(), jnp.zeros((2, 1)), jnp.array([[0.5], [3.0]]),
+        ...                  mask=jnp.array([True, False]))
+        >>> float(m.result(state))
+        0.5
+    """
+
+    def __init__(self, name: str | None = None, dtype: Any = None) -> None:
+        owner = type(self).__name__
+        if name is not None and (not isinstance(name, str) or not name):
+            raise TypeError(f"{owner}: `name` must be a non-empty str, got {name!r}.")
+        self.name = name or to_snake_case(owner)
+        self.dtype = normalize_dtype(owner, "float32" if dtype is None else dtype)
+
+    def init(self, y_pred_spec: Any = None) -> State:
+        """A fresh state (zeros).
+
+        Args:
+            y_pred_spec: The spec (shape without the batch axis, and dtype) of one
+                prediction; needed only by metrics whose state depends on the
+                number of outputs (`R2Score`, `F1Score`, multi-label `AUC`).
+        """
+        raise TypeError(f"{type(self).__name__}: a Metric subclass must define `init`.")
+
+    def update(
+        self,
+        state: State,
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        mask: ArrayLike | None = None,
+    ) -> State:
+        """The state after one more batch (pure)."""
+        raise TypeError(
+            f"{type(self).__name__}: a Metric subclass must define `update`."
+        )
+
+    def result(self, state: State) -> Array:
+        """The metric's value for everything accumulated in `state`."""
+        raise TypeError(
+            f"{type(self).__name__}: a Metric subclass must define `result`."
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        """The metric's configuration as a JSON-safe dict (`from_config` inverts it)."""
+        return {"name": self.name, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Metric:
+        """Rebuild a metric from `get_config()`'s output."""
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+    def _zeros(self, shape: tuple[int, ...] = ()) -> Array:
+        return jnp.zeros(shape, self.dtype)
+
+
+def num_outputs(owner: str, y_pred_spec: Any) -> int:
+    """The size of the last axis of one prediction (`init`'s `y_pred_spec`)."""
+    if y_pred_spec is None:
+        raise ValueError(
+            f"{owner}: `init` needs `y_pred_spec`, the shape of one prediction "
+            "(without the batch axis), to size its state: e.g. "
+            "`metric.init(jax.ShapeDtypeStruct((3,), jnp.float32))`."
+        )
+    shape = tuple(getattr(y_pred_spec, "shape", y_pred_spec))
+    return int(shape[-1]) if shape else 1
+
+
+class Mean(Metric):
+    """The (weighted) mean of the values given to `update`.
+
+    `update(state, values, sample_weight=None, mask=None)`: values of shape
+    `(batch, ...)` are averaged over their non-batch axes first; a scalar counts
+    once (or with its scalar weight; with `mask`, weighted by the number of real
+    rows). State: `total`, `count`.
+
+    Args:
+        name: The metric's name.
+        dtype: The state's dtype.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras import metrics
+        >>> m = metrics.Mean()
+        >>> state = m.update(m.init(), jnp.array([1., 3., 5., 7.]),
+        ...                  sample_weight=jnp.array([1., 1., 0., 0.]))
+        >>> float(m.result(state))
+        2.0
+    """
+
+    def __init__(self, name: str | None = "mean", dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+
+    def init(self, y_pred_spec: Any = None) -> State:
+        return {"total": self._zeros(), "count": self._zeros()}
+
+    def update(  # type: ignore[override]
+        self,
+        state: State,
+        values: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        mask: ArrayLike | None = None,
+    ) -> State:
+        values = jnp.asarray(values).astype(self.dtype)
+        if values.ndim == 0:
+            weight = jnp.ones((), self.dtype)
+            if sample_weight is not None:
+                weight = weight * jnp.asarray(sample_weight, self.dtype).reshape(())
+            if mask is not None:
+                weight = weight * jnp.sum(jnp.asarray(mask).astype(self.dtype))
+            return {
+                "total": state["total"] + jnp.where(weight != 0, values * weight, 0.0),
+                "count": state["count"] + weight,
+            }
+        values = per_sample(values)
+        return self._accumulate(state, values, row_weights(values, sample_weight, mask))
+
+    def _accumulate(self, state: State, values: Array, weights: Array | None) -> State:
+        if weights is None:
+            total = jnp.sum(values)
+            count = jnp.sum(jnp.ones_like(values))
+        else:
+            weights = weights.astype(self.dtype)
+            total = jnp.sum(jnp.where(weights != 0, values * weights, 0.0))
+            count = jnp.sum(weights)
+        return {"total": state["total"] + total, "count": state["count"] + count}
+
+    def result(self, state: State) -> Array:
+        return div_no_nan(state["total"], state["count"])
+
+
+class Sum(Metric):
+    """The (weighted) sum of the values given to `update`.
+
+    `update(state, values, sample_weight=None, mask=None)`; values of shape
+    `(batch, ...)` are summed over their non-batch axes. State: `total`.
+
+    Args:
+        name: The metric's name.
+        dtype: The state's dtype.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras import metrics
+        >>> m = metrics.Sum()
+        >>> float(m.result(m.update(m.init(), jnp.array([1., 3., 5., 7.]))))
+        16.0
+    """
+
+    def __init__(self, name: str | None = "sum", dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+
+    def init(self, y_pred_spec: Any = None) -> State:
+        return {"total": self._zeros()}
+
+    def update(  # type: ignore[override]
+        self,
+        state: State,
+        values: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        mask: ArrayLike | None = None,
+    ) -> State:
+        values = jnp.asarray(values).astype(self.dtype)
+        if values.ndim == 0:
+            weight = jnp.ones((), self.dtype)
+            if sample_weight is not None:
+                weight = weight * jnp.asarray(sample_weight, self.dtype).reshape(())
+            if mask is not None:
+                weight = weight * jnp.sum(jnp.asarray(mask).astype(self.dtype))
+            return {
+                "total": state["total"] + jnp.where(weight != 0, values * weight, 0.0)
+            }
+        if values.ndim > 1:
+            values = jnp.sum(values, axis=tuple(range(1, values.ndim)))
+        weights = row_weights(values, sample_weight, mask)
+        if weights is not None:
+            values = jnp.where(weights != 0, values * weights, 0.0)
+        return {"total": state["total"] + jnp.sum(values)}
+
+    def result(self, state: State) -> Array:
+        return state["total"]
+
+
+class MeanMetricWrapper(Mean):
+    """The (weighted) mean over samples of a per-sample function `fn(y_true, y_pred)`.
+
+    Loss functions and the accuracy functions are wrapped this way. State:
+    `total`, `count`.
+
+    Args:
+        fn: A function `(y_true, y_pred, **kwargs) -> (batch,)` (or `(batch, ...)`,
+            averaged over its non-batch axes).
+        name: The metric's name (defaults to `fn.__name__`).
+        dtype: The state's dtype.
+        **kwargs: Passed to `fn` on every update.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras import losses, metrics
+        >>> m = metrics.MeanMetricWrapper(losses.huber, delta=0.5)
+        >>> state = m.update(m.init(), jnp.zeros((2, 1)), jnp.array([[0.25], [2.0]]))
+        >>> float(m.result(state))
+        0.453125
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Array],
+        name: str | None = None,
+        dtype: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(
+                f"{type(self).__name__}: `fn` must be a function, got {fn!r}."
+            )
+        super().__init__(name=name or getattr(fn, "__name__", None), dtype=dtype)
+        self.fn = fn
+        self._fn_kwargs = dict(kwargs)
+
+    def update(  # type: ignore[override]
+        self,
+        state: State,
+        y_true: ArrayLike,
+        y_pred: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        mask: ArrayLike | None = None,
+    ) -> State:
+        values = jnp.asarray(self.fn(y_true, y_pred, **self._fn_kwargs))
+        if values.ndim == 0:
+            raise ValueError(
+                f"{self!r}: the metric function returned a scalar; it must return one "
+                "value per sample, shape (batch,)."
+            )
+        values = per_sample(values.astype(self.dtype))
+        return self._accumulate(state, values, row_weights(values, sample_weight, mask))
+
+    def get_config(self) -> dict[str, Any]:
+        config = {**super().get_config(), **self._fn_kwargs}
+        if type(self) is MeanMetricWrapper:
+            config["fn"] = _function_name(self.fn)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Metric:
+        config = dict(config)
+        if "fn" in config:
+            config["fn"] = _function(config["fn"])
+        return cls(**config)
+
+
+def _function_name(fn: Callable[..., Array]) -> str:
+    name = FUNCTIONS.name_of(fn)
+    if name is not None:
+        return name
+    try:
+        return losses.serialize(fn)["config"]
+    except ValueError:
+        raise ValueError(
+            f"Cannot serialize the metric function {fn!r}: only built-in metric and "
+            "loss functions can be stored as data. Write a Metric subclass instead."
+        ) from None
+
+
+def _function(name: str) -> Callable[..., Array]:
+    fn = FUNCTIONS.find(name)
+    if fn is not None:
+        return fn
+    fn = losses.get(name)
+    if not callable(fn) or isinstance(fn, losses.Loss):
+        raise ValueError(f"{name!r} does not name a metric or loss function.")
+    return fn
