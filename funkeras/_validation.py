@@ -25,6 +25,7 @@ __all__ = [
     "to_snake_case",
     "shape_str",
     "did_you_mean",
+    "short_message",
 ]
 
 
@@ -145,3 +146,9 @@ def did_you_mean(
     if not close:
         return ""
     return f" Did you mean {' or '.join(repr(by_lower[c]) for c in close)}?"
+
+
+def short_message(error: BaseException, limit: int = 200) -> str:
+    """`str(error)`, cut to `limit` characters (a hostile file's text stays short)."""
+    text = str(error)
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from funkeras._validation import short_message
 from funkeras.errors import (
     ArchiveError,
     BudgetExceededError,
@@ -226,12 +227,7 @@ def parse_json(
             text, object_pairs_hook=pairs, parse_constant=constant, parse_float=number
         )
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise error(f"{what}: not valid JSON ({_short(e)}).") from None
-
-
-def _short(e: BaseException, limit: int = 200) -> str:
-    text = str(e)
-    return text if len(text) <= limit else text[:limit] + "..."
+        raise error(f"{what}: not valid JSON ({short_message(e)}).") from None
 
 
 # ----------------------------------------------------------------------------
@@ -461,7 +457,7 @@ def _zip_listing(data: bytes, what: str) -> list[zipfile.ZipInfo]:
             return zf.infolist()
     except Exception as e:  # zipfile raises many types on hostile input
         raise ArchiveError(
-            f"{what}: not a readable zip archive ({_short(e)})."
+            f"{what}: not a readable zip archive ({short_message(e)})."
         ) from None
 
 

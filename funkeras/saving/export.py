@@ -52,6 +52,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from funkeras._validation import short_message
 from funkeras._version import __version__
 from funkeras.errors import (
     ConfigError,
@@ -314,7 +315,7 @@ def _check_module(exported: Any, what: str) -> None:
     except Exception as e:
         raise UnsafeExportError(
             f"{what}: the program does not parse as StableHLO with the allowed "
-            f"dialects ({archive._short(e)})."
+            f"dialects ({short_message(e)})."
         ) from None
     refusals: list[str] = []
 
@@ -446,7 +447,7 @@ def load_exported(
     except Exception as e:
         raise UnsafeExportError(
             f"{what}: {PROGRAM} is not a serialized jax.export program "
-            f"({archive._short(e)})."
+            f"({short_message(e)})."
         ) from None
     checks = [
         (
@@ -481,7 +482,7 @@ def load_exported(
     except (ValueError, TypeError, IndexError) as e:
         raise UnsafeExportError(
             f"{what}: the program's inputs are not (params dict, x) "
-            f"({archive._short(e)})."
+            f"({short_message(e)})."
         ) from None
     if any(
         not all(isinstance(d, int) for d in spec.shape) for spec in expected.values()

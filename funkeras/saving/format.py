@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from funkeras._validation import short_message
 from funkeras._version import __version__
 from funkeras.errors import (
     BudgetExceededError,
@@ -35,7 +36,6 @@ from funkeras.errors import (
     NotSerializableError,
 )
 from funkeras.saving import archive
-from funkeras.saving.archive import _short
 from funkeras.saving.checkpoints import _leaves_by_key
 from funkeras.saving.registry import get_registered_class, is_model_class, registry_key
 from funkeras.saving.safetensors_io import (
@@ -300,7 +300,7 @@ def _rebuild(document: dict[str, Any], what: str) -> Any:
     except Exception as e:  # a layer refusing its config: any exception type
         raise ConfigError(
             f"{where}: the model config was refused while rebuilding the model: "
-            f"{type(e).__name__}: {_short(e, 400)}"
+            f"{type(e).__name__}: {short_message(e, 400)}"
         ) from None
     if not is_model_class(type(model)):
         raise ConfigError(
@@ -353,7 +353,7 @@ def _check_budget(model: Any, max_params: int, what: str) -> tuple[Any, Any]:
     except Exception as e:
         raise ConfigError(
             f"{what}: {CONFIG}: the model's weights cannot be described: "
-            f"{type(e).__name__}: {_short(e, 400)}"
+            f"{type(e).__name__}: {short_message(e, 400)}"
         ) from None
     count = _count(params) + _count(state)
     if count > max_params:
@@ -542,7 +542,7 @@ def load_model(
         except Exception as e:
             raise ConfigError(
                 f"{what}: {CONFIG}: the compile config was refused: "
-                f"{type(e).__name__}: {_short(e, 400)}"
+                f"{type(e).__name__}: {short_message(e, 400)}"
             ) from None
         _refuse_unknown_keys(
             document["compile"], model.get_compile_config(), what, "compile"
