@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,7 +14,12 @@ import numpy as np
 
 from funkeras.callbacks._common import epoch_start_step, flatten_paths
 from funkeras.callbacks.callback import Callback, _check_save_freq, _SaveCounter
-from funkeras.errors import CheckpointMismatchError, ConfigError, WeightsMismatchError
+from funkeras.errors import (
+    CheckpointMismatchError,
+    ConfigError,
+    ModelLoadError,
+    WeightsMismatchError,
+)
 from funkeras.saving import archive
 from funkeras.saving.checkpoints import (
     ARRAYS,
@@ -29,6 +36,104 @@ __all__ = ["BackupAndRestore"]
 
 _FORMAT = "funkeras.BackupAndRestore"
 _VERSION = 1
+_LOCK = ".lock"
+# Counters read back from a backup are hostile input: they must be ints in range.
+_MAX_EPOCH = 2**31 - 1
+_MAX_STEP = 2**31 - 1  # the train state counts steps in int32
+
+
+def _counter(meta: dict[str, Any], key: str, path: str, *, high: int) -> int:
+    value = meta.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= high:
+        raise ConfigError(
+            f"{path}: the backup's `{key}` must be an int in [0, {high}], got "
+            f"{value!r:.40}."
+        )
+    return value
+
+
+def _resume_point(meta: dict[str, Any], path: str) -> ResumePoint:
+    """The backup's counters, range-checked and consistent with one another."""
+    epoch = _counter(meta, "epoch", path, high=_MAX_EPOCH)
+    step = _counter(meta, "step", path, high=_MAX_STEP)
+    fit_start = None
+    if meta.get("fit_start") is not None:  # absent in backups of older versions
+        fit_start = _counter(meta, "fit_start", path, high=epoch)
+    batch = meta.get("batch")
+    if batch is not None:
+        # A mid-epoch backup: `batch` batches of `epoch` are done, within `step`.
+        batch = _counter(meta, "batch", path, high=step)
+        if batch == 0:
+            raise ConfigError(f"{path}: a mid-epoch backup must have `batch` >= 1.")
+    return ResumePoint(epoch=epoch, step=step, fit_start=fit_start, batch=batch)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    except OSError:
+        return False
+    return True
+
+
+class _FolderLock:
+    """`<backup_dir>/.lock`: refuses a second live run on the same folder.
+
+    The file holds the owner's process id. A lock whose process is gone (a
+    killed run) or is this process (a `fit` interrupted by an exception) is
+    taken over.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.path = os.path.join(folder, _LOCK)
+        self.held = False
+
+    def acquire(self) -> None:
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                owner = self._owner()
+                if owner is not None and owner != os.getpid() and _pid_alive(owner):
+                    raise RuntimeError(
+                        f"BackupAndRestore: another training run (process {owner}) "
+                        f"is backing up into {os.path.dirname(self.path)!r}. Give "
+                        "each run its own `backup_dir` (if that run has ended, "
+                        f"delete {self.path!r})."
+                    ) from None
+                try:
+                    os.unlink(self.path)  # a dead run's lock, or our own
+                except FileNotFoundError:
+                    pass
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump({"pid": os.getpid()}, f)
+            self.held = True
+            return
+        raise RuntimeError(
+            f"BackupAndRestore: could not take the lock {self.path!r}; another run "
+            "keeps taking it."
+        )
+
+    def _owner(self) -> int | None:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                pid = json.loads(f.read(256)).get("pid")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return pid if isinstance(pid, int) and not isinstance(pid, bool) else None
+
+    def release(self) -> None:
+        if self.held and self._owner() == os.getpid():
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+        self.held = False
 
 
 def _nbytes(tree: Any) -> int:
@@ -234,6 +339,7 @@ class BackupAndRestore(Callback):
         self._epoch_start = 0
         self._fit_start = 0
         self._counter = _SaveCounter(save_freq)
+        self._lock = _FolderLock(self.backup_dir)
 
     def _set_peers(self, callbacks: list[Callback]) -> None:
         self._peers = [cb for cb in callbacks if cb is not self]
@@ -262,9 +368,30 @@ class BackupAndRestore(Callback):
         # The first epoch of the fit being backed up: a resumed fit trains up to
         # the same final epoch as the interrupted one, in any process.
         self._fit_start = int(self.params.get("initial_epoch", 0))
-        step = self._manager.latest_step()
-        if step is not None:
-            self._restore(step, identity)
+        self._lock.release()
+        self._lock = _FolderLock(self.backup_dir)
+        self._lock.acquire()
+        try:
+            self._restore_newest(identity)
+        except BaseException:
+            self._lock.release()  # a refused resume leaves the folder as it was
+            raise
+
+    def _restore_newest(self, identity: dict[str, Any]) -> None:
+        for step in reversed(self._manager.all_steps()):
+            try:
+                self._restore(step, identity)
+                return
+            except (CheckpointMismatchError, WeightsMismatchError):
+                raise  # a backup of another model: never mix, never skip silently
+            except ModelLoadError as e:
+                # Not a backup this callback wrote (unreadable or malformed):
+                # ignored, so that a stray file cannot block the run.
+                warnings.warn(
+                    f"BackupAndRestore: ignoring {self._manager.path_for(step)!r}, "
+                    f"which is not a readable backup ({e})",
+                    stacklevel=2,
+                )
 
     def _restore(self, step: int, identity: dict[str, Any]) -> None:
         model = self.model
@@ -286,10 +413,7 @@ class BackupAndRestore(Callback):
         meta = info["metadata"]
         if meta.get("format") != _FORMAT or meta.get("version") != _VERSION:
             raise ConfigError(f"{path}: not a BackupAndRestore backup of this version.")
-        for key in ("epoch", "step"):
-            value = meta.get(key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ConfigError(f"{path}: the backup's `{key}` must be an int >= 0.")
+        point = _resume_point(meta, path)
         specs = _array_specs(meta, path)
         like = {**current, "callbacks": {str(i): s for i, s in enumerate(specs)}}
         try:
@@ -300,30 +424,33 @@ class BackupAndRestore(Callback):
                 "this model's training state (was it written with another "
                 f"optimizer?). {e}"
             ) from None
-        model.params = restored["params"]
-        model.state = restored["state"]
-        model.opt_state = restored["opt_state"]
         arrays = [np.asarray(restored["callbacks"][str(i)]) for i in range(len(specs))]
         states = meta.get("callback_states", {})
         if not isinstance(states, dict):
             raise ConfigError(
                 f"{path}: the backup's `callback_states` must be an object."
             )
-        for name, cb in self._named_peers():
-            if name in states:
-                cb.set_state(_decode(states[name], arrays, path))
-        epoch, count = meta["epoch"], meta["step"]
-        model.progress.epoch = epoch
-        model.progress.step = count
-        fit_start = meta.get("fit_start")
-        if isinstance(fit_start, int) and not isinstance(fit_start, bool) and fit_start >= 0:
-            self._fit_start = fit_start
+        # Everything is read and checked before anything is set: a backup that
+        # fails a check leaves the model and the callbacks as they were.
+        decoded = [
+            (cb, _decode(states[name], arrays, path))
+            for name, cb in self._named_peers()
+            if name in states
+        ]
+        model.params = restored["params"]
+        model.state = restored["state"]
+        model.opt_state = restored["opt_state"]
+        for cb, state in decoded:
+            cb.set_state(state)
+        model.progress.epoch = point.epoch
+        model.progress.step = point.step
+        if point.fit_start is not None:
+            self._fit_start = point.fit_start
         model.progress.resume = ResumePoint(
-            epoch=epoch,
-            step=count,
+            epoch=point.epoch,
+            step=point.step,
             fit_start=self._fit_start,
-            # Batches done in `epoch` (a backup taken inside it), else None.
-            batch=meta.get("batch") if isinstance(meta.get("batch"), int) else None,
+            batch=point.batch,
         )
 
     # -- backup -------------------------------------------------------------------
@@ -381,10 +508,17 @@ class BackupAndRestore(Callback):
         self._save(epoch + 1, int(self.model.progress.step), None)
 
     def on_train_end(self, logs: Mapping[str, float] | None = None) -> None:
+        self._lock.release()
         if not self.delete_checkpoint or self._manager is None:
             return
         for step in self._manager.all_steps():
             _unlink(self._manager.path_for(step))
+        # Temporary files of saves killed mid-write (ours by their naming).
+        for name in os.listdir(self.backup_dir):
+            if name.startswith(".ckpt_") and name.endswith(".tmp"):
+                base = name[1 : -len(".0123456789ab.tmp")]
+                for tmp in archive.temporary_files(self.backup_dir, base):
+                    _unlink(tmp)
         try:
             os.rmdir(self.backup_dir)
         except OSError:

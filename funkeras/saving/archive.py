@@ -31,6 +31,7 @@ import re
 import secrets
 import stat
 import struct
+import time
 import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
@@ -53,6 +54,9 @@ __all__ = [
     "MANIFEST",
     "MAX_JSON_DEPTH",
     "atomic_write",
+    "STALE_TEMPORARY_SECONDS",
+    "temporary_files",
+    "remove_stale_temporaries",
     "build_archive",
     "write_archive",
     "read_file",
@@ -363,6 +367,50 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
+# A temporary file untouched this long belongs to a write that was killed: a
+# live write keeps touching its file as the chunks go out.
+STALE_TEMPORARY_SECONDS = 600.0
+
+
+def temporary_files(directory: str, base: str) -> list[str]:
+    """The temporary files `atomic_write` names for `base` in `directory`."""
+    prefix, out = f".{base}.", []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return out
+    for name in names:
+        middle = name[len(prefix) : -len(".tmp")]
+        if (
+            name.startswith(prefix)
+            and name.endswith(".tmp")
+            and len(middle) == 12
+            and all(c in "0123456789abcdef" for c in middle)
+        ):
+            out.append(os.path.join(directory, name))
+    return out
+
+
+def remove_stale_temporaries(
+    directory: str, base: str, *, older_than: float = STALE_TEMPORARY_SECONDS
+) -> int:
+    """Delete the temporary files of killed writes of `base`; return how many.
+
+    Only files of `atomic_write`'s own naming (`.<base>.<12 hex>.tmp`) not
+    modified for `older_than` seconds are removed, so a write in progress in
+    another process is left alone.
+    """
+    removed, now = 0, time.time()
+    for tmp in temporary_files(directory, base):
+        try:
+            if now - os.stat(tmp).st_mtime >= older_than:
+                os.unlink(tmp)
+                removed += 1
+        except OSError:
+            pass  # gone already, or not ours to remove
+    return removed
+
+
 def atomic_write(
     path: str | os.PathLike[str], chunks: Iterable[bytes | memoryview]
 ) -> None:
@@ -372,13 +420,21 @@ def atomic_write(
     same file system), which is flushed and `fsync`-ed, then renamed over `path`
     with `os.replace` (atomic on POSIX and Windows); the directory is `fsync`-ed
     so the rename itself survives a power loss. On any error the temporary file
-    is removed and `path` is untouched.
+    is removed and `path` is untouched. Temporary files left by killed writes of
+    the same name (untouched for `STALE_TEMPORARY_SECONDS`) are removed first;
+    a missing folder is named in a `FileNotFoundError`.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
     if not base:
         raise ValueError(f"atomic_write: {path!r} names a directory, not a file.")
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(
+            f"Cannot save {path!r}: the folder {directory!r} does not exist. "
+            "Create it first (os.makedirs)."
+        )
+    remove_stale_temporaries(directory, base)
     tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     flags |= getattr(os, "O_BINARY", 0)

@@ -480,7 +480,9 @@ def restore_checkpoint(
 # A directory of checkpoints.
 # ----------------------------------------------------------------------------
 
-_NAME = re.compile(r"ckpt_(\d{1,19})\.fkc")
+# Only the names `path_for` writes (no leading zeros): a stray `ckpt_007.fkc`
+# is not a checkpoint of this manager, and is ignored.
+_NAME = re.compile(r"ckpt_(0|[1-9][0-9]{0,18})\.fkc")
 
 
 class CheckpointManager:

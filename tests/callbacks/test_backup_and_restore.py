@@ -12,9 +12,15 @@ import pytest
 import funkeras as fk
 from funkeras.callbacks.backup_and_restore import BackupAndRestore
 from funkeras.errors import CheckpointMismatchError, WeightsMismatchError
+from funkeras.saving.checkpoints import CheckpointManager
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def _backups(folder):
+    """The backup files in `folder` (not the hidden lock of a run)."""
+    return sorted(n for n in os.listdir(folder) if not n.startswith("."))
 
 
 def run_worker(mode, backup_dir, out):
@@ -53,7 +59,7 @@ def runs(tmp_path_factory):
     backup_worker.main("full", str(root / "full_backup"), str(root / "full"))
     crash = run_worker("crash", root / "backup", root / "resumed")
     assert crash.returncode == 3, crash.stderr
-    left = sorted(os.listdir(root / "backup"))
+    left = _backups(root / "backup")
     with open(root / "resumed.csv") as f:
         rows_after_crash = f.read().count("\n") - 1
     resume = run_worker("resume", root / "backup", root / "resumed")
@@ -112,7 +118,7 @@ def _crash_once(backup_dir):
 
 def test_backup_of_another_model_is_refused(tmp_path):
     x, y = _crash_once(tmp_path / "b")
-    assert os.listdir(tmp_path / "b") == ["ckpt_1.fkc"]
+    assert _backups(tmp_path / "b") == ["ckpt_1.fkc"]
     other = _small(units=2)
     before = other.get_weights()
     with pytest.raises(CheckpointMismatchError, match="different model"):
@@ -125,7 +131,7 @@ def test_backup_of_another_model_is_refused(tmp_path):
         )
     for got, want in zip(other.get_weights(), before, strict=True):
         np.testing.assert_array_equal(got, want)
-    assert os.listdir(tmp_path / "b") == ["ckpt_1.fkc"]  # left as it was
+    assert _backups(tmp_path / "b") == ["ckpt_1.fkc"]  # left as it was
 
 
 def test_backup_of_another_optimizer_is_refused(tmp_path):
@@ -142,7 +148,7 @@ def test_batch_frequency_writes_mid_epoch_backups(tmp_path):
 
     class Look(fk.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
-            seen.append(sorted(os.listdir(tmp_path / "b")))
+            seen.append(sorted(_backups(tmp_path / "b")))
 
     model = _small()
     model.fit(
@@ -158,7 +164,7 @@ def test_batch_frequency_writes_mid_epoch_backups(tmp_path):
     )
     # Look runs before the backup in each hook: it sees the previous block's files.
     assert seen == [[], [], [], ["ckpt_3.fkc"]]
-    assert os.listdir(tmp_path / "b") == ["ckpt_4.fkc"]  # the epoch end
+    assert _backups(tmp_path / "b") == ["ckpt_4.fkc"]  # the epoch end
 
 
 def test_bad_arguments(tmp_path):
@@ -237,3 +243,96 @@ def test_resume_inside_an_epoch_is_exact(tmp_path, spe):
                 callbacks=[BackupAndRestore(str(tmp_path / "b"), save_freq=2)])
     for a, b in zip(whole.get_weights(), resumed.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+# -- hostile folders and values: a backup belongs to its run ----------------------
+
+
+def _crash_with_meta(backup_dir, monkeypatch, **meta_changes):
+    """Crash a fit after one epoch, its backup's metadata altered as given.
+
+    The file is written by the real writer, so its hashes are valid: only the
+    values are hostile.
+    """
+    original = CheckpointManager.save
+
+    def save(self, step, tree, metadata=None):
+        return original(self, step, tree, {**metadata, **meta_changes})
+
+    monkeypatch.setattr(CheckpointManager, "save", save)
+    try:
+        return _crash_once(backup_dir)
+    finally:
+        monkeypatch.setattr(CheckpointManager, "save", original)
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"fit_start": 99}, "fit_start"),
+        ({"batch": -5}, "batch"),
+        ({"epoch": 10**6 * 10**6}, "epoch"),
+        ({"step": 10**12}, "step"),
+        ({"epoch": True}, "epoch"),
+        ({"batch": 0}, "batch"),
+    ],
+)
+def test_hostile_counters_are_ignored(tmp_path, monkeypatch, changes, match):
+    x, y = _crash_with_meta(tmp_path / "b", monkeypatch, **changes)
+    model = _small()
+    with pytest.warns(UserWarning, match=match):
+        model.fit(x, y, epochs=1, verbose=0,
+                  callbacks=[BackupAndRestore(tmp_path / "b")])
+    # Ignored, not resumed: the fit started afresh from the model's own weights.
+    assert model.progress.epoch == 1
+    assert model.progress.step == 1
+
+
+def test_stray_files_do_not_block_a_resume(tmp_path):
+    x, y = _crash_once(tmp_path / "b")
+    (tmp_path / "b" / "ckpt_0999999.fkc").write_bytes(b"not ours")
+    (tmp_path / "b" / "ckpt_00016.fkc").write_bytes(b"not ours")
+    (tmp_path / "b" / "notes.txt").write_text("a user's file")
+    model = _small()
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[BackupAndRestore(tmp_path / "b")])
+    assert model.progress.epoch == 3  # resumed after epoch 1, trained epochs 2-3
+
+
+def test_an_unreadable_newest_backup_is_ignored_with_a_warning(tmp_path):
+    x, y = _crash_once(tmp_path / "b")
+    (tmp_path / "b" / "ckpt_99.fkc").write_bytes(b"garbage under a backup's name")
+    model = _small()
+    with pytest.warns(UserWarning, match="ckpt_99.fkc.*not a readable backup"):
+        model.fit(x, y, epochs=3, verbose=0,
+                  callbacks=[BackupAndRestore(tmp_path / "b")])
+    assert model.progress.epoch == 3  # the real backup (epoch 1) was resumed
+
+
+def test_a_second_live_run_on_the_folder_is_refused(tmp_path):
+    folder = tmp_path / "b"
+    folder.mkdir()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (folder / ".lock").write_text(json.dumps({"pid": live.pid}))
+        model = _small()
+        before = model.get_weights()
+        x, y = np.ones((8, 3), np.float32), np.ones((8, 1), np.float32)
+        with pytest.raises(RuntimeError, match=f"process {live.pid}"):
+            model.fit(x, y, epochs=1, verbose=0, callbacks=[BackupAndRestore(folder)])
+        for got, want in zip(model.get_weights(), before, strict=True):
+            np.testing.assert_array_equal(got, want)
+    finally:
+        live.kill()
+        live.wait()
+    # The run has ended: its lock is taken over, and removed at the end.
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[BackupAndRestore(folder)])
+    assert not folder.exists()
+
+
+def test_temporaries_of_killed_saves_do_not_keep_the_folder(tmp_path):
+    folder = tmp_path / "b"
+    folder.mkdir()
+    (folder / ".ckpt_4.fkc.0123456789ab.tmp").write_bytes(b"half a checkpoint")
+    x, y = np.ones((8, 3), np.float32), np.ones((8, 1), np.float32)
+    _small().fit(x, y, epochs=1, verbose=0, callbacks=[BackupAndRestore(folder)])
+    assert not folder.exists()

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import stat
+import time
 import zipfile
 
 import numpy as np
@@ -241,3 +242,26 @@ def test_check_json_data_normalizes_and_refuses_non_data():
     assert (
         archive.check_json_data({"x": float("inf")}, "c", allow_nonfinite=True)["x"] > 0
     )
+
+
+def test_saving_into_a_missing_folder_names_the_folder(tmp_path):
+    target = tmp_path / "missing" / "model.fkz"
+    with pytest.raises(FileNotFoundError, match=r"folder .*missing.* does not exist"):
+        archive.atomic_write(target, [b"data"])
+    assert not (tmp_path / "missing").exists()
+
+
+def test_temporaries_of_killed_writes_are_removed_on_the_next_save(tmp_path):
+    target = tmp_path / "model.fkz"
+    stale = tmp_path / ".model.fkz.0123456789ab.tmp"
+    fresh = tmp_path / ".model.fkz.ba9876543210.tmp"  # a write in progress elsewhere
+    other = tmp_path / ".other.fkz.0123456789ab.tmp"  # another file's temporary
+    for path in (stale, fresh, other):
+        path.write_bytes(b"half written")
+    old = time.time() - 2 * archive.STALE_TEMPORARY_SECONDS
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    archive.atomic_write(target, [b"data"])
+    assert target.read_bytes() == b"data"
+    assert not stale.exists()
+    assert fresh.exists() and other.exists()
