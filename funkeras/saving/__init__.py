@@ -6,6 +6,7 @@ before it allocates. Every save is atomic. See `format.load_model` for the threa
 model and `export` for what a loaded exported program may do.
 """
 
+from funkeras import layers as layers_module
 from funkeras.saving.checkpoints import (
     Checkpoint,
     CheckpointManager,
@@ -16,32 +17,56 @@ from funkeras.saving.checkpoints import (
 from funkeras.saving.export import ExportedModel, export_model, load_exported
 from funkeras.saving.format import (
     DEFAULT_MAX_PARAMS,
+    check_file_name,
     load_model,
     load_weights,
     save_model,
     save_weights,
 )
 from funkeras.saving.registry import (
+    CustomObjectScope,
+    custom_object_scope,
+    get_custom_objects,
     get_registered_class,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
     register_serializable,
     registry_key,
 )
+from funkeras.saving.serialization import deserialize, model_from_json, serialize
+
+# Keras' `keras.layers.serialize`/`deserialize`. They need the registry, which
+# sits above the layers (layers import nothing of saving), so the layers
+# package lists them in its `__all__` and they are attached here.
+layers_module.serialize = serialize
+layers_module.deserialize = deserialize
 
 __all__ = [
     "Checkpoint",
     "CheckpointManager",
+    "CustomObjectScope",
     "DEFAULT_MAX_PARAMS",
     "ExportedModel",
+    "check_file_name",
     "config_fingerprint",
+    "custom_object_scope",
+    "deserialize",
     "export_model",
+    "get_custom_objects",
     "get_registered_class",
+    "get_registered_name",
+    "get_registered_object",
     "load_exported",
     "load_model",
     "load_weights",
+    "model_from_json",
+    "register_keras_serializable",
     "register_serializable",
     "registry_key",
     "restore_checkpoint",
     "save_checkpoint",
     "save_model",
     "save_weights",
+    "serialize",
 ]
