@@ -139,14 +139,14 @@ def check_file_name(owner: str, path: str | os.PathLike[str], kind: str) -> str:
             return name
         stem = name[: len(name) - len(suffix)]
         if kind == "model":
-            want, want_name = "`.fkz`", stem + MODEL_SUFFIX
+            want_name = stem + MODEL_SUFFIX
             what = (
                 "funkeras writes its own model format (a zip of config.json and "
                 "weights.safetensors that Keras cannot read)"
             )
             rule = "A funkeras model file's name must end in `.fkz`"
         else:
-            want, want_name = "`.weights.safetensors`", stem + WEIGHTS_SUFFIX
+            want_name = stem + WEIGHTS_SUFFIX
             what = "funkeras writes weights as a plain safetensors file"
             rule = (
                 "A funkeras weights file's name must end in `.weights.safetensors` "
@@ -161,7 +161,7 @@ def check_file_name(owner: str, path: str | os.PathLike[str], kind: str) -> str:
         raise ValueError(
             f"{owner}: {name!r} ends in `{suffix}`, {meaning}, but {what}; a "
             f"`{suffix}` name would claim a format the file is not in. {rule}: "
-            f"{want_name!r}{hint}. (Wanted: {want}.)"
+            f"{want_name!r}{hint}."
         )
     return name
 
