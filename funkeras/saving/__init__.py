@@ -6,7 +6,6 @@ before it allocates. Every save is atomic. See `format.load_model` for the threa
 model and `export` for what a loaded exported program may do.
 """
 
-from funkeras import layers as layers_module
 from funkeras.saving.checkpoints import (
     Checkpoint,
     CheckpointManager,
@@ -35,12 +34,6 @@ from funkeras.saving.registry import (
     registry_key,
 )
 from funkeras.saving.serialization import deserialize, model_from_json, serialize
-
-# Keras' `keras.layers.serialize`/`deserialize`. They need the registry, which
-# sits above the layers (layers import nothing of saving), so the layers
-# package lists them in its `__all__` and they are attached here.
-layers_module.serialize = serialize
-layers_module.deserialize = deserialize
 
 __all__ = [
     "Checkpoint",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from funkeras import layers as layers_module
 from funkeras.errors import ConfigError
 from funkeras.layers.base import Layer
 from funkeras.saving import archive
@@ -107,3 +108,10 @@ def model_from_json(
         )
     return model
 
+
+
+# Keras' `keras.layers.serialize`/`deserialize`. They need the registry, which
+# sits above the layers (layers import nothing of saving), so the layers
+# package lists them in its `__all__` and they are attached here.
+layers_module.serialize = serialize
+layers_module.deserialize = deserialize
