@@ -117,6 +117,8 @@ def clone_model(
             node.output_tensors, jax.tree.leaves(out, is_leaf=is_symbolic), strict=True
         ):
             tensors[old.id] = new
-    new_inputs = jax.tree.map(lambda t: tensors[t.id], graph.inputs, is_leaf=is_symbolic)
+    new_inputs = jax.tree.map(
+        lambda t: tensors[t.id], graph.inputs, is_leaf=is_symbolic
+    )
     outputs = jax.tree.map(lambda t: tensors[t.id], graph.outputs, is_leaf=is_symbolic)
     return type(model)(new_inputs, outputs, name=model.name, seed=seed)

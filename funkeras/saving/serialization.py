@@ -96,7 +96,8 @@ def model_from_json(
     """
     if not isinstance(json_string, str | bytes):
         raise TypeError(
-            f"model_from_json: expected a JSON string, got {type(json_string).__name__}."
+            "model_from_json: expected a JSON string, got "
+            f"{type(json_string).__name__}."
         )
     raw = json_string.encode() if isinstance(json_string, str) else json_string
     data = archive.parse_json(raw, what="model_from_json", max_bytes=MAX_CONFIG_BYTES)
@@ -107,7 +108,6 @@ def model_from_json(
             "not a model; use `fk.layers.deserialize(json.loads(...))`."
         )
     return model
-
 
 
 # Keras' `keras.layers.serialize`/`deserialize`. They need the registry, which

@@ -30,8 +30,11 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 def sequential():
     return fk.Sequential(
-        [fk.Input(shape=(4,)), fk.layers.Dense(5, activation="relu"),
-         fk.layers.Dense(2)],
+        [
+            fk.Input(shape=(4,)),
+            fk.layers.Dense(5, activation="relu"),
+            fk.layers.Dense(2),
+        ],
         name="seq",
     )
 
@@ -211,10 +214,13 @@ def test_custom_layer_with_custom_objects_and_scope(tmp_path):
     assert twin.layers[1].factor == 3.0
     twin = fk.models.model_from_json(text, custom_objects={"Scale": Scale})
     assert twin.layers[1].factor == 3.0
-    assert fk.layers.deserialize(
-        {"class_name": "Scale", "config": Scale(5.0).get_config()},
-        custom_objects={"Scale": Scale},
-    ).factor == 5.0
+    assert (
+        fk.layers.deserialize(
+            {"class_name": "Scale", "config": Scale(5.0).get_config()},
+            custom_objects={"Scale": Scale},
+        ).factor
+        == 5.0
+    )
 
 
 def test_register_keras_serializable_key_and_lookup(tmp_path):
@@ -310,7 +316,10 @@ MODEL_REFUSED = [
     ("m.fkx", r"exported program"),
 ]
 WEIGHTS_REFUSED = [
-    ("w.weights.h5", r"`\.weights\.h5`, Keras' HDF5 weights.*/w\.weights\.safetensors'"),
+    (
+        "w.weights.h5",
+        r"`\.weights\.h5`, Keras' HDF5 weights.*/w\.weights\.safetensors'",
+    ),
     ("w.keras", r"`\.keras`"),
     ("w.fkz", r"funkeras' model format.*use `save`"),
 ]
