@@ -199,7 +199,8 @@ def test_every_exported_layer_has_a_row():
     exported = {
         getattr(funkeras.layers, name)
         for name in funkeras.layers.__all__
-        if getattr(funkeras.layers, name) not in (Layer, InputLayer)
+        if isinstance(getattr(funkeras.layers, name), type)  # not serialize()
+        and getattr(funkeras.layers, name) not in (Layer, InputLayer)
     }
     in_table = {type(row.make("float32")) for row in TABLE.values()}
     missing = sorted(cls.__name__ for cls in exported - in_table)

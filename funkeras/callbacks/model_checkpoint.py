@@ -11,7 +11,7 @@ from typing import Any
 from funkeras._validation import check_float, check_int
 from funkeras.callbacks.callback import _check_save_freq, _SaveCounter
 from funkeras.callbacks.monitor import MonitorCallback
-from funkeras.saving.format import save_model, save_weights
+from funkeras.saving.format import check_file_name, save_model, save_weights
 
 __all__ = ["ModelCheckpoint"]
 
@@ -64,10 +64,12 @@ class ModelCheckpoint(MonitorCallback):
     it), so a crash never leaves a half-written checkpoint.
 
     Args:
-        filepath: Where to save. A full model (`model.save`) needs the `.fkz`
-            extension; with `save_weights_only=True` the weights
-            (`model.save_weights`) go to a `.weights.safetensors` (or
-            `.safetensors`) file.
+        filepath: Where to save, under the same file-name rule as `model.save`
+            (`funkeras.saving.format.check_file_name`): a full model goes to a
+            `.fkz` file; with `save_weights_only=True` the weights go to a
+            `.weights.safetensors` (or `.safetensors`) file. A name claiming
+            another format (`.keras`, `.h5`, `.weights.h5`, or `.fkz` for
+            weights) is refused when the callback is made.
         monitor: The logs key compared with `save_best_only`.
         verbose: 1 prints a line for every save decision.
         save_best_only: Save only when `monitor` improves on the best so far
@@ -129,17 +131,11 @@ class ModelCheckpoint(MonitorCallback):
             if initial_value_threshold is None
             else check_float(owner, "initial_value_threshold", initial_value_threshold)
         )
-        if save_weights_only and not self.filepath.endswith(".safetensors"):
-            raise ValueError(
-                f"{owner}: with `save_weights_only=True` the filepath must end in "
-                f"`.weights.safetensors` (or `.safetensors`), got {self.filepath!r}."
-            )
-        if not save_weights_only and not self.filepath.endswith(".fkz"):
-            raise ValueError(
-                f"{owner}: the filepath of a full model must end in `.fkz` (funkeras' "
-                f"model format), got {self.filepath!r}. To save only the weights pass "
-                "`save_weights_only=True` and a `.weights.safetensors` path."
-            )
+        # The one file-name rule of `save`/`save_weights` (a `.keras` or `.h5`
+        # name is refused: the file would not be in Keras' format).
+        check_file_name(
+            owner, self.filepath, "weights" if save_weights_only else "model"
+        )
         self._fields = _template_fields(owner, self.filepath)
         self.best: float | None = self.initial_value_threshold
         self._counter = _SaveCounter(save_freq)

@@ -26,7 +26,11 @@ from funkeras.layers.pooling import (
 from funkeras.layers.regularization import Dropout
 from funkeras.layers.reshaping import Flatten, Permute, Reshape
 
+# `serialize`/`deserialize` (Keras' `keras.layers.serialize`) use the saving
+# registry, which sits above the layers: `funkeras.saving` attaches them.
 __all__ = [
+    "serialize",
+    "deserialize",
     "Layer",
     "InputLayer",
     "Dense",

@@ -10,6 +10,7 @@ another model as a layer.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -481,6 +482,14 @@ class Model(Trainer, Layer):
         """Load weights saved by `save_weights`; every name, shape and dtype is checked
         (`skip_mismatch=True` skips the ones that disagree, as Keras does)."""
         saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The architecture as a JSON string, for `fk.models.model_from_json`.
+
+        Keras' `model.to_json`, but the JSON is funkeras' config
+        (`fk.layers.serialize(model)`, as inside a `.fkz` file), not Keras'.
+        `kwargs` go to `json.dumps` (`indent=2`)."""
+        return json.dumps(saving.serialize(self), **kwargs)
 
     def export(self, filepath: Any, input_signature: Any = None, *,
                platforms: Sequence[str] = ("cpu",)) -> None:

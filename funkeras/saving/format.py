@@ -17,9 +17,11 @@ file is a plain safetensors file with the same `"layer/variable"` keys.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import warnings
+import zipfile
 from typing import Any
 
 import jax
@@ -29,15 +31,22 @@ import numpy as np
 from funkeras._validation import short_message
 from funkeras._version import __version__
 from funkeras.errors import (
+    ArchiveError,
     BudgetExceededError,
     ConfigError,
     FormatVersionError,
     ModelLoadError,
     NotSerializableError,
+    TensorFileError,
 )
 from funkeras.saving import archive
 from funkeras.saving.checkpoints import _leaves_by_key
-from funkeras.saving.registry import get_registered_class, is_model_class, registry_key
+from funkeras.saving.registry import (
+    custom_object_scope,
+    get_registered_class,
+    is_model_class,
+    registry_key,
+)
 from funkeras.saving.safetensors_io import (
     MAX_HEADER_BYTES,
     compare_to_expected,
@@ -50,6 +59,7 @@ from funkeras.saving.safetensors_io import (
 
 __all__ = [
     "DEFAULT_MAX_PARAMS",
+    "check_file_name",
     "save_model",
     "load_model",
     "save_weights",
@@ -69,6 +79,141 @@ MAX_TRAIN_STATE_BYTES = 64 * 1024
 # Bytes a file may hold per parameter of the budget: the weights (at most 8
 # bytes per value) plus an optimizer state of up to five slots per weight.
 _BYTES_PER_PARAM = 48
+
+
+# ----------------------------------------------------------------------------
+# The file-name rule, and Keras' own files.
+# ----------------------------------------------------------------------------
+
+MODEL_SUFFIX = ".fkz"
+WEIGHTS_SUFFIX = ".weights.safetensors"
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+KERAS_ARCHIVE_MEMBERS = frozenset({"metadata.json", "config.json"})
+# Names that claim a format: (suffix, what a file so named is). Longest first.
+_CLAIMS = (
+    (".weights.safetensors", "weights", "a funkeras weights file (safetensors)"),
+    (".weights.h5", "keras", "Keras' HDF5 weights format"),
+    (".safetensors", "weights", "a weights file (safetensors)"),
+    (".keras", "keras", "Keras' own archive format"),
+    (".h5", "keras", "Keras' HDF5 format"),
+    (".hdf5", "keras", "Keras' HDF5 format"),
+    (".fkz", "model", "funkeras' model format"),
+    (".fkc", "other", "a funkeras train-state checkpoint (`save_checkpoint`)"),
+    (".fkx", "other", "a funkeras exported program (`export_model`)"),
+)
+
+
+def check_file_name(owner: str, path: str | os.PathLike[str], kind: str) -> str:
+    """The one file-name rule of `save`, `save_weights` and `ModelCheckpoint`.
+
+    A name must not claim a format the file is not in. A model file
+    (`kind="model"`) is funkeras' own archive: name it `*.fkz`. A weights file
+    (`kind="weights"`) is plain safetensors: name it `*.weights.safetensors`
+    (or `*.safetensors`). Names ending in another format's suffix are refused:
+    Keras' `.keras`, `.h5`, `.weights.h5` (funkeras does not write Keras'
+    formats), and funkeras' other kinds of file. A name with no suffix, or one
+    that names no format, is written as given (nothing is appended, so the
+    name you save to is the name you load from).
+
+    Returns:
+        The path as a string.
+
+    Raises:
+        ValueError: the name claims another format; the message says which
+            name to use.
+
+    Example:
+        >>> check_file_name("save", "m.fkz", "model")
+        'm.fkz'
+        >>> check_file_name("save", "m.keras", "model")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: save: 'm.keras' ends in `.keras`, Keras' own archive format...
+    """
+    name = os.fspath(path)
+    lower = name.lower()
+    for suffix, claims, meaning in _CLAIMS:
+        if not lower.endswith(suffix):
+            continue
+        if claims == kind:
+            return name
+        stem = name[: len(name) - len(suffix)]
+        if kind == "model":
+            want_name = stem + MODEL_SUFFIX
+            what = (
+                "funkeras writes its own model format (a zip of config.json and "
+                "weights.safetensors that Keras cannot read)"
+            )
+            rule = "A funkeras model file's name must end in `.fkz`"
+        else:
+            want_name = stem + WEIGHTS_SUFFIX
+            what = "funkeras writes weights as a plain safetensors file"
+            rule = (
+                "A funkeras weights file's name must end in `.weights.safetensors` "
+                "(or `.safetensors`)"
+            )
+        if kind == "model" and claims == "weights":
+            hint = " (to save only the weights use `save_weights`)"
+        elif kind == "weights" and claims == "model":
+            hint = " (to save the whole model use `save`)"
+        else:
+            hint = ""
+        raise ValueError(
+            f"{owner}: {name!r} ends in `{suffix}`, {meaning}, but {what}; a "
+            f"`{suffix}` name would claim a format the file is not in. {rule}: "
+            f"{want_name!r}{hint}."
+        )
+    return name
+
+
+def _keras_file_message(data: bytes | memoryview, what: str) -> str | None:
+    """What a Keras file is and what to do, or None if `data` is not one."""
+    head = bytes(data[:8])
+    if head == HDF5_SIGNATURE:
+        return (
+            f"{what}: this is an HDF5 file (Keras' `.h5` model or `.weights.h5` "
+            "weights format), not a funkeras file. funkeras reads weights from "
+            "safetensors files (`.weights.safetensors`) and models from its own "
+            "`.fkz` files; reading Keras' HDF5 files is not supported yet. To move "
+            "weights over, load them in Keras and pass `keras_model.get_weights()` "
+            "to the funkeras model's `set_weights`."
+        )
+    if head[:4] != b"PK\x03\x04":
+        return None
+    try:
+        with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+            names = set(z.namelist())
+    except Exception:  # not a readable zip: not a Keras archive either
+        return None
+    if KERAS_ARCHIVE_MEMBERS <= names and any(
+        n.startswith("model.weights.") for n in names
+    ):
+        return (
+            f"{what}: this is a Keras 3 `.keras` archive (a zip of metadata.json, "
+            "config.json and model.weights.h5), not a funkeras model file. funkeras "
+            "reads its own `.fkz` files; importing Keras archives is not supported "
+            "yet. Build the model in funkeras, copy the weights over "
+            "(`funkeras_model.set_weights(keras_model.get_weights())`) and save "
+            "it with `model.save('model.fkz')`."
+        )
+    return None
+
+
+def _read_model_archive(data: bytes, what: str) -> dict[str, memoryview]:
+    """`read_archive` of a `.fkz`, naming a Keras file as such when refused."""
+    try:
+        return archive.read_archive(
+            data,
+            kind=KIND,
+            required={CONFIG, WEIGHTS},
+            optional={OPTIMIZER, TRAIN_STATE},
+            what=what,
+        )
+    except ArchiveError:
+        message = _keras_file_message(data, what)
+        if message is None:
+            raise
+        raise ArchiveError(message) from None
 
 
 # ----------------------------------------------------------------------------
@@ -135,7 +280,8 @@ def save_model(
 
     Args:
         model: A funkeras `Model` or `Sequential`.
-        path: The file to write (conventionally `*.fkz`).
+        path: The file to write, `*.fkz` (see `check_file_name`: a `.keras`
+            or `.h5` name is refused, as the file is not in Keras' format).
         include_optimizer: Also save the compile configuration, the optimizer
             state and the epoch/step counters (if the model is compiled). With
             `False` the loaded model comes back uncompiled.
@@ -144,6 +290,7 @@ def save_model(
         NotSerializableError: the config holds a callable or another non-data
             value (the message names where), or a class is not registered.
         TypeError: `model` is not a model.
+        ValueError: `path` claims another format (`.keras`, `.h5`).
 
     Example:
         >>> import os, tempfile, numpy as np
@@ -158,6 +305,7 @@ def save_model(
         True
     """
     _require_model(model, "save_model")
+    path = check_file_name("save_model", path, "model")
     key = registry_key(type(model))
     config = archive.check_json_data(model.get_config(), "model.config")
     compile_config = None
@@ -202,7 +350,8 @@ def save_weights(model: Any, path: str | os.PathLike[str]) -> None:
 
     Raises:
         TypeError: `model` is not a model.
-        ValueError: the model is not built (it has no weights yet).
+        ValueError: the model is not built (it has no weights yet), or `path`
+            claims another format (`.weights.h5`, `.fkz`; see `check_file_name`).
 
     Example:
         >>> import os, tempfile, safetensors.numpy
@@ -214,6 +363,7 @@ def save_weights(model: Any, path: str | os.PathLike[str]) -> None:
         ['dense/bias', 'dense/kernel']
     """
     _require_model(model, "save_weights")
+    path = check_file_name("save_weights", path, "weights")
     if not model.built:
         raise ValueError(
             "save_weights: the model has no weights yet; build it first "
@@ -416,9 +566,11 @@ def _restore_progress(model: Any, data: memoryview, what: str) -> None:
 
 def load_model(
     path: str | os.PathLike[str],
+    custom_objects: dict[str, type] | None = None,
+    compile: bool = True,
+    safe_mode: bool = True,
     *,
     max_params: int = DEFAULT_MAX_PARAMS,
-    compile: bool = True,
 ) -> Any:
     """Load a model saved by `save_model`: architecture, weights, and training setup.
 
@@ -451,7 +603,14 @@ def load_model(
     arguments, so they must validate them as built-in layers do.
 
     Args:
-        path: A file written by `save_model`.
+        path: A file written by `save_model`. A Keras `.keras` archive or HDF5
+            file is recognised and refused with a message saying so.
+        custom_objects: `{name: class}` given in code, as in Keras: classes the
+            config names (by `"package>Name"` or a plain name) that are not
+            registered; looked up first, as in `custom_object_scope`.
+        safe_mode: Accepted for Keras scripts. funkeras always loads safely:
+            no value turns on running code from the file (`False` enables
+            nothing, as there is nothing unsafe to enable).
         max_params: The most parameters (weights plus state, counted as scalars)
             the loaded model may have; the file may hold at most 48 bytes per
             allowed parameter, plus a fixed allowance for its JSON and headers.
@@ -491,16 +650,20 @@ def load_model(
         raise ValueError(
             f"load_model: `max_params` must be an int >= 0, got {max_params!r}."
         )
-    what = os.fspath(path)
+    for arg, value in (("compile", compile), ("safe_mode", safe_mode)):
+        if not isinstance(value, bool):
+            raise TypeError(f"load_model: `{arg}` must be a bool, got {value!r}.")
+    with custom_object_scope(custom_objects):
+        return _load_model(os.fspath(path), compile, max_params)
+
+
+def _load_model(what: str, compile: bool, max_params: int) -> Any:
     budget = _BYTES_PER_PARAM * max_params + MAX_CONFIG_BYTES + 4 * MAX_HEADER_BYTES
-    data = archive.read_file(path, max_bytes=budget, what=what)
-    members = archive.read_archive(
-        data,
-        kind=KIND,
-        required={CONFIG, WEIGHTS},
-        optional={OPTIMIZER, TRAIN_STATE},
-        what=what,
-    )
+    data = archive.read_file(what, max_bytes=budget, what=what)
+    message = _keras_file_message(data[:8], what)  # an HDF5 file, by its signature
+    if message is not None:
+        raise ArchiveError(message)
+    members = _read_model_archive(data, what)
     document = _check_document(
         archive.parse_json(
             members[CONFIG], what=f"{what}: {CONFIG}", max_bytes=MAX_CONFIG_BYTES
@@ -608,14 +771,11 @@ def load_weights(
     )
     budget = 8 * nbytes + MAX_CONFIG_BYTES + 4 * MAX_HEADER_BYTES
     data = archive.read_file(path, max_bytes=budget, what=what)
+    message = _keras_file_message(data[:8], what)  # an HDF5 file, by its signature
+    if message is not None:
+        raise TensorFileError(message)
     if data[:4] == b"PK\x03\x04":
-        members = archive.read_archive(
-            data,
-            kind=KIND,
-            required={CONFIG, WEIGHTS},
-            optional={OPTIMIZER, TRAIN_STATE},
-            what=what,
-        )
+        members = _read_model_archive(data, what)
         data, what = members[WEIGHTS], f"{what}: {WEIGHTS}"
     skip: set[str] = set()
     if skip_mismatch:
