@@ -18,6 +18,7 @@ so both drivers draw the same random numbers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -54,6 +55,10 @@ class CallStep:
         key_path: The node indices whose `fold_in` chain derives its key.
         in_slots, in_tree: Its input slots and the structure they form.
         out_slots, out_tree: Its output slots and the structure they form.
+        options: The call's static keyword options for `apply`.
+        training: The call's forced mode (`layer(x, training=True)`), or None.
+        call_signature: A hashable of `options` and `training` (two calls of
+            one layer share a compiled function only when theirs agree).
     """
 
     __slots__ = (
@@ -67,6 +72,9 @@ class CallStep:
         "in_tree",
         "out_slots",
         "out_tree",
+        "options",
+        "training",
+        "call_signature",
     )
 
     def __init__(
@@ -90,6 +98,12 @@ class CallStep:
         self.in_tree = jax.tree.structure(node.inputs, is_leaf=is_symbolic)
         self.out_slots = out_slots
         self.out_tree = jax.tree.structure(node.outputs, is_leaf=is_symbolic)
+        self.options = dict(node.options)
+        self.training = node.training
+        self.call_signature = (
+            node.training,
+            json.dumps(node.options, sort_keys=True),
+        )
 
 
 class CastStep:
@@ -306,8 +320,17 @@ def apply_call(
     """Run `apply(params, state, inputs, ...)` for one call; return `(ys, state)`.
 
     `xs` are the input leaves (rebuilt into the node's input structure); `ys`
-    the output leaves, checked against the number the graph recorded.
+    the output leaves, checked against the number the graph recorded. The
+    call's recorded options go to `apply` as keyword arguments, and its
+    `training` override (`layer(x, training=True)`) replaces `training`. A call
+    forced into training mode without a key (`predict` passes none) gets a
+    fixed key derived from its node path: a Dropout stays active, with the same
+    mask for every batch of the same shape.
     """
+    if step.training is not None:
+        if step.training and key is None and step.layer.uses_key:
+            key = node_key(jax.random.key(0), None, step.key_path)
+        training = step.training
     y, s_new = apply(
         params,
         state,
@@ -315,6 +338,7 @@ def apply_call(
         training=training,
         key=key,
         mask=mask,
+        **step.options,
     )
     ys = jax.tree.leaves(y)
     if len(ys) != len(step.out_slots):
