@@ -296,7 +296,7 @@ class Layer:
                 state,
                 x,
             )
-        except jax.export.InconclusiveDimensionOperation as e:
+        except jax.errors.InconclusiveDimensionOperation as e:
             raise ValueError(
                 f"{layer_label(self)} cannot handle an input axis of unknown size "
                 f"(None): {unknown}. Give that axis its size in `Input(shape=...)`. "
