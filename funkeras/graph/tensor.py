@@ -20,7 +20,14 @@ from funkeras.layers.base import (
 )
 from funkeras.typing import InputSpec
 
-__all__ = ["SymbolicTensor", "Node", "Input", "is_symbolic", "spec_tree"]
+__all__ = [
+    "SymbolicTensor",
+    "Node",
+    "Input",
+    "is_symbolic",
+    "spec_tree",
+    "record_node",
+]
 
 _tensor_ids = itertools.count()
 
@@ -87,6 +94,30 @@ class SymbolicTensor(SymbolicValue):
             f"<SymbolicTensor shape={shape_str(self.shape)} dtype={self.dtype} "
             f"from {layer_label(self.node.layer)}>"
         )
+
+
+def record_node(
+    layer: Layer,
+    x: Any,
+    *,
+    options: dict[str, Any] | None = None,
+    training: bool | None = None,
+) -> Any:
+    """Record `layer` called on the already-bound inputs `x`; return its outputs.
+
+    What `layer(...)` does after `bind_call`, for a caller that holds `apply`'s
+    `x` pytree and options (a model rebuilt from its config).
+    """
+    leaves = jax.tree.leaves(x, is_leaf=is_symbolic)
+    if not leaves or not all(isinstance(t, SymbolicTensor) for t in leaves):
+        raise TypeError(
+            f"{layer_label(layer)}: a recorded call needs symbolic input tensors."
+        )
+    options = dict(options or {})
+    output_spec = layer.compute_output_spec(spec_tree(x), **options)
+    return leaves[0].record_call(
+        layer, x, output_spec, options=options, training=training
+    )
 
 
 def is_symbolic(x: Any) -> bool:
