@@ -79,6 +79,14 @@ def _from_ref_tree(
     if not isinstance(data, Mapping) or len(data) != 1:
         raise GraphError(f"Malformed tensor reference {data!r:.200}.")
     ((kind, value),) = data.items()
+    if kind == "dict" and isinstance(value, Mapping):
+        # None: an absent optional input of a multi-input call
+        return {
+            k: None if v is None else _from_ref_tree(v, tensors)
+            for k, v in value.items()
+        }
+    if kind == "list" and isinstance(value, list):
+        return [None if v is None else _from_ref_tree(v, tensors) for v in value]
     if kind == "ref":
         if not (
             isinstance(value, list)
@@ -91,10 +99,6 @@ def _from_ref_tree(
         if key not in tensors:
             raise GraphError(f"Tensor reference {value!r} points to no earlier tensor.")
         return tensors[key]
-    if kind == "dict" and isinstance(value, Mapping):
-        return {k: _from_ref_tree(v, tensors) for k, v in value.items()}
-    if kind == "list" and isinstance(value, list):
-        return [_from_ref_tree(v, tensors) for v in value]
     raise GraphError(f"Malformed tensor reference {data!r:.200}.")
 
 
@@ -239,7 +243,11 @@ def functional_from_config(
                 f"Model config: a node of {lname!r} has malformed `options` or "
                 "`training`."
             )
-        out = record_node(by_name[lname], args, options=dict(options), training=training)
+        if not jax.tree.leaves(args, is_leaf=is_symbolic):
+            raise GraphError(f"Model config: a node of {lname!r} has no inputs.")
+        out = record_node(
+            by_name[lname], args, options=dict(options), training=training
+        )
         idx = counts.get(lname, 0)
         counts[lname] = idx + 1
         for j, t in enumerate(jax.tree.leaves(out, is_leaf=is_symbolic)):
