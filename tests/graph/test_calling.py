@@ -59,9 +59,10 @@ def blend_model(seed=0):
     b = fk.Input(shape=(3,), name="b")
     c = fk.Input(shape=(3,), name="c")
     blend = ScaledBlend(name="blend")
-    y1 = blend(a, b, key=c, scale=2.0)  # keyword tensor + option
+    b2 = L.Dense(3, name="pre")(b)
+    y1 = blend(a, b2, key=c, scale=2.0)  # keyword tensor + option
     y2 = ScaledBlend(name="plain")(a, y1)  # positional only, defaults
-    y3 = blend(a, y2, scale=0.5)  # the shared layer with another option
+    y3 = blend(a, y2, key=c, scale=0.5)  # the shared layer, another option
     return fk.Model([a, b, c], L.Dense(2, name="head")(y3), seed=seed)
 
 
@@ -75,9 +76,10 @@ def test_multi_input_keyword_tensor_and_option_match_numpy():
     model = blend_model()
     (a, b, c), _ = data()
     p = model.params
-    y1 = 2.0 * (a @ np.asarray(p["blend"]["kernel"]) + b + c)
+    b2 = b @ np.asarray(p["pre"]["kernel"]) + np.asarray(p["pre"]["bias"])
+    y1 = 2.0 * (a @ np.asarray(p["blend"]["kernel"]) + b2 + c)
     y2 = a @ np.asarray(p["plain"]["kernel"]) + y1
-    y3 = 0.5 * (a @ np.asarray(p["blend"]["kernel"]) + y2)
+    y3 = 0.5 * (a @ np.asarray(p["blend"]["kernel"]) + y2 + c)
     want = y3 @ np.asarray(p["head"]["kernel"]) + np.asarray(p["head"]["bias"])
     got = model.predict([a, b, c], verbose=0)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
@@ -108,9 +110,12 @@ def test_save_load_round_trip_keeps_options_and_none_inputs(tmp_path):
     path = tmp_path / "blend.funkeras"
     fk.saving.save_model(model, path)
     loaded = fk.saving.load_model(path)
-    nodes = loaded.get_config()["nodes"]
-    assert nodes[0]["options"] == {"scale": 2.0}
-    assert nodes[1]["inputs"]["dict"]["key"] is None
+    nodes = {n["layer"]: n for n in loaded.get_config()["nodes"]}
+    assert nodes["plain"]["inputs"]["dict"]["key"] is None
+    assert [n.options for n in loaded.get_layer("blend").inbound_nodes] == [
+        {"scale": 2.0},
+        {"scale": 0.5},
+    ]
     np.testing.assert_allclose(
         loaded.predict(xs, verbose=0), model.predict(xs, verbose=0), rtol=1e-6
     )
