@@ -56,7 +56,8 @@ class CallStep:
         in_slots, in_tree: Its input slots and the structure they form.
         out_slots, out_tree: Its output slots and the structure they form.
         options: The call's static keyword options for `apply`.
-        training: The call's forced mode (`layer(x, training=True)`), or None.
+        training: The call's forced mode (`layer(x, training=True)`, or that of
+            the nested model call it belongs to), or None.
         call_signature: A hashable of `options` and `training` (two calls of
             one layer share a compiled function only when theirs agree).
     """
@@ -87,6 +88,7 @@ class CallStep:
         key_path: tuple[int, ...],
         in_slots: tuple[int, ...],
         out_slots: tuple[int, ...],
+        training: bool | None = None,
     ) -> None:
         self.index = index
         self.node = node
@@ -99,9 +101,10 @@ class CallStep:
         self.out_slots = out_slots
         self.out_tree = jax.tree.structure(node.outputs, is_leaf=is_symbolic)
         self.options = dict(node.options)
-        self.training = node.training
+        # The node's own override, else the one of the nested model it is in.
+        self.training = node.training if node.training is not None else training
         self.call_signature = (
-            node.training,
+            self.training,
             json.dumps(node.options, sort_keys=True),
         )
 
@@ -183,12 +186,14 @@ class Schedule:
         prefix: tuple[str, ...],
         key_path: tuple[int, ...],
         nested: bool,
+        training: bool | None = None,
     ) -> None:
         for i, node in enumerate(graph.nodes):
             layer = node.layer
             sub = getattr(layer, "graph", None)
+            mode = node.training if node.training is not None else training
             if nested and isinstance(sub, Graph):
-                self._add_nested(node, sub, env, prefix, (*key_path, i))
+                self._add_nested(node, sub, env, prefix, (*key_path, i), mode)
                 continue
             out_tensors = node.output_tensors
             out_slots = tuple(self._new_slot(t) for t in out_tensors)
@@ -204,6 +209,7 @@ class Schedule:
                     key_path=(*key_path, i),
                     in_slots=in_slots,
                     out_slots=out_slots,
+                    training=mode,
                 )
             )
 
@@ -214,6 +220,7 @@ class Schedule:
         env: dict[int, int],
         prefix: tuple[str, ...],
         key_path: tuple[int, ...],
+        training: bool | None = None,
     ) -> None:
         layer = node.layer
         inner_env: dict[int, int] = {}
@@ -230,7 +237,7 @@ class Schedule:
                 dst = self._new_slot(inner)
                 self.ops.append(CastStep(src, dst, want, self.slot_dtypes[src]))
                 inner_env[inner.id] = dst
-        self._add(sub, inner_env, (*prefix, layer.name), key_path, True)
+        self._add(sub, inner_env, (*prefix, layer.name), key_path, True, training)
         inner_outs = jax.tree.leaves(sub.outputs, is_leaf=is_symbolic)
         slots = tuple(inner_env[t.id] for t in inner_outs)
         for t, s in zip(node.output_tensors, slots, strict=True):

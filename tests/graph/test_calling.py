@@ -240,3 +240,22 @@ def test_unknown_axis_a_layer_cannot_handle_names_layer_and_axis():
     flat = L.Flatten()(inp)
     with pytest.raises(ValueError, match=r"Dense\(name='d'\).*unknown size.*axis 1"):
         L.Dense(2, name="d")(flat)
+
+
+def test_training_false_on_a_nested_model_holds_in_every_execution():
+    """`base(x, training=False)` (transfer learning): BatchNorm stays in inference."""
+    inner_in = fk.Input(shape=(3,))
+    base = fk.Model(inner_in, L.BatchNormalization(name="bn")(inner_in), name="base")
+    inp = fk.Input(shape=(3,))
+    built = fk.Model(inp, L.Dense(1, name="head")(base(inp, training=False)))
+    built.params  # noqa: B018 - create the weights once
+    x = np.random.default_rng(0).normal(3.0, 2.0, size=(8, 3)).astype(np.float32)
+    y = np.ones((8, 1), np.float32)
+    for mode in ("jit", "eager", "layerwise"):
+        model = copy.deepcopy(built)
+        model.compile(optimizer=optax.sgd(0.1), loss="mse", execution=mode)
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+        moving = model.state["base"]["bn"]["moving_mean"]
+        np.testing.assert_array_equal(moving, np.zeros(3), err_msg=mode)
+        assert not np.allclose(model.params["head"]["kernel"],
+                               built.params["head"]["kernel"])
