@@ -259,3 +259,17 @@ def test_training_false_on_a_nested_model_holds_in_every_execution():
         np.testing.assert_array_equal(moving, np.zeros(3), err_msg=mode)
         assert not np.allclose(model.params["head"]["kernel"],
                                built.params["head"]["kernel"])
+
+
+def test_saved_variable_length_and_sequential_output(tmp_path):
+    seq = fk.Sequential([fk.Input(shape=(None, 2)), L.Dense(3), L.GlobalMaxPooling1D()])
+    assert seq.output is seq.layers[-1].output and seq.input is seq.inputs
+    path = tmp_path / "seq.funkeras"
+    fk.saving.save_model(seq, path)
+    loaded = fk.saving.load_model(path)
+    x = np.random.default_rng(0).normal(size=(2, 6, 2)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), seq.predict(x, verbose=0))
+    inp = fk.Input(batch_shape=(None, None, 2), name="seq")
+    model = fk.Model(inp, L.Dense(1)(inp))
+    rebuilt = fk.Model.from_config(model.get_config())
+    assert rebuilt.inputs.shape == (None, None, 2)
