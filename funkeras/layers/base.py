@@ -422,7 +422,9 @@ class Layer:
                     f"{type(self).__name__}{inspect.signature(bind)}."
                 ) from None
         x, options = bind(*args, **kwargs)
-        if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        if not isinstance(options, dict) or not all(
+            isinstance(k, str) for k in options
+        ):
             raise TypeError(
                 f"{layer_label(self)}: `bind_call` must return `(x, options)` with "
                 f"`options` a dict keyed by str, got {options!r:.200}."

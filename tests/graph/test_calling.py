@@ -35,8 +35,9 @@ class ScaledBlend(fk.layers.Layer):
         d = input_spec["a"].shape[-1]
         return {"kernel": jax.random.normal(rng, (d, self.units))}, {}
 
-    def apply(self, params, state, x, *, training=False, key=None, mask=None,
-              scale=1.0):
+    def apply(
+        self, params, state, x, *, training=False, key=None, mask=None, scale=1.0
+    ):
         y = x["a"] @ params["kernel"] + x["b"]
         if x["key"] is not None:
             y = y + x["key"]
@@ -143,8 +144,11 @@ def test_several_outputs_unpack_and_feed_two_heads():
 
 def test_clear_errors():
     a, b = fk.Input(shape=(3,)), fk.Input(shape=(3,))
-    with pytest.raises(TypeError, match=r"Dense\(name='d'\) takes one input tensor; "
-                       r"got 2 positional arguments.*Concatenate\(\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"Dense\(name='d'\) takes one input tensor; "
+        r"got 2 positional arguments.*Concatenate\(\)",
+    ):
         L.Dense(2, name="d")(a, b)
     with pytest.raises(TypeError, match="unexpected keyword.*'foo'"):
         L.Dense(2)(a, foo=1)
@@ -230,8 +234,9 @@ def test_variable_length_input_predicts_on_two_lengths():
     for length in (5, 9):
         x = rng.normal(size=(2, length, 4)).astype(np.float32)
         want = (x @ k + bias).mean(axis=1)
-        np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5,
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6
+        )
     assert fk.Input(shape=(28, 28, 1)).shape == (None, 28, 28, 1)
 
 
@@ -257,8 +262,9 @@ def test_training_false_on_a_nested_model_holds_in_every_execution():
         model.fit(x, y, batch_size=4, epochs=1, verbose=0)
         moving = model.state["base"]["bn"]["moving_mean"]
         np.testing.assert_array_equal(moving, np.zeros(3), err_msg=mode)
-        assert not np.allclose(model.params["head"]["kernel"],
-                               built.params["head"]["kernel"])
+        assert not np.allclose(
+            model.params["head"]["kernel"], built.params["head"]["kernel"]
+        )
 
 
 def test_saved_variable_length_and_sequential_output(tmp_path):
