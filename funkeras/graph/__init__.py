@@ -8,7 +8,14 @@ from funkeras.graph.inputs import (
     match_inputs,
     prepare_inputs,
 )
-from funkeras.graph.tensor import Input, Node, SymbolicTensor, is_symbolic, spec_tree
+from funkeras.graph.tensor import (
+    Input,
+    Node,
+    SymbolicTensor,
+    is_symbolic,
+    record_node,
+    spec_tree,
+)
 from funkeras.graph.walker import (
     CallStep,
     CastStep,
@@ -27,6 +34,7 @@ __all__ = [
     "Input",
     "is_symbolic",
     "spec_tree",
+    "record_node",
     "Graph",
     "build_graph",
     "assign_names",

@@ -11,7 +11,7 @@ import numpy as np
 
 from funkeras._validation import shape_str
 from funkeras.graph.description import Graph
-from funkeras.layers.base import InputLayer
+from funkeras.layers.base import InputLayer, is_known_dim, public_shape
 from funkeras.typing import Array, InputSpec
 
 __all__ = ["match_inputs", "prepare_inputs", "cast_input", "check_input_spec"]
@@ -26,11 +26,14 @@ def check_input_spec(graph: Graph, input_spec: InputSpec, owner: str) -> None:
             f"{owner}: expected {len(want)} input(s), got {len(got)} in the input spec."
         )
     for layer, w, g in zip(graph.input_layers, want, got, strict=True):
-        if tuple(g.shape) != tuple(w.shape):
+        if len(g.shape) != len(w.shape) or any(
+            is_known_dim(wd) and (not is_known_dim(gd) or gd != wd)
+            for gd, wd in zip(g.shape, w.shape, strict=True)
+        ):
             raise ValueError(
                 f"{owner}: input {layer.name!r} expects examples of shape "
-                f"{shape_str(w.shape)} (batch axis excluded), got "
-                f"{shape_str(g.shape)}."
+                f"{shape_str(public_shape(w.shape))} (batch axis excluded), got "
+                f"{shape_str(public_shape(g.shape))}."
             )
 
 
@@ -78,12 +81,12 @@ def cast_input(
     got_dtype = jnp.dtype(x.dtype)
     shape = tuple(np.shape(x))
     if len(shape) != len(want.shape) + 1 or any(
-        isinstance(g, int) and g != w
+        isinstance(g, int) and is_known_dim(w) and g != w
         for g, w in zip(shape[1:], want.shape, strict=True)
     ):
         raise ValueError(
             f"{owner}: input {layer.name!r} expects shape "
-            f"{shape_str((None, *want.shape))}, got {shape_str(shape)}. "
+            f"{shape_str((None, *public_shape(want.shape)))}, got {shape_str(shape)}. "
             "Check the data's feature axes (or the model's Input shape)."
         )
     if got_dtype == want.dtype:

@@ -18,6 +18,7 @@ so both drivers draw the same random numbers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -54,6 +55,11 @@ class CallStep:
         key_path: The node indices whose `fold_in` chain derives its key.
         in_slots, in_tree: Its input slots and the structure they form.
         out_slots, out_tree: Its output slots and the structure they form.
+        options: The call's static keyword options for `apply`.
+        training: The call's forced mode (`layer(x, training=True)`, or that of
+            the nested model call it belongs to), or None.
+        call_signature: A hashable of `options` and `training` (two calls of
+            one layer share a compiled function only when theirs agree).
     """
 
     __slots__ = (
@@ -67,6 +73,9 @@ class CallStep:
         "in_tree",
         "out_slots",
         "out_tree",
+        "options",
+        "training",
+        "call_signature",
     )
 
     def __init__(
@@ -79,6 +88,7 @@ class CallStep:
         key_path: tuple[int, ...],
         in_slots: tuple[int, ...],
         out_slots: tuple[int, ...],
+        training: bool | None = None,
     ) -> None:
         self.index = index
         self.node = node
@@ -90,6 +100,13 @@ class CallStep:
         self.in_tree = jax.tree.structure(node.inputs, is_leaf=is_symbolic)
         self.out_slots = out_slots
         self.out_tree = jax.tree.structure(node.outputs, is_leaf=is_symbolic)
+        self.options = dict(node.options)
+        # The node's own override, else the one of the nested model it is in.
+        self.training = node.training if node.training is not None else training
+        self.call_signature = (
+            self.training,
+            json.dumps(node.options, sort_keys=True),
+        )
 
 
 class CastStep:
@@ -169,12 +186,14 @@ class Schedule:
         prefix: tuple[str, ...],
         key_path: tuple[int, ...],
         nested: bool,
+        training: bool | None = None,
     ) -> None:
         for i, node in enumerate(graph.nodes):
             layer = node.layer
             sub = getattr(layer, "graph", None)
+            mode = node.training if node.training is not None else training
             if nested and isinstance(sub, Graph):
-                self._add_nested(node, sub, env, prefix, (*key_path, i))
+                self._add_nested(node, sub, env, prefix, (*key_path, i), mode)
                 continue
             out_tensors = node.output_tensors
             out_slots = tuple(self._new_slot(t) for t in out_tensors)
@@ -190,6 +209,7 @@ class Schedule:
                     key_path=(*key_path, i),
                     in_slots=in_slots,
                     out_slots=out_slots,
+                    training=mode,
                 )
             )
 
@@ -200,6 +220,7 @@ class Schedule:
         env: dict[int, int],
         prefix: tuple[str, ...],
         key_path: tuple[int, ...],
+        training: bool | None = None,
     ) -> None:
         layer = node.layer
         inner_env: dict[int, int] = {}
@@ -216,7 +237,7 @@ class Schedule:
                 dst = self._new_slot(inner)
                 self.ops.append(CastStep(src, dst, want, self.slot_dtypes[src]))
                 inner_env[inner.id] = dst
-        self._add(sub, inner_env, (*prefix, layer.name), key_path, True)
+        self._add(sub, inner_env, (*prefix, layer.name), key_path, True, training)
         inner_outs = jax.tree.leaves(sub.outputs, is_leaf=is_symbolic)
         slots = tuple(inner_env[t.id] for t in inner_outs)
         for t, s in zip(node.output_tensors, slots, strict=True):
@@ -306,8 +327,17 @@ def apply_call(
     """Run `apply(params, state, inputs, ...)` for one call; return `(ys, state)`.
 
     `xs` are the input leaves (rebuilt into the node's input structure); `ys`
-    the output leaves, checked against the number the graph recorded.
+    the output leaves, checked against the number the graph recorded. The
+    call's recorded options go to `apply` as keyword arguments, and its
+    `training` override (`layer(x, training=True)`) replaces `training`. A call
+    forced into training mode without a key (`predict` passes none) gets a
+    fixed key derived from its node path: a Dropout stays active, with the same
+    mask for every batch of the same shape.
     """
+    if step.training is not None:
+        if step.training and key is None and step.layer.uses_key:
+            key = node_key(jax.random.key(0), None, step.key_path)
+        training = step.training
     y, s_new = apply(
         params,
         state,
@@ -315,6 +345,7 @@ def apply_call(
         training=training,
         key=key,
         mask=mask,
+        **step.options,
     )
     ys = jax.tree.leaves(y)
     if len(ys) != len(step.out_slots):

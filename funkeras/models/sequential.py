@@ -103,8 +103,15 @@ class Sequential(Model):
             raise ValueError(
                 f"{self._owner()}: cannot pop layers after the weights exist."
             )
+        old = self.graph
         layer = self._layers.pop()
         self._graph = None
+        if old is not None:  # the old graph's calls are no layer's `.output` now
+            stale = {id(node) for node in old.nodes}
+            for each in (*self._layers, layer):
+                each.inbound_nodes[:] = [
+                    n for n in each.inbound_nodes if id(n) not in stale
+                ]
         if self._input is not None and self._layers:
             self._build_graph(self._input)
         return layer
@@ -129,6 +136,16 @@ class Sequential(Model):
         inp = Input(shape=tuple(input_spec.shape), dtype=input_spec.dtype)
         self._build_graph(inp)
         self._input = inp
+
+    @property
+    def input(self) -> Any:
+        """The model's Input tensor (Keras' `model.input`), once the graph is built."""
+        return self.require_graph("input").inputs
+
+    @property
+    def output(self) -> Any:
+        """The last layer's output tensor (Keras' `model.output`), once built."""
+        return self.require_graph("output").outputs
 
     @property
     def layers(self) -> list[Layer]:

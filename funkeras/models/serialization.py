@@ -14,7 +14,7 @@ from typing import Any
 import jax
 
 from funkeras.errors import GraphError
-from funkeras.graph import Graph, Input, SymbolicTensor, is_symbolic
+from funkeras.graph import Graph, Input, SymbolicTensor, is_symbolic, record_node
 from funkeras.layers.base import InputLayer, Layer
 from funkeras.models import model as model_module
 from funkeras.saving.registry import get_registered_class, registry_key
@@ -60,6 +60,8 @@ def layer_from_config(data: Mapping[str, Any], resolve: Resolve | None = None) -
 
 
 def _ref_tree(tree: Any, refs: dict[int, list[Any]]) -> Any:
+    if tree is None:  # an absent optional input of a multi-input call
+        return None
     if isinstance(tree, SymbolicTensor):
         return {"ref": refs[tree.id]}
     if isinstance(tree, Mapping):
@@ -77,6 +79,14 @@ def _from_ref_tree(
     if not isinstance(data, Mapping) or len(data) != 1:
         raise GraphError(f"Malformed tensor reference {data!r:.200}.")
     ((kind, value),) = data.items()
+    if kind == "dict" and isinstance(value, Mapping):
+        # None: an absent optional input of a multi-input call
+        return {
+            k: None if v is None else _from_ref_tree(v, tensors)
+            for k, v in value.items()
+        }
+    if kind == "list" and isinstance(value, list):
+        return [None if v is None else _from_ref_tree(v, tensors) for v in value]
     if kind == "ref":
         if not (
             isinstance(value, list)
@@ -89,10 +99,6 @@ def _from_ref_tree(
         if key not in tensors:
             raise GraphError(f"Tensor reference {value!r} points to no earlier tensor.")
         return tensors[key]
-    if kind == "dict" and isinstance(value, Mapping):
-        return {k: _from_ref_tree(v, tensors) for k, v in value.items()}
-    if kind == "list" and isinstance(value, list):
-        return [_from_ref_tree(v, tensors) for v in value]
     raise GraphError(f"Malformed tensor reference {data!r:.200}.")
 
 
@@ -107,7 +113,7 @@ def sequential_config(
         "input": None
         if input_tensor is None
         else {
-            "shape": list(input_tensor.spec.shape),
+            "shape": list(input_tensor.node.layer.shape),
             "dtype": str(input_tensor.spec.dtype),
         },
         "layers": [layer_config(layer) for layer in layers],
@@ -128,7 +134,12 @@ def functional_config(model: Any) -> dict[str, Any]:
     for node in graph.nodes:
         idx = node_counts.get(node.layer.name, 0)
         node_counts[node.layer.name] = idx + 1
-        nodes.append({"layer": node.layer.name, "inputs": _ref_tree(node.inputs, refs)})
+        entry = {"layer": node.layer.name, "inputs": _ref_tree(node.inputs, refs)}
+        if node.options:
+            entry["options"] = node.options
+        if node.training is not None:
+            entry["training"] = node.training
+        nodes.append(entry)
         for t in node.output_tensors:
             refs[t.id] = [node.layer.name, idx, node.output_tensors.index(t)]
     return {
@@ -225,7 +236,18 @@ def functional_from_config(
         if lname not in by_name:
             raise GraphError(f"Model config: a node calls unknown layer {lname!r}.")
         args = _from_ref_tree(entry.get("inputs"), tensors)
-        out = by_name[lname](args)
+        options = entry.get("options", {})
+        training = entry.get("training")
+        if not isinstance(options, Mapping) or training not in (None, True, False):
+            raise GraphError(
+                f"Model config: a node of {lname!r} has malformed `options` or "
+                "`training`."
+            )
+        if not jax.tree.leaves(args, is_leaf=is_symbolic):
+            raise GraphError(f"Model config: a node of {lname!r} has no inputs.")
+        out = record_node(
+            by_name[lname], args, options=dict(options), training=training
+        )
         idx = counts.get(lname, 0)
         counts[lname] = idx + 1
         for j, t in enumerate(jax.tree.leaves(out, is_leaf=is_symbolic)):

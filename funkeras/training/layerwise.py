@@ -383,6 +383,7 @@ class Walker:
             op.in_tree,
             op.float_out,
             len(op.key_path),
+            op.call_signature,
         )
         fn = self._shared.get(shared_key)
         if fn is not None:
@@ -455,6 +456,7 @@ class Walker:
             op.in_tree,
             op.float_out,
             len(op.key_path),
+            op.call_signature,
         )
         fn = self._shared.get(shared_key)
         if fn is not None:
@@ -471,6 +473,7 @@ class Walker:
                 op.in_tree,
                 op.float_out,
                 len(op.key_path),
+                op.call_signature,
             )
         ]
         has_params = op.has_params
