@@ -477,7 +477,7 @@ class Layer:
         if not dataclasses.is_dataclass(self):
             # Keras' rule: the base config is name/trainable/dtype; a layer whose
             # `__init__` takes more must override `get_config` to return them.
-            if type(self).get_config is Layer.get_config and _own_init_args(self):
+            if _base_get_config(self) and _own_init_args(self):
                 raise TypeError(
                     f"{layer_label(self)}: `__init__` takes {_own_init_args(self)}, "
                     "which the base `get_config` cannot know. Override `get_config` "
@@ -525,6 +525,14 @@ class Layer:
 
     def __repr__(self) -> str:
         return layer_label(self)
+
+
+def _base_get_config(layer: Any) -> bool:
+    """Whether `layer`'s `get_config` is the library's (not overridden by a user)."""
+    for cls in type(layer).__mro__:
+        if "get_config" in cls.__dict__:
+            return cls.__module__.startswith("funkeras.")
+    return True
 
 
 def _own_init_args(layer: Any) -> list[str]:
