@@ -351,7 +351,7 @@ class Layer:
             raise ValueError(
                 f"{layer_label(self)}: `add_loss` is only available inside `call`."
             )
-        found[1].losses.append(value)
+        found[1].losses.append(sc.unwrap(value))
 
     @property
     def losses(self) -> list[Any]:

@@ -50,6 +50,7 @@ from funkeras._validation import normalize_dtype, shape_str, to_snake_case
 __all__ = [
     "Variable",
     "Frame",
+    "unwrap",
     "caller",
     "bind",
     "is_layer",
@@ -142,6 +143,11 @@ def bind(owner: Any, frame: Frame) -> Iterator[Frame]:
 
 def _unwrap(x: Any) -> Any:
     return x.value if isinstance(x, Variable) else x
+
+
+def unwrap(tree: Any) -> Any:
+    """`tree` with every `Variable` leaf replaced by its current array."""
+    return jax.tree.map(_unwrap, tree, is_leaf=lambda v: isinstance(v, Variable))
 
 
 def _binary(op: Callable[[Any, Any], Any], reverse: bool = False) -> Any:
@@ -493,7 +499,7 @@ def _run_call(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
     if takes_mask:
         kwargs.setdefault("mask", frame.mask)
     with bind(layer, frame):
-        y = layer.call(*args, **kwargs)
+        y = unwrap(layer.call(*args, **kwargs))
     for var in variables_of(layer).values():
         if var.regularizer is not None:
             tree = frame.params if var.trainable else frame.state
