@@ -379,7 +379,7 @@ class Layer:
         """All weights as arrays, Keras' order (own trainable, own non-trainable,
         then each sublayer's)."""
         params, state = self._require_concrete("weights")
-        return [a for _, a in sc.flat_weights(params, state)]
+        return [a for _, a in sc.flat_weights(self, params, state)]
 
     @property
     def trainable_weights(self) -> list[Array]:
@@ -387,13 +387,13 @@ class Layer:
         params, state = self._require_concrete("trainable_weights")
         if not self.trainable:
             return []
-        return [a for p, a in sc.flat_weights(params, state) if p]
+        return [a for p, a in sc.flat_weights(self, params, state) if p]
 
     @property
     def non_trainable_weights(self) -> list[Array]:
         """The non-trainable weights (all of them if `trainable=False`)."""
         params, state = self._require_concrete("non_trainable_weights")
-        return [a for p, a in sc.flat_weights(params, state) if not p or not self.trainable]
+        return [a for p, a in sc.flat_weights(self, params, state) if not p or not self.trainable]
 
     def get_weights(self) -> list[np.ndarray]:
         """The weights as NumPy arrays, in `weights` order."""
@@ -402,7 +402,9 @@ class Layer:
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Set the weights from a list in `get_weights` order (shapes checked)."""
         params, state = self._require_concrete("set_weights")
-        params, state = sc.set_flat_weights(layer_label(self), params, state, list(weights))
+        params, state = sc.set_flat_weights(
+            self, layer_label(self), params, state, list(weights)
+        )
         self.__dict__["_fk_params"], self.__dict__["_fk_state"] = params, state
 
     # -- calls on arrays ----------------------------------------------------------
@@ -474,20 +476,23 @@ class Layer:
 
     def get_config(self) -> dict[str, Any]:
         """The layer's hyperparameters as a JSON-safe dict (`from_config` inverts it)."""
-        if not dataclasses.is_dataclass(self):
-            # Keras' rule: the base config is name/trainable/dtype; a layer whose
-            # `__init__` takes more must override `get_config` to return them.
-            if _base_get_config(self) and _own_init_args(self):
-                raise TypeError(
-                    f"{layer_label(self)}: `__init__` takes {_own_init_args(self)}, "
-                    "which the base `get_config` cannot know. Override `get_config` "
-                    "to return them: `config = super().get_config(); "
-                    "config.update(units=self.units); return config` (as in Keras)."
-                )
-            return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
-        return {
+        config = {
             f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)
         }
+        # Keras' rule for a class that is not itself a dataclass: the base config
+        # holds the fields (name/trainable/dtype), and a layer whose `__init__`
+        # takes more must override `get_config` to return them.
+        missing = [a for a in _own_init_args(self) if a not in config]
+        if "__dataclass_fields__" not in type(self).__dict__ and _base_get_config(
+            self
+        ) and missing:
+            raise TypeError(
+                f"{layer_label(self)}: `__init__` takes {missing}, which the base "
+                "`get_config` cannot know. Override `get_config` to return them: "
+                "`config = super().get_config(); config.update(units=self.units); "
+                "return config` (as in Keras)."
+            )
+        return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:

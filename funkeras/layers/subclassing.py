@@ -66,6 +66,9 @@ __all__ = [
     "keras_penalty",
     "keras_has_penalty",
     "call_sublayer",
+    "KERAS_WEIGHT_ORDER",
+    "ordered_names",
+    "sublayer",
     "flat_weights",
     "set_flat_weights",
 ]
@@ -668,16 +671,55 @@ def call_sublayer(parent: Any, frame: Frame, layer: Any, args: tuple[Any, ...],
 # ----------------------------------------------------------------------------
 
 
-def _paths(params: dict, state: dict) -> list[tuple[bool, tuple[str, ...]]]:
+# Keras creates a built-in layer's variables in this order; `get_weights` follows it.
+KERAS_WEIGHT_ORDER = (
+    "kernel",
+    "depthwise_kernel",
+    "pointwise_kernel",
+    "recurrent_kernel",
+    "embeddings",
+    "bias",
+    "gamma",
+    "beta",
+    "moving_mean",
+    "moving_variance",
+)
+
+
+def ordered_names(layer: Any, tree: dict) -> list[str]:
+    """`tree`'s keys in Keras' order for `layer`: its variables in creation
+    order, then its sublayers in attribute order (jit sorts dict keys, so the
+    order comes from the layer, not the dict)."""
+    names = [n for n in variables_of(layer) if n in tree]
+    if is_layer(layer) and hasattr(layer, "call"):
+        names += [n for n in layer.__dict__.get("_fk_sublayers", {}) if n in tree]
+    rank = {n: i for i, n in enumerate(KERAS_WEIGHT_ORDER)}
+    rest = sorted((k for k in tree if k not in names),
+                  key=lambda k: (rank.get(k, len(rank)), k))
+    return names + rest
+
+
+def sublayer(layer: Any, name: str) -> Any:
+    """The sublayer `name` of a Keras-style layer (None if unknown)."""
+    return layer.__dict__.get("_fk_sublayers", {}).get(name)
+
+
+def _paths(layer: Any, params: dict, state: dict) -> list[tuple[bool, tuple[str, ...]]]:
     out: list[tuple[bool, tuple[str, ...]]] = []
-    out += [(True, (k,)) for k, v in params.items() if not isinstance(v, dict)]
-    out += [(False, (k,)) for k, v in state.items() if not isinstance(v, dict)]
-    subs = [k for k, v in params.items() if isinstance(v, dict)]
-    subs += [k for k, v in state.items() if isinstance(v, dict) and k not in subs]
+    p_names, s_names = ordered_names(layer, params), ordered_names(layer, state)
+    out += [(True, (k,)) for k in p_names if not isinstance(params[k], dict)]
+    out += [(False, (k,)) for k in s_names if not isinstance(state[k], dict)]
+    subs = [k for k in p_names if isinstance(params[k], dict)]
+    subs += [k for k in s_names if isinstance(state[k], dict) and k not in subs]
     for k in subs:
-        for is_param, path in _paths(params.get(k, {}), state.get(k, {})):
+        sub = sublayer(layer, k)
+        for is_param, path in _paths(sub, params.get(k, {}), state.get(k, {})):
             out.append((is_param, (k, *path)))
     return out
+
+
+def _copy(tree: dict) -> dict:
+    return {k: _copy(v) if isinstance(v, dict) else v for k, v in tree.items()}
 
 
 def _get(tree: dict, path: tuple[str, ...]) -> Any:
@@ -686,21 +728,22 @@ def _get(tree: dict, path: tuple[str, ...]) -> Any:
     return tree
 
 
-def flat_weights(params: dict, state: dict) -> list[tuple[bool, Any]]:
-    """`(is_param, array)` for every weight, in Keras' order."""
-    return [(p, _get(params if p else state, path)) for p, path in _paths(params, state)]
+def flat_weights(layer: Any, params: dict, state: dict) -> list[tuple[bool, Any]]:
+    """`(is_param, array)` for every weight of `layer`, in Keras' order."""
+    return [
+        (p, _get(params if p else state, path)) for p, path in _paths(layer, params, state)
+    ]
 
 
-def set_flat_weights(owner: str, params: dict, state: dict,
+def set_flat_weights(layer: Any, owner: str, params: dict, state: dict,
                      weights: list[Any]) -> tuple[dict, dict]:
     """New `(params, state)` with `weights` (in `flat_weights` order) in place."""
-    paths = _paths(params, state)
+    paths = _paths(layer, params, state)
     if len(weights) != len(paths):
         raise ValueError(
             f"{owner}: `set_weights` expects {len(paths)} arrays, got {len(weights)}."
         )
-    params = jax.tree.map(lambda a: a, params)
-    state = jax.tree.map(lambda a: a, state)
+    params, state = _copy(params), _copy(state)
     for (is_param, path), w in zip(paths, weights, strict=True):
         tree = params if is_param else state
         old = _get(tree, path)

@@ -29,21 +29,10 @@ from funkeras.models.trainer import Trainer
 from funkeras.saving.registry import register_builtin
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
-__all__ = ["Model", "KERAS_WEIGHT_ORDER"]
+__all__ = ["Model", "SubclassedCall", "KERAS_WEIGHT_ORDER"]
 
 # Keras creates a layer's variables in this order; `get_weights` follows it.
-KERAS_WEIGHT_ORDER = (
-    "kernel",
-    "depthwise_kernel",
-    "pointwise_kernel",
-    "recurrent_kernel",
-    "embeddings",
-    "bias",
-    "gamma",
-    "beta",
-    "moving_mean",
-    "moving_variance",
-)
+KERAS_WEIGHT_ORDER = sc.KERAS_WEIGHT_ORDER
 
 
 def _ordered(d: dict[str, Any]) -> list[str]:
@@ -448,9 +437,11 @@ class Model(Trainer, Layer):
                 if sub is not None:
                     walk(sub, lp, ls, (*prefix, layer.name), active)
                     continue
-                for n in _leaf_paths(lp):
+                # Keras-style layers list weights in creation order (as Keras).
+                owner = layer.model if isinstance(layer, SubclassedCall) else layer
+                for n in _leaf_paths(owner, lp):
                     out.append(((*prefix, layer.name, *n), True, active))
-                for n in _leaf_paths(ls):
+                for n in _leaf_paths(owner, ls):
                     out.append(((*prefix, layer.name, *n), False, False))
 
         walk(graph, params, state, (), self.trainable)
@@ -631,13 +622,16 @@ class Model(Trainer, Layer):
         return layer_label(self)
 
 
-def _leaf_paths(tree: dict[str, Any]) -> list[tuple[str, ...]]:
-    """Paths to the arrays of a layer's params: its own (Keras order), then the
-    nested dicts of a subclassed layer's sublayers (attribute order)."""
-    out = [(n,) for n in _ordered(tree) if not isinstance(tree[n], dict)]
-    for n, sub in tree.items():
-        if isinstance(sub, dict):
-            out += [(n, *p) for p in _leaf_paths(sub)]
+def _leaf_paths(layer: Any, tree: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Paths to the arrays of `layer`'s params: its own (Keras order; creation
+    order for a Keras-style layer), then its sublayers' (attribute order)."""
+    keras_style = sc.is_keras_style(layer, Layer.call)
+    names = sc.ordered_names(layer, tree) if keras_style else _ordered(tree)
+    out = [(n,) for n in names if not isinstance(tree[n], dict)]
+    for n in names:
+        if isinstance(tree[n], dict):
+            sub = sc.sublayer(layer, n) if keras_style else None
+            out += [(n, *p) for p in _leaf_paths(sub, tree[n])]
     return out
 
 
