@@ -401,10 +401,13 @@ def framework_build(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _user_build(layer: Any) -> Callable[..., Any] | None:
-    build = getattr(type(layer), "build", None)
+    # A model subclass's own `build` is kept as `keras_build` (see Model).
+    build = getattr(type(layer), "keras_build", None) or getattr(
+        type(layer), "build", None
+    )
     if build is None or getattr(build, "funkeras_framework_build", False):
         return None
-    return getattr(layer, "build")
+    return build.__get__(layer)
 
 
 def is_keras_style(layer: Any, base_call: Any) -> bool:

@@ -104,6 +104,15 @@ class Model(Trainer, Layer):
         (5, 2)
     """
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A subclass's own Keras-style `build(input_shape)` creates its weights;
+        # `model.build(shape)` must still build the graph (which runs it once).
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "funkeras_framework_build", False):
+            cls.keras_build = build
+            cls.build = Model.build
+
     def __init__(
         self,
         inputs: Any = None,
