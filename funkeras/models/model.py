@@ -615,7 +615,14 @@ class Model(Trainer, Layer):
         takes more arguments overrides `get_config` to return them.
         """
         if self._keras_style():
-            return Layer.get_config(self)
+            config = Layer.get_config(self)
+            spec = None if self._graph is None else self._graph.input_spec
+            if isinstance(spec, jax.ShapeDtypeStruct):
+                # Keras' build config: lets `load_model` build before loading.
+                config["build_input_shape"] = {
+                    "shape": list(spec.shape), "dtype": str(spec.dtype)
+                }
+            return config
         return functional_config(self)
 
     @classmethod
@@ -624,7 +631,14 @@ class Model(Trainer, Layer):
     ) -> Model:
         """Rebuild a model from `get_config()` (weights are created fresh)."""
         if cls.call is not Layer.call:
-            return cls(**config)
+            config = dict(config)
+            build = config.pop("build_input_shape", None)
+            model = cls(**config)
+            if isinstance(build, dict):
+                model.build(
+                    jax.ShapeDtypeStruct(tuple(build["shape"]), jnp.dtype(build["dtype"]))
+                )
+            return model
         return functional_from_config(cls, config, resolve)
 
     def __repr__(self) -> str:

@@ -180,3 +180,54 @@ def test_model_call_with_training_updates_batchnorm_state():
     np.testing.assert_allclose(after, 0.99 * before + 0.01 * x.mean(0), rtol=1e-4,
                                atol=1e-6)
     assert jnp.allclose(before, 0.0)
+
+
+@fk.saving.register_serializable(package="test_subclassed")
+class Registered(fk.Model):
+    def __init__(self, units=2, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.dense = fk.layers.Dense(units)
+
+    def call(self, x):
+        return self.dense(x)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(units=self.units)
+        return config
+
+
+@fk.saving.register_serializable(package="test_subclassed")
+class Shift(fk.layers.Layer):
+    def __init__(self, by=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.by = by
+
+    def build(self, input_shape):
+        self.b = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="b")
+
+    def call(self, x):
+        return x + self.by * self.b
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(by=self.by)
+        return config
+
+
+def test_registered_subclasses_save_and_load_whole(tmp_path):
+    x, y = _data(6, 3)
+    model = Registered(3)
+    model.compile("sgd", "mse")
+    model.fit(x, np.ones((6, 3), "float32"), epochs=1, verbose=0)
+    model.save(tmp_path / "m.fkz")
+    loaded = fk.load_model(tmp_path / "m.fkz")
+    assert type(loaded) is Registered and loaded.units == 3
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-6)
+
+    seq = fk.Sequential([fk.Input(shape=(3,)), Shift(2.0)])
+    seq.save(tmp_path / "s.fkz")
+    again = fk.load_model(tmp_path / "s.fkz")
+    np.testing.assert_allclose(again.predict(x, verbose=0), x + 2.0, rtol=1e-6)
