@@ -70,6 +70,7 @@ __all__ = [
     "ordered_names",
     "sublayer",
     "flat_weights",
+    "trainable_mask",
     "set_flat_weights",
 ]
 
@@ -757,3 +758,23 @@ def set_flat_weights(layer: Any, owner: str, params: dict, state: dict,
             )
         _get(tree, path[:-1])[path[-1]] = jnp.asarray(np.array(w, dtype=old.dtype))
     return params, state
+
+
+def trainable_mask(layer: Any, params: dict, base_call: Any, on: bool = True) -> dict:
+    """Bools shaped like a Keras-style layer's `params`: True where trained.
+
+    A sublayer with `trainable=False` (set on the attribute, as in Keras) is
+    frozen with everything under it. `base_call` is the base class's `call`.
+    """
+    on = on and bool(getattr(layer, "trainable", True))
+    mask: dict[str, Any] = {}
+    for name, value in params.items():
+        sub = sublayer(layer, name) if isinstance(value, dict) else None
+        if sub is None:
+            mask[name] = jax.tree.map(lambda _, o=on: o, value)
+        elif is_keras_style(sub, base_call):
+            mask[name] = trainable_mask(sub, value, base_call, on)
+        else:
+            sub_on = on and bool(getattr(sub, "trainable", True))
+            mask[name] = jax.tree.map(lambda _, o=sub_on: o, value)
+    return mask

@@ -353,6 +353,13 @@ class Model(Trainer, Layer):
         """A pytree of bools shaped like `params`: True where a weight is trained."""
         graph = self.require_graph("trainable_mask")
         shapes = self.param_shapes()[0]
+        body = self.__dict__.get("_fk_body")
+        if body is not None:  # a subclassed model: sublayers' own flags count
+            return {
+                body.name: sc.trainable_mask(
+                    self, shapes[body.name], Layer.call, self.trainable
+                )
+            }
         return fn.graph_trainable_mask(graph, shapes, self.trainable)
 
     # -- weights on the facade ----------------------------------------------------------

@@ -231,3 +231,17 @@ def test_registered_subclasses_save_and_load_whole(tmp_path):
     seq.save(tmp_path / "s.fkz")
     again = fk.load_model(tmp_path / "s.fkz")
     np.testing.assert_allclose(again.predict(x, verbose=0), x + 2.0, rtol=1e-6)
+
+
+def test_frozen_sublayer_is_not_trained():
+    x, y = _data()
+    model = MLP()
+    model.build((None, 5))
+    model.hidden.trainable = False
+    before = model.get_weights()
+    model.compile(fk.optimizers.SGD(0.1), "mse")
+    model.fit(x, y, epochs=1, verbose=0)
+    after = model.get_weights()
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_array_equal(before[1], after[1])
+    assert not np.allclose(before[2], after[2])
