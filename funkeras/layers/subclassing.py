@@ -665,7 +665,9 @@ def call_sublayer(parent: Any, frame: Frame, layer: Any, args: tuple[Any, ...],
             )
         y, state = layer.apply(params, state, args[0], training=bool(training),
                                key=key, mask=mask)
-        frame.losses.append(layer.penalty(params))
+        has_penalty = getattr(layer, "has_penalty", None)
+        if not callable(has_penalty) or has_penalty():
+            frame.losses.append(layer.penalty(params))
     frame.state[name] = state
     return y
 
