@@ -5,6 +5,11 @@ A layer is a dataclass of hyperparameters plus two pure functions::
     params, state = layer.init(key, input_spec)
     y, state = layer.apply(params, state, x, training=False, key=None, mask=None)
 
+Keras' way of writing a layer (`__init__` + `build` with `add_weight` + `call`)
+works too: the base class turns it into `init`/`apply` (see
+`funkeras.layers.subclassing`). Calling a layer on arrays builds it on first
+use and returns the output.
+
 `input_spec` is a `jax.ShapeDtypeStruct` (or a list/dict of them) *without* the
 batch axis. `params` and `state` are plain nested dicts of arrays. Calling a layer
 on a `SymbolicValue` (what `funkeras.Input` returns) asks that value to record
@@ -29,6 +34,7 @@ import numpy as np
 
 from funkeras import regularizers
 from funkeras._validation import check_int, normalize_dtype, shape_str, short_message
+from funkeras.layers import subclassing as sc
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
 __all__ = [
@@ -199,6 +205,44 @@ class Layer:
     # node only when its layer says so (a custom layer does by default).
     uses_key: ClassVar[bool] = True
 
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        trainable: bool = True,
+        dtype: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        # Used by Keras-style (non-dataclass) subclasses calling
+        # `super().__init__(**kwargs)`; dataclass layers get their own __init__.
+        if kwargs:
+            raise TypeError(
+                f"{type(self).__name__}: unexpected keyword arguments "
+                f"{sorted(kwargs)}; the Layer base class takes `name`, "
+                "`trainable` and `dtype`."
+            )
+        self.name = name
+        self.trainable = trainable
+        self.dtype = "float32" if dtype is None else dtype
+        self.__post_init__()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # `self.moving = ...` on a weight made by `add_weight` assigns it (Keras).
+        old = self.__dict__.get(name)
+        if isinstance(old, sc.Variable) and not isinstance(value, sc.Variable):
+            old.assign(value)
+            return
+        object.__setattr__(self, name, value)
+
+    @property
+    def built(self) -> bool:
+        """Whether `build` has run (Keras-style layers) or weights exist."""
+        return bool(self.__dict__.get("_fk_built", False))
+
+    @built.setter
+    def built(self, value: bool) -> None:
+        self.__dict__["_fk_built"] = bool(value)
+
     def __post_init__(self) -> None:
         owner = type(self).__name__
         if self.name is not None and (not isinstance(self.name, str) or not self.name):
@@ -221,8 +265,12 @@ class Layer:
     def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
         """Create `(params, state)` for inputs described by `input_spec` (no batch axis).
 
-        Pure: the same key and spec give the same arrays. The default holds nothing.
+        Pure: the same key and spec give the same arrays. The default holds
+        nothing; a Keras-style layer (one that defines `call`) runs `build` and
+        draws the weights recorded by `add_weight`.
         """
+        if self._keras_style():
+            return sc.keras_init(self, key, input_spec)
         del key, input_spec
         return {}, {}
 
@@ -246,22 +294,229 @@ class Layer:
             key: A PRNG key, needed only by layers that draw random numbers.
             mask: Optional boolean `(batch,)` vector marking the real rows.
         """
+        if self._keras_style():
+            return sc.keras_apply(
+                self, params, state, x, training=training, key=key, mask=mask
+            )
         raise TypeError(
-            f"{layer_label(self)}: the layer class does not define `apply`."
+            f"{layer_label(self)}: the layer class defines neither `apply` nor "
+            "Keras' `call`."
         )
 
     def penalty(self, params: Params) -> Array:
         """The regularization loss of `params` (0.0 without regularizers).
 
         For every variable `v` the layer holds, a `v_regularizer` attribute that is
-        set (`kernel_regularizer="l2"`) adds its penalty.
+        set (`kernel_regularizer="l2"`) adds its penalty. A Keras-style layer's
+        penalty is what its `call` adds with `add_loss` (weight terms) plus its
+        sublayers' penalties.
         """
+        if self._keras_style():
+            return sc.keras_penalty(self, params)
         total = jnp.zeros((), jnp.float32)
         for var_name, value in params.items():
             reg = getattr(self, f"{var_name}_regularizer", None)
             if reg is not None:
                 total = total + regularizers.get(reg)(value).astype(jnp.float32)
         return total
+
+    def has_penalty(self) -> bool:
+        """Whether `penalty` can be non-zero (known before tracing)."""
+        if self._keras_style():
+            return sc.keras_has_penalty(self)
+        if type(self).penalty is not Layer.penalty:
+            return True
+        return any(
+            getattr(self, n, None) is not None
+            for n in dir(self)
+            if n.endswith("_regularizer")
+        )
+
+    # -- Keras' way of writing a layer -----------------------------------------
+
+    def _keras_style(self) -> bool:
+        return sc.is_keras_style(self, Layer.call)
+
+    @sc.framework_build
+    def build(self, input_shape: Any) -> None:
+        """Create the weights with `add_weight` (Keras style; override it).
+
+        `input_shape` has a `None` batch axis, as Keras passes it.
+        """
+        del input_shape
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        """The forward computation, Keras style (override it instead of `apply`).
+
+        During `call`, weights made by `add_weight` read as the arrays of the
+        current call, and sublayers held as attributes can be called on arrays.
+        `training` and `mask` are passed only if the signature names them.
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> import funkeras as fk
+            >>> class Linear(fk.layers.Layer):
+            ...     def __init__(self, units=2, **kwargs):
+            ...         super().__init__(**kwargs)
+            ...         self.units = units
+            ...     def build(self, input_shape):
+            ...         self.w = self.add_weight(shape=(input_shape[-1], self.units),
+            ...                                  initializer="ones", name="w")
+            ...     def call(self, inputs):
+            ...         return inputs @ self.w
+            >>> Linear()(jnp.ones((1, 3))).tolist()
+            [[3.0, 3.0]]
+        """
+        raise TypeError(f"{layer_label(self)}: the layer class does not define `call`.")
+
+    def add_weight(
+        self,
+        shape: Any = None,
+        initializer: Any = None,
+        dtype: Any = None,
+        trainable: bool = True,
+        regularizer: Any = None,
+        constraint: Any = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> sc.Variable:
+        """Record a weight (Keras' `add_weight`); return its `Variable` handle.
+
+        Trainable weights go to `params`, the others to `state`, under `name`
+        (default `"variable"`, `"variable_1"`, ... as Keras). Initial values are
+        drawn in `init`, one `fold_in` of its key per weight in creation order.
+        A `regularizer` adds its penalty to the layer's.
+        """
+        if kwargs:
+            raise TypeError(
+                f"{layer_label(self)}.add_weight: unexpected arguments {sorted(kwargs)}."
+            )
+        return sc.add_variable(
+            self, shape, initializer, dtype, trainable, regularizer, constraint, name
+        )
+
+    def add_loss(self, value: Any) -> None:
+        """Add `value` to the loss of the current call (Keras' `add_loss`).
+
+        Only inside `call`. The losses of a call are summed into the training
+        loss through `penalty(params)`; `layer.losses` shows those of the last
+        call on arrays.
+        """
+        found = sc.caller()
+        if found is None or found[0] is not self:
+            raise ValueError(
+                f"{layer_label(self)}: `add_loss` is only available inside `call`."
+            )
+        found[1].losses.append(sc.unwrap(value))
+
+    @property
+    def losses(self) -> list[Any]:
+        """The losses added by the last call on arrays (Keras' `layer.losses`)."""
+        return list(self.__dict__.get("_fk_losses", []))
+
+    def concrete_weights(self) -> tuple[Params, State] | None:
+        """`(params, state)` of a layer built by a call on arrays, else None."""
+        params = self.__dict__.get("_fk_params")
+        return None if params is None else (params, self.__dict__["_fk_state"])
+
+    def _require_concrete(self, what: str) -> tuple[Params, State]:
+        store = self.concrete_weights()
+        if store is None:
+            raise ValueError(
+                f"{layer_label(self)}: `{what}` needs the layer's own weights, which "
+                "exist once it is called on an array (`layer(x)`). A layer inside a "
+                "model keeps its weights in the model: read `model.params"
+                f"[{self.name!r}]` or `model.get_weights()`."
+            )
+        return store
+
+    @property
+    def weights(self) -> list[Array]:
+        """All weights as arrays, Keras' order (own trainable, own non-trainable,
+        then each sublayer's)."""
+        params, state = self._require_concrete("weights")
+        return [a for _, a in sc.flat_weights(self, params, state)]
+
+    @property
+    def trainable_weights(self) -> list[Array]:
+        """The trainable weights as arrays (none if `trainable=False`)."""
+        params, state = self._require_concrete("trainable_weights")
+        if not self.trainable:
+            return []
+        return [a for p, a in sc.flat_weights(self, params, state) if p]
+
+    @property
+    def non_trainable_weights(self) -> list[Array]:
+        """The non-trainable weights (all of them if `trainable=False`)."""
+        params, state = self._require_concrete("non_trainable_weights")
+        return [a for p, a in sc.flat_weights(self, params, state) if not p or not self.trainable]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """The weights as NumPy arrays, in `weights` order."""
+        return [np.array(a, copy=True) for a in self.weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Set the weights from a list in `get_weights` order (shapes checked)."""
+        params, state = self._require_concrete("set_weights")
+        params, state = sc.set_flat_weights(
+            self, layer_label(self), params, state, list(weights)
+        )
+        self.__dict__["_fk_params"], self.__dict__["_fk_state"] = params, state
+
+    # -- calls on arrays ----------------------------------------------------------
+
+    def _call_on_arrays(self, *args: Any, **kwargs: Any) -> Any:
+        """`layer(x)` on arrays: inside a Keras-style `call`, run as a tracked
+        sublayer on the caller's weights; otherwise on the layer's own weights."""
+        found = sc.caller()
+        if found is not None and found[0] is not self:
+            return sc.call_sublayer(found[0], found[1], self, args, kwargs, Layer.call)
+        return self._eager_call(args, kwargs)
+
+    def _eager_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Build from the first array (own key: `next_layer_seed()`), then run."""
+        kwargs = dict(kwargs)
+        training = bool(kwargs.pop("training", False) or False)
+        keras_style = self._keras_style()
+        options: dict[str, Any] = {}
+        mask = None
+        if keras_style:
+            mask = kwargs.pop("mask", None)
+            args = tuple(jax.tree.map(jnp.asarray, a) for a in args)
+            if not args:
+                raise TypeError(f"{layer_label(self)}: calling a layer needs inputs.")
+            x = args[0] if len(args) == 1 else list(args)
+        else:
+            x, options = self._bind(args, kwargs)
+            x = jax.tree.map(jnp.asarray, x)
+        if self.concrete_weights() is None:
+            spec = jax.tree.map(
+                lambda a: jax.ShapeDtypeStruct(tuple(a.shape[1:]), a.dtype), x
+            )
+            base = jax.random.key(sc.next_layer_seed())
+            params, state = self.init(jax.random.fold_in(base, 0), spec)
+            self.__dict__["_fk_params"], self.__dict__["_fk_state"] = params, state
+            self.__dict__["_fk_key"], self.__dict__["_fk_ncalls"] = base, 0
+        params, state = self._require_concrete("call")
+        key = None
+        if training:
+            self.__dict__["_fk_ncalls"] += 1
+            key = jax.random.fold_in(
+                jax.random.fold_in(self.__dict__["_fk_key"], 1),
+                self.__dict__["_fk_ncalls"],
+            )
+        if keras_style:
+            y, state, losses = sc.keras_call(
+                self, params, state, args, kwargs, training=training, key=key, mask=mask
+            )
+        else:
+            y, state = self.apply(
+                params, state, x, training=training, key=key, **options
+            )
+            losses = [self.penalty(params)] if self.has_penalty() else []
+        self.__dict__["_fk_state"] = state
+        self.__dict__["_fk_losses"] = list(losses)
+        return y
 
     def compute_output_spec(self, input_spec: InputSpec, **options: Any) -> InputSpec:
         """The output spec (no batch axis) for `input_spec`, from `jax.eval_shape`.
@@ -306,14 +561,23 @@ class Layer:
 
     def get_config(self) -> dict[str, Any]:
         """The layer's hyperparameters as a JSON-safe dict (`from_config` inverts it)."""
-        if not dataclasses.is_dataclass(self):
-            raise TypeError(
-                f"{layer_label(self)}: `get_config` is automatic only for dataclass "
-                "layers; define `get_config` on this class to make it serializable."
-            )
-        return {
+        config = {
             f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)
         }
+        # Keras' rule for a class that is not itself a dataclass: the base config
+        # holds the fields (name/trainable/dtype), and a layer whose `__init__`
+        # takes more must override `get_config` to return them.
+        missing = [a for a in _own_init_args(self) if a not in config]
+        if "__dataclass_fields__" not in type(self).__dict__ and _base_get_config(
+            self
+        ) and missing:
+            raise TypeError(
+                f"{layer_label(self)}: `__init__` takes {missing}, which the base "
+                "`get_config` cannot know. Override `get_config` to return them: "
+                "`config = super().get_config(); config.update(units=self.units); "
+                "return config` (as in Keras)."
+            )
+        return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
@@ -386,17 +650,19 @@ class Layer:
         Returns the symbolic output tensor(s): a tuple when `apply` returns
         one (`out, h, c = layer(x)`).
         """
-        training = kwargs.pop("training", None)
+        training = kwargs.get("training")
         if training is not None and not isinstance(training, bool):
             raise TypeError(
                 f"{layer_label(self)}: `training` must be True, False or None, got "
                 f"{training!r}."
             )
+        everything = jax.tree.leaves((args, kwargs), is_leaf=is_symbolic_value)
+        if not any(is_symbolic_value(t) for t in everything):
+            return self._call_on_arrays(*args, **kwargs)
+        kwargs.pop("training", None)
         x, options = self._bind(args, kwargs)
         leaves = jax.tree.leaves(x, is_leaf=is_symbolic_value)
         symbolic = [t for t in leaves if isinstance(t, SymbolicValue)]
-        if not symbolic:
-            return self._call_on_arrays(x, options, training)
         if len(symbolic) != len(leaves):
             other = next(t for t in leaves if not isinstance(t, SymbolicValue))
             raise TypeError(
@@ -439,16 +705,6 @@ class Layer:
                     "Tensors go in `x`."
                 ) from None
         return x, options
-
-    def _call_on_arrays(self, x: Any, options: dict[str, Any], training: Any) -> Any:
-        """A call on concrete arrays (not symbolic tensors)."""
-        del x, options, training
-        raise TypeError(
-            f"{layer_label(self)}: layers are called on symbolic tensors from "
-            "`funkeras.Input(...)` to build a model. To run a layer on arrays, "
-            "use `params, state = layer.init(key, spec)` and "
-            "`layer.apply(params, state, x)`, or wrap it in a model."
-        )
 
     # -- feature extraction -------------------------------------------------------
 
@@ -496,6 +752,26 @@ class Layer:
 
     def __repr__(self) -> str:
         return layer_label(self)
+
+
+def _base_get_config(layer: Any) -> bool:
+    """Whether `layer`'s `get_config` is the library's (not overridden by a user)."""
+    for cls in type(layer).__mro__:
+        if "get_config" in cls.__dict__:
+            return cls.__module__.startswith("funkeras.")
+    return True
+
+
+def _own_init_args(layer: Any) -> list[str]:
+    """The named `__init__` arguments of a non-dataclass layer class (not the
+    base's name/trainable/dtype)."""
+    sig = inspect.signature(type(layer).__init__)
+    return [
+        p.name
+        for p in sig.parameters.values()
+        if p.name not in ("self", "name", "trainable", "dtype")
+        and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    ]
 
 
 def _jsonable(value: Any) -> Any:

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
 from funkeras import losses
+from funkeras.layers import subclassing as sc
 from funkeras._catalogue import Catalogue
 from funkeras._validation import normalize_dtype, shape_str, to_snake_case
 from funkeras.losses.base import div_no_nan, per_sample
@@ -117,6 +119,17 @@ class Metric:
         0.5
     """
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Keras' way: `update_state` + `result(self)` over `add_variable`
+        # variables. The user's `result` becomes `keras_result`; `result(state)`
+        # binds the state and calls it.
+        super().__init_subclass__(**kwargs)
+        keras_style = any("update_state" in c.__dict__ for c in cls.__mro__[:-1]
+                          if c is not Metric)
+        if keras_style and "result" in cls.__dict__:
+            cls.keras_result = cls.__dict__["result"]
+            cls.result = Metric.bound_result
+
     def __init__(self, name: str | None = None, dtype: Any = None) -> None:
         owner = type(self).__name__
         if name is not None and (not isinstance(name, str) or not name):
@@ -132,6 +145,11 @@ class Metric:
                 prediction; needed only by metrics whose state depends on the
                 number of outputs (`R2Score`, `F1Score`, multi-label `AUC`).
         """
+        if self._keras_style():
+            return {
+                var.name: var.initial_value(jax.random.key(i))
+                for i, var in enumerate(sc.variables_of(self).values())
+            }
         raise TypeError(f"{type(self).__name__}: a Metric subclass must define `init`.")
 
     def update(
@@ -142,7 +160,18 @@ class Metric:
         sample_weight: ArrayLike | None = None,
         mask: ArrayLike | None = None,
     ) -> State:
-        """The state after one more batch (pure)."""
+        """The state after one more batch (pure).
+
+        A Keras-style metric's `update_state` runs with `state` bound to its
+        variables and gets `sample_weight` times the row mask (so padded rows
+        count for nothing when `update_state` honours `sample_weight`).
+        """
+        if self._keras_style():
+            frame = sc.Frame({}, dict(state))
+            weights = row_weights(y_pred, sample_weight, mask)
+            with sc.bind(self, frame):
+                self.update_state(y_true, y_pred, sample_weight=weights)
+            return frame.state
         raise TypeError(
             f"{type(self).__name__}: a Metric subclass must define `update`."
         )
@@ -152,6 +181,66 @@ class Metric:
         raise TypeError(
             f"{type(self).__name__}: a Metric subclass must define `result`."
         )
+
+    # -- Keras' way of writing a metric -------------------------------------------
+
+    def _keras_style(self) -> bool:
+        return callable(getattr(self, "update_state", None))
+
+    def add_variable(
+        self,
+        shape: Any = (),
+        initializer: Any = "zeros",
+        dtype: Any = None,
+        aggregation: str = "sum",
+        name: str | None = None,
+    ) -> sc.Variable:
+        """Record a state variable (Keras' `Metric.add_variable`); return its handle.
+
+        Written Keras-style, a metric defines `update_state(y_true, y_pred,
+        sample_weight=None)` (assigning its variables), `result()` and, if the
+        default (back to the initial values) does not fit, `reset_state()`;
+        it becomes a pure metric that `compile(metrics=[...])` runs under jit.
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> import funkeras as fk
+            >>> class Total(fk.metrics.Metric):
+            ...     def __init__(self, name="total", **kwargs):
+            ...         super().__init__(name=name, **kwargs)
+            ...         self.total = self.add_variable(shape=(), name="total")
+            ...     def update_state(self, y_true, y_pred, sample_weight=None):
+            ...         self.total.assign_add(jnp.sum(y_pred))
+            ...     def result(self):
+            ...         return self.total.value
+            >>> m = Total()
+            >>> m.update_state(None, jnp.ones((2, 2)))
+            >>> float(m.result())
+            4.0
+        """
+        del aggregation
+        return sc.add_variable(self, shape, initializer, dtype, False, None, None, name)
+
+    add_weight = add_variable
+
+    def concrete_weights(self) -> tuple[dict, State]:
+        """`({}, state)`: the metric's own state for calls outside `compile`."""
+        if "_fk_state" not in self.__dict__:
+            self.__dict__["_fk_state"] = dict(self.init())
+        return {}, self.__dict__["_fk_state"]
+
+    def reset_state(self) -> None:
+        """Set every variable back to its initial value (Keras' `reset_state`)."""
+        for i, var in enumerate(sc.variables_of(self).values()):
+            var.assign(var.initial_value(jax.random.key(i)))
+
+    def bound_result(self, state: State | None = None) -> Array:
+        """`result` of a Keras-style metric: its `result()` with `state` bound
+        (the metric's own state outside `compile` when `state` is None)."""
+        if state is None:
+            return sc.unwrap(self.keras_result())
+        with sc.bind(self, sc.Frame({}, dict(state))):
+            return sc.unwrap(self.keras_result())
 
     def get_config(self) -> dict[str, Any]:
         """The metric's configuration as a JSON-safe dict (`from_config` inverts it)."""

@@ -19,8 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from funkeras import saving
+from funkeras._validation import to_snake_case
 from funkeras.graph import Graph, build_graph, is_symbolic
 from funkeras.inspect import summary_text
+from funkeras.layers import subclassing as sc
 from funkeras.layers.base import Layer, layer_label
 from funkeras.models import functional as fn
 from funkeras.models.serialization import functional_config, functional_from_config
@@ -28,26 +30,49 @@ from funkeras.models.trainer import Trainer
 from funkeras.saving.registry import register_builtin
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
-__all__ = ["Model", "KERAS_WEIGHT_ORDER"]
+__all__ = ["Model", "SubclassedCall", "KERAS_WEIGHT_ORDER"]
 
 # Keras creates a layer's variables in this order; `get_weights` follows it.
-KERAS_WEIGHT_ORDER = (
-    "kernel",
-    "depthwise_kernel",
-    "pointwise_kernel",
-    "recurrent_kernel",
-    "embeddings",
-    "bias",
-    "gamma",
-    "beta",
-    "moving_mean",
-    "moving_variance",
-)
+KERAS_WEIGHT_ORDER = sc.KERAS_WEIGHT_ORDER
 
 
 def _ordered(d: dict[str, Any]) -> list[str]:
     rank = {n: i for i, n in enumerate(KERAS_WEIGHT_ORDER)}
     return sorted(d, key=lambda k: (rank.get(k, len(rank)), k))
+
+
+class SubclassedCall(Layer):
+    """The one layer of a subclassed model's graph: the model's `call`.
+
+    A `Model` subclass that defines `call` (Keras' subclassing API) is built into
+    a one-node graph, `Input -> SubclassedCall(model)`, whose `init`/`apply` are
+    the Keras-style adapter run on the model (`funkeras.layers.subclassing`):
+    sublayers are tracked from the model's attributes, and its params sit under
+    this layer's name (the model's name): `params["my_model"]["dense"]["kernel"]`.
+    """
+
+    def __init__(self, model: Model, name: str) -> None:
+        super().__init__(name=name, trainable=model.trainable, dtype=model.dtype)
+        self.__dict__["_fk_model"] = model
+
+    @property
+    def model(self) -> Model:
+        """The subclassed model whose `call` this layer runs."""
+        return self.__dict__["_fk_model"]
+
+    def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
+        return sc.keras_init(self.model, key, input_spec)
+
+    def apply(self, params, state, x, *, training=False, key=None, mask=None):
+        return sc.keras_apply(
+            self.model, params, state, x, training=training, key=key, mask=mask
+        )
+
+    def penalty(self, params: Params) -> Array:
+        return sc.keras_penalty(self.model, params)
+
+    def has_penalty(self) -> bool:
+        return sc.keras_has_penalty(self.model)
 
 
 @register_builtin("Functional", model=True)
@@ -79,6 +104,15 @@ class Model(Trainer, Layer):
         >>> y.shape
         (5, 2)
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A subclass's own Keras-style `build(input_shape)` creates its weights;
+        # `model.build(shape)` must still build the graph (which runs it once).
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "funkeras_framework_build", False):
+            cls.keras_build = build
+            cls.build = Model.build
 
     def __init__(
         self,
@@ -144,6 +178,12 @@ class Model(Trainer, Layer):
     def built(self) -> bool:
         return self._graph is not None
 
+    @built.setter
+    def built(self, value: bool) -> None:
+        # Keras-style `build` methods end with `self.built = True`; for a model,
+        # being built means having a graph, which `build` makes.
+        del value
+
     def require_graph(self, what: str) -> Graph:
         """The graph description; a clear error naming `what` needs it when unbuilt."""
         if self._graph is None:
@@ -185,6 +225,8 @@ class Model(Trainer, Layer):
     @property
     def layers(self) -> list[Layer]:
         """The model's layers in graph order (functional models list their Inputs first)."""
+        if self._keras_style():
+            return list(sc.tracked_layers(self).values())
         graph = self.require_graph("layers")
         return [*graph.input_layers, *graph.layers]
 
@@ -215,6 +257,7 @@ class Model(Trainer, Layer):
 
     # -- the functional core ----------------------------------------------------------
 
+    @sc.framework_build
     def build(self, input_shape: Any = None) -> None:
         """Build the graph (if needed) and create the weights from `self.seed`.
 
@@ -229,6 +272,17 @@ class Model(Trainer, Layer):
         self._ensure_weights()
 
     def _build_from_spec(self, input_spec: InputSpec) -> None:
+        if self._keras_style():
+            # Keras' subclassing API: the graph is the model's `call`, one node.
+            inp = jax.tree.map(
+                lambda s: fn.Input(shape=tuple(s.shape), dtype=s.dtype), input_spec
+            )
+            body = SubclassedCall(
+                self, self.name or to_snake_case(type(self).__name__)
+            )
+            self.__dict__["_fk_body"] = body
+            self._set_graph(build_graph(inp, body(inp), owner=self._owner()))
+            return
         raise ValueError(
             f"{self._owner()}: a functional model is built at construction; it cannot "
             "be rebuilt for another input."
@@ -300,6 +354,13 @@ class Model(Trainer, Layer):
         """A pytree of bools shaped like `params`: True where a weight is trained."""
         graph = self.require_graph("trainable_mask")
         shapes = self.param_shapes()[0]
+        body = self.__dict__.get("_fk_body")
+        if body is not None:  # a subclassed model: sublayers' own flags count
+            return {
+                body.name: sc.trainable_mask(
+                    self, shapes[body.name], Layer.call, self.trainable
+                )
+            }
         return fn.graph_trainable_mask(graph, shapes, self.trainable)
 
     # -- weights on the facade ----------------------------------------------------------
@@ -393,10 +454,12 @@ class Model(Trainer, Layer):
                 if sub is not None:
                     walk(sub, lp, ls, (*prefix, layer.name), active)
                     continue
-                for n in _ordered(lp):
-                    out.append(((*prefix, layer.name, n), True, active))
-                for n in _ordered(ls):
-                    out.append(((*prefix, layer.name, n), False, False))
+                # Keras-style layers list weights in creation order (as Keras).
+                owner = layer.model if isinstance(layer, SubclassedCall) else layer
+                for n in _leaf_paths(owner, lp):
+                    out.append(((*prefix, layer.name, *n), True, active))
+                for n in _leaf_paths(owner, ls):
+                    out.append(((*prefix, layer.name, *n), False, False))
 
         walk(graph, params, state, (), self.trainable)
         return out
@@ -467,6 +530,49 @@ class Model(Trainer, Layer):
         params, state = self.param_shapes()
         return int(sum(np.prod(a.shape) for a in jax.tree.leaves((params, state))))
 
+    # -- calls on arrays -------------------------------------------------------------
+
+    def concrete_weights(self) -> tuple[Params, State] | None:
+        """The weights a subclassed model's own `add_weight` variables read
+        outside `call` (its `call` layer's part of `params`/`state`)."""
+        body = self.__dict__.get("_fk_body")
+        if body is None or self._params is None:
+            return None
+        return self._params[body.name], self._state[body.name]
+
+    def _eager_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """`model(x)` on arrays: build on first data, run `apply` on the current
+        weights (`training=False` unless passed; `training=True` keeps the new
+        state, as Keras updates BatchNorm statistics)."""
+        kwargs = dict(kwargs)
+        training = bool(kwargs.pop("training", False) or False)
+        mask = kwargs.pop("mask", None)
+        if kwargs:
+            raise TypeError(
+                f"{self._owner()}: calling a model takes the inputs (and `training`, "
+                f"`mask`), got extra arguments {sorted(kwargs)}."
+            )
+        x = args[0] if len(args) == 1 else list(args)
+        x = jax.tree.map(jnp.asarray, x)
+        if self._graph is None:
+            self._build_from_spec(
+                jax.tree.map(
+                    lambda a: jax.ShapeDtypeStruct(tuple(a.shape[1:]), a.dtype), x
+                )
+            )
+        key = None
+        if training:
+            self.__dict__["_fk_ncalls"] = self.__dict__.get("_fk_ncalls", 0) + 1
+            key = jax.random.fold_in(
+                jax.random.key(self.seed), self.__dict__["_fk_ncalls"]
+            )
+        y, state = self.apply(
+            self.params, self.state, x, training=training, key=key, mask=mask
+        )
+        if training:
+            self._state = state
+        return y
+
     # -- files ----------------------------------------------------------------------
 
     def save(self, filepath: Any, *, include_optimizer: bool = True) -> None:
@@ -518,7 +624,21 @@ class Model(Trainer, Layer):
         (print_fn or print)(text)
 
     def get_config(self) -> dict[str, Any]:
-        """The architecture as JSON-safe data (layers by registry key, and the nodes)."""
+        """The architecture as JSON-safe data (layers by registry key, and the nodes).
+
+        A subclassed model (one with `call`) follows Keras' rule instead: the
+        base config is `name`/`trainable`/`dtype`, and a model whose `__init__`
+        takes more arguments overrides `get_config` to return them.
+        """
+        if self._keras_style():
+            config = Layer.get_config(self)
+            spec = None if self._graph is None else self._graph.input_spec
+            if isinstance(spec, jax.ShapeDtypeStruct):
+                # Keras' build config: lets `load_model` build before loading.
+                config["build_input_shape"] = {
+                    "shape": list(spec.shape), "dtype": str(spec.dtype)
+                }
+            return config
         return functional_config(self)
 
     @classmethod
@@ -526,10 +646,32 @@ class Model(Trainer, Layer):
         cls, config: dict[str, Any], resolve: Callable[[str], type] | None = None
     ) -> Model:
         """Rebuild a model from `get_config()` (weights are created fresh)."""
+        if cls.call is not Layer.call:
+            config = dict(config)
+            build = config.pop("build_input_shape", None)
+            model = cls(**config)
+            if isinstance(build, dict):
+                model.build(
+                    jax.ShapeDtypeStruct(tuple(build["shape"]), jnp.dtype(build["dtype"]))
+                )
+            return model
         return functional_from_config(cls, config, resolve)
 
     def __repr__(self) -> str:
         return layer_label(self)
+
+
+def _leaf_paths(layer: Any, tree: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Paths to the arrays of `layer`'s params: its own (Keras order; creation
+    order for a Keras-style layer), then its sublayers' (attribute order)."""
+    keras_style = sc.is_keras_style(layer, Layer.call)
+    names = sc.ordered_names(layer, tree) if keras_style else _ordered(tree)
+    out = [(n,) for n in names if not isinstance(tree[n], dict)]
+    for n in names:
+        if isinstance(tree[n], dict):
+            sub = sc.sublayer(layer, n) if keras_style else None
+            out += [(n, *p) for p in _leaf_paths(sub, tree[n])]
+    return out
 
 
 def _as_spec(shape: Any) -> InputSpec:
