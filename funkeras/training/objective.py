@@ -168,15 +168,20 @@ class Objective:
         )
 
     @property
+    def loss_names(self) -> list[str]:
+        """The per-output loss logs (`"<output>_loss"`), in output order; none for
+        a single output."""
+        if not self.multi:
+            return []
+        return [
+            f"{n}_loss"
+            for n, fn in zip(self.output_names, self.losses, strict=True)
+            if fn is not None
+        ]
+
+    @property
     def log_names(self) -> list[str]:
-        names = ["loss"]
-        if self.multi:
-            names += [
-                f"{n}_loss"
-                for n, fn in zip(self.output_names, self.losses, strict=True)
-                if fn is not None
-            ]
-        return names + [name for _, _, name in self.metrics]
+        return ["loss", *self.loss_names, *[name for _, _, name in self.metrics]]
 
     # -- pure functions ------------------------------------------------------------
 
@@ -239,9 +244,15 @@ class Objective:
         count = jnp.sum(mask).astype(jnp.float32)
         new_trackers = [_LossTracker.update(trackers[0], loss, count)]
         if self.multi:
-            values = list(parts.values())
-            for tracker, value in zip(trackers[1:], values, strict=True):
-                new_trackers.append(_LossTracker.update(tracker, value, count))
+            # By name: `parts` may come back from a transformation (the aux output
+            # of `jax.value_and_grad`) with its keys sorted, not in output order.
+            for name, tracker in zip(self.loss_names, trackers[1:], strict=True):
+                value = parts.get(name)
+                new_trackers.append(
+                    tracker
+                    if value is None
+                    else _LossTracker.update(tracker, value, count)
+                )
         ys, ps = self.flatten(y_true, "y"), self.flatten(y_pred, "outputs")
         sws = (
             self.flatten(sample_weight, "sample_weight")
@@ -259,12 +270,7 @@ class Objective:
         trackers, metric_states = states
         logs = {"loss": _LossTracker.result(trackers[0])}
         if self.multi:
-            names = [
-                f"{n}_loss"
-                for n, fn in zip(self.output_names, self.losses, strict=True)
-                if fn is not None
-            ]
-            for name, tracker in zip(names, trackers[1:], strict=True):
+            for name, tracker in zip(self.loss_names, trackers[1:], strict=True):
                 logs[name] = _LossTracker.result(tracker)
         for (_, metric, name), state in zip(self.metrics, metric_states, strict=True):
             logs[name] = metric.result(state)
