@@ -65,6 +65,7 @@ class Trainer:
         loss: Any = None,
         loss_weights: Any = None,
         metrics: Any = None,
+        weighted_metrics: Any = None,
         run_eagerly: bool = False,
         steps_per_execution: int = 1,
         execution: str | None = None,
@@ -79,7 +80,11 @@ class Trainer:
                 `(y_true, y_pred) -> per-sample loss`; a list/dict for several outputs.
             loss_weights: Scalar weight per output (list or dict).
             metrics: Metric names or `fk.metrics.Metric` objects (a list, or a
-                list of lists / dict for several outputs).
+                list of lists / dict for several outputs). As in Keras, they
+                ignore `sample_weight` and `class_weight`.
+            weighted_metrics: Metrics that receive `sample_weight` and
+                `class_weight` (same structure as `metrics`). A name already in
+                `metrics` is logged as `weighted_<name>`, as Keras does.
             run_eagerly: Keras' spelling of `execution="eager"`.
             steps_per_execution: K steps per compiled call (fused with
                 `lax.scan` under jit); batch callbacks run once per K steps.
@@ -121,6 +126,7 @@ class Trainer:
             loss=loss,
             loss_weights=loss_weights,
             metrics=metrics,
+            weighted_metrics=weighted_metrics,
             steps_per_execution=steps_per_execution,
             execution=execution,
         )
@@ -195,6 +201,7 @@ class Trainer:
             self.output_names,
             loss_weights=cfg["loss_weights"],
             metrics=cfg["metrics"],
+            weighted_metrics=cfg["weighted_metrics"],
             output_shapes=output_shapes,
             label_shapes=_label_shapes(y, self.output_names),
             owner=f"{self._owner()}.compile",
@@ -275,7 +282,7 @@ class Trainer:
                 return [ser(v, module) for v in value]
             return module.serialize(value)
 
-        return {
+        out = {
             "optimizer": optimizers_lib.serialize(cfg["tx"]),
             "loss": ser(cfg["loss"], losses_lib),
             "loss_weights": cfg["loss_weights"],
@@ -283,6 +290,9 @@ class Trainer:
             "steps_per_execution": cfg["steps_per_execution"],
             "execution": cfg["execution"],
         }
+        if cfg["weighted_metrics"] is not None:
+            out["weighted_metrics"] = ser(cfg["weighted_metrics"], metrics_lib)
+        return out
 
     def compile_from_config(self, config: Mapping[str, Any]) -> None:
         """Compile from `get_compile_config()`'s data (names resolved by registry)."""
@@ -303,6 +313,7 @@ class Trainer:
             loss=resolve(config.get("loss"), losses_lib),
             loss_weights=config.get("loss_weights"),
             metrics=resolve(config.get("metrics"), metrics_lib),
+            weighted_metrics=resolve(config.get("weighted_metrics"), metrics_lib),
             steps_per_execution=config.get("steps_per_execution", 1),
             execution=config.get("execution", "jit"),
         )

@@ -47,3 +47,101 @@ def test_per_output_losses_follow_output_names_not_alphabet(execution):
 
     evaluated = model.evaluate(x, [y_zeta, y_alpha], verbose=0, return_dict=True)
     assert evaluated["zeta_loss"] > 1e3 * evaluated["alpha_loss"]
+
+
+# -- weighted_metrics: sample and class weights reach them, and only them --------------
+
+
+def _threshold_model():
+    """sigmoid(x): predicts the positive class exactly where x > 0."""
+    model = fk.Sequential(
+        [fk.Input(shape=(1,)), L.Dense(1, activation="sigmoid")], seed=0
+    )
+    model.set_weights([np.ones((1, 1), np.float32), np.zeros((1,), np.float32)])
+    return model
+
+
+def _imbalanced():
+    # 12 rows, 3 positives; the model calls 5 rows positive (2 right, 3 wrong).
+    x = np.array([3, 2, -1, 1, 1, 1, -2, -3, -1, -2, -4, -1], np.float32)[:, None]
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], np.float32)[:, None]
+    return x, y
+
+
+def _precision(pred, y, w):
+    tp = np.sum(w * ((pred == 1) & (y == 1)))
+    fp = np.sum(w * ((pred == 1) & (y == 0)))
+    return tp / (tp + fp)
+
+
+def test_weighted_metrics_get_sample_weights_and_metrics_do_not():
+    x, y = _imbalanced()
+    pred = (x[:, 0] > 0).astype(int)
+    sw = np.array([5, 5, 5, 1, 1, 1, 1, 1, 1, 1, 1, 1], np.float32)
+    model = _threshold_model()
+    model.compile(
+        "sgd", loss="binary_crossentropy", metrics=["precision", "mae"],
+        weighted_metrics=["precision"],
+    )
+    logs = model.evaluate(x, y, sample_weight=sw, verbose=0, return_dict=True)
+    assert list(logs) == ["loss", "precision", "mae", "weighted_precision"]
+    ones = np.ones_like(sw)
+    np.testing.assert_allclose(logs["precision"], _precision(pred, y[:, 0], ones))
+    np.testing.assert_allclose(
+        logs["weighted_precision"], _precision(pred, y[:, 0], sw), rtol=1e-6
+    )
+    assert abs(logs["precision"] - logs["weighted_precision"]) > 0.3
+    p = 1 / (1 + np.exp(-x[:, 0]))
+    np.testing.assert_allclose(logs["mae"], np.mean(np.abs(p - y[:, 0])), rtol=1e-6)
+
+
+@pytest.mark.parametrize("execution", ["jit", "layerwise"])
+def test_class_weight_reaches_weighted_metrics_only_during_fit(execution):
+    x, y = _imbalanced()
+    pred = (x[:, 0] > 0).astype(int)
+    model = _threshold_model()
+    model.compile(
+        fk.optimizers.SGD(0.0), loss="binary_crossentropy", metrics=["precision"],
+        weighted_metrics=["precision"], execution=execution,
+    )
+    history = model.fit(
+        x, y, class_weight={0: 1.0, 1: 5.0}, batch_size=12, verbose=0
+    ).history
+    w = np.where(y[:, 0] == 1, 5.0, 1.0)
+    np.testing.assert_allclose(
+        history["precision"][0], _precision(pred, y[:, 0], np.ones(12))
+    )
+    np.testing.assert_allclose(
+        history["weighted_precision"][0], _precision(pred, y[:, 0], w), rtol=1e-6
+    )
+
+
+def test_weighted_metric_names_match_keras():
+    x, y = _imbalanced()
+    model = _threshold_model()
+    model.compile("sgd", loss="mse", metrics=["mae"], weighted_metrics=["mse"])
+    assert list(model.evaluate(x, y, verbose=0, return_dict=True)) == [
+        "loss", "mae", "mse",
+    ]
+    inp = fk.Input(shape=(3,))
+    model = fk.Model(inp, [L.Dense(1, name="zeta")(inp), L.Dense(1, name="alpha")(inp)])
+    model.compile(
+        "sgd", loss=["mse", "mse"], metrics=[["mae"], ["mae"]],
+        weighted_metrics=[["mae"], ["mse"]],
+    )
+    xs = np.ones((4, 3), np.float32)
+    ys = [np.ones((4, 1), np.float32)] * 2
+    logs = model.evaluate(xs, ys, verbose=0, return_dict=True)
+    # Keras 3 gives the same set of names for this compile.
+    assert sorted(logs) == sorted([
+        "loss", "zeta_loss", "alpha_loss", "zeta_mae", "alpha_mae",
+        "zeta_weighted_mae", "alpha_mse",
+    ])
+
+
+def test_two_metrics_with_one_log_name_are_refused():
+    model = _threshold_model()
+    model.compile("sgd", loss="mse", metrics=["mae", "mae"])
+    x, y = _imbalanced()
+    with pytest.raises(ValueError, match=r"share the log name.*mae"):
+        model.evaluate(x, y, verbose=0)
