@@ -54,6 +54,8 @@ class Trainer:
         self._runner: Runner | None = None
         self._plain_runner: Runner | None = None  # predict without compile
         self._sparse_outputs: list[tuple[int, int]] = []
+        self._bound_optimizer: Any = None
+        self._pending_rate: float | None = None
         self.progress = Progress()
         self.history: History | None = None
 
@@ -132,6 +134,8 @@ class Trainer:
         )
         self._runner = None
         self.opt_state = None
+        self._bound_optimizer = None
+        self._pending_rate = None
 
     @property
     def compiled(self) -> bool:
@@ -139,8 +143,65 @@ class Trainer:
 
     @property
     def optimizer(self) -> Any:
-        """The optax transformation being used (frozen weights masked out)."""
-        return None if self._runner is None else self._runner.optimizer
+        """The optimizer `compile` got, as Keras' `model.optimizer` (None before).
+
+        For a name or an `fk.optimizers` object it is an `fk.optimizers.Optimizer`
+        whose `learning_rate` reads the rate the next step uses (a float) and
+        can be assigned a float, effective from the next step, no recompile. A
+        bare optax transformation is returned as given.
+        """
+        if self._compile_config is None:
+            return None
+        tx = self._compile_config["tx"]
+        if not isinstance(tx, optimizers_lib.Optimizer):
+            return tx
+        if self._bound_optimizer is None:
+            self._bound_optimizer = tx.bound(self._read_rate, self._write_rate)
+        return self._bound_optimizer
+
+    def _read_rate(self) -> Any:
+        tx = self._compile_config["tx"]
+        if self.opt_state is None:
+            if self._pending_rate is not None:
+                return self._pending_rate
+            rate = tx.arguments["learning_rate"]
+            return float(rate(0)) if callable(rate) else float(rate)
+        return optimizers_lib.get_learning_rate(self.opt_state, optimizer=tx)
+
+    def _write_rate(self, value: Any) -> None:
+        if self.opt_state is None:
+            # No optimizer state yet (it is made with the first step): checked
+            # on a throwaway state now, applied when the real one is made.
+            tx = self._compile_config["tx"]
+            optimizers_lib.set_learning_rate(tx.init(np.zeros((1,), np.float32)), value)
+            self._pending_rate = float(value)
+            return
+        self.opt_state = optimizers_lib.set_learning_rate(self.opt_state, value)
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """The names of the logs `evaluate` returns, in its order: `["loss",
+        *per-output losses, *metrics]` (Keras 2's meaning; Keras 3 lists
+        `"compile_metrics"` in place of the metric names). `[]` before
+        `compile`; `["loss"]` until the model is built and its metrics known."""
+        if self._compile_config is None:
+            return []
+        if self._runner is not None:
+            return list(self._runner.objective.log_names)
+        if not self.built:
+            return ["loss"]
+        cfg = self._compile_config
+        graph = self.require_graph("metrics_names")
+        objective = Objective(
+            cfg["loss"] if cfg["loss"] is not None else _NoLoss(),
+            self.output_names,
+            loss_weights=cfg["loss_weights"],
+            metrics=cfg["metrics"],
+            weighted_metrics=cfg["weighted_metrics"],
+            output_shapes=[tuple(s.shape) for s in jax.tree.leaves(graph.output_spec)],
+            owner=f"{self._owner()}.compile",
+        )
+        return list(objective.log_names)
 
     @property
     def execution(self) -> str | None:
@@ -256,6 +317,11 @@ class Trainer:
         )
         if self.opt_state is None:
             self.opt_state = tx.init(self.params)
+            if self._pending_rate is not None:
+                self.opt_state = optimizers_lib.set_learning_rate(
+                    self.opt_state, self._pending_rate
+                )
+                self._pending_rate = None
         return self._runner
 
     def compile_stats(self) -> dict[str, dict[str, Any]]:

@@ -145,3 +145,74 @@ def test_two_metrics_with_one_log_name_are_refused():
     x, y = _imbalanced()
     with pytest.raises(ValueError, match=r"share the log name.*mae"):
         model.evaluate(x, y, verbose=0)
+
+
+# -- model.optimizer and model.metrics_names -------------------------------------------
+
+
+def _sgd_step(model, lr, x, y):
+    """One plain SGD step on mse for a Dense(1), by NumPy."""
+    k, b = (np.asarray(w, np.float64) for w in model.get_weights())
+    err = x @ k + b - y
+    grad_k = 2 * x.T @ err / err.size
+    grad_b = 2 * err.sum(0) / err.size
+    return [k - lr * grad_k, b - lr * grad_b]
+
+
+def test_model_optimizer_learning_rate_reads_and_sets_without_recompile():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 2)).astype(np.float32)
+    y = rng.normal(size=(8, 1)).astype(np.float32)
+    model = fk.Sequential([fk.Input(shape=(2,)), L.Dense(1)], seed=0)
+    assert model.optimizer is None
+    model.compile(fk.optimizers.SGD(0.1), loss="mse")
+    assert isinstance(model.optimizer, fk.optimizers.Optimizer)
+    assert model.optimizer is model.optimizer
+    assert model.optimizer.learning_rate == pytest.approx(0.1)
+
+    # Set before the first step (no optimizer state yet): the first step uses it.
+    model.optimizer.learning_rate = 0.05
+    assert model.optimizer.learning_rate == pytest.approx(0.05)
+    want = _sgd_step(model, 0.05, x, y)
+    model.train_on_batch(x, y)
+    for got, w in zip(model.get_weights(), want, strict=True):
+        np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-6)
+    assert isinstance(model.optimizer.learning_rate, float)
+
+    # Set between steps: the next step uses it, with the same compiled step.
+    model.fit(x, y, batch_size=8, verbose=0)
+    compiles = model.compile_stats()
+    model.optimizer.learning_rate = 0.3
+    want = _sgd_step(model, 0.3, x, y)
+    model.fit(x, y, batch_size=8, verbose=0, shuffle=False)
+    for got, w in zip(model.get_weights(), want, strict=True):
+        np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-6)
+    assert model.optimizer.learning_rate == pytest.approx(0.3)
+    assert model.compile_stats()["train_step"]["compiles"] == (
+        compiles["train_step"]["compiles"]
+    )
+
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        model.optimizer.learning_rate = -1.0
+
+
+def test_optimizer_by_name_and_unbound_learning_rate():
+    model = fk.Sequential([fk.Input(shape=(2,)), L.Dense(1)], seed=0)
+    model.compile("adam", loss="mse")
+    assert model.optimizer.class_name == "Adam"
+    assert model.optimizer.learning_rate == pytest.approx(0.001)
+    free = fk.optimizers.Adam(0.01)
+    assert free.learning_rate == 0.01
+    with pytest.raises(AttributeError, match="compiled model's optimizer"):
+        free.learning_rate = 0.1
+
+
+def test_metrics_names_as_keras():
+    model = fk.Sequential([fk.Input(shape=(2,)), L.Dense(1)], seed=0)
+    assert model.metrics_names == []
+    model.compile("sgd", loss="mse", metrics=["mae"], weighted_metrics=["mse"])
+    assert model.metrics_names == ["loss", "mae", "mse"]
+    x = np.ones((4, 2), np.float32)
+    model.fit(x, np.ones((4, 1), np.float32), verbose=0)
+    assert model.metrics_names == ["loss", "mae", "mse"]
+    assert len(model.evaluate(x, np.ones((4, 1)), verbose=0)) == 3
