@@ -590,15 +590,14 @@ class Trainer:
             vbs = validation_batch_size or batch_size
 
             def validation() -> dict[str, float]:
+                # Keras runs the fit's callbacks' test hooks (`on_test_begin`,
+                # the test batch hooks, `on_test_end`) around validation.
                 if isinstance(val_source, tuple):
                     vx, vy, vsw = unpack_batch(val_source)
                     return self._evaluate_logs(
-                        vx, vbs, validation_steps, CallbackList([]), y=vy,
-                        sample_weight=vsw,
+                        vx, vbs, validation_steps, cbs, y=vy, sample_weight=vsw,
                     )
-                return self._evaluate_logs(
-                    val_source, vbs, validation_steps, CallbackList([])
-                )
+                return self._evaluate_logs(val_source, vbs, validation_steps, cbs)
 
         if initial_epoch is None:
             start, end = self.progress.epoch, self.progress.epoch + epochs

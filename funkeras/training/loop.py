@@ -846,6 +846,7 @@ class Runner:
         params, state = to_device((host.params, host.state))
         outs: list[Any] = []
         callbacks.call("on_predict_begin", Logs({}))
+        begin_hooks = callbacks.has("on_predict_batch_begin")
         hooks = callbacks.has("on_predict_batch_end")
         if not iterable:
             data = ArrayData(x, None, None, batch_size)
@@ -857,6 +858,8 @@ class Runner:
             program = self.predict_array_program(batch_size)
             i = to_device(np.zeros((), np.int32))
             for b in range(math.ceil(n_steps / per_call)):
+                if begin_hooks:
+                    callbacks.call("on_predict_batch_begin", b * per_call, Logs({}))
                 y, i = program(params, state, i, data.device_arrays[0], order)
                 outs.append(y)
                 if hooks:
@@ -870,6 +873,8 @@ class Runner:
             source = IterableData(x, steps)
             counts = []
             for b, (batch, n) in enumerate(source.batches()):
+                if begin_hooks:
+                    callbacks.call("on_predict_batch_begin", b, Logs({}))
                 y = program(params, state, batch.x)
                 outs.append(y)
                 counts.append(n)

@@ -216,3 +216,85 @@ def test_metrics_names_as_keras():
     model.fit(x, np.ones((4, 1), np.float32), verbose=0)
     assert model.metrics_names == ["loss", "mae", "mse"]
     assert len(model.evaluate(x, np.ones((4, 1)), verbose=0)) == 3
+
+
+# -- test and predict hooks fire as in Keras -----------------------------------------
+
+_HOOKS = [
+    "on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
+    "on_train_batch_begin", "on_train_batch_end", "on_test_begin", "on_test_end",
+    "on_test_batch_begin", "on_test_batch_end", "on_predict_begin", "on_predict_end",
+    "on_predict_batch_begin", "on_predict_batch_end",
+]
+
+
+def _recorder(base):
+    """A callback class over `base` that records (hook, batch/epoch) in order."""
+
+    def make(hook):
+        def method(self, *args, **kwargs):
+            self.events.append((hook, *[a for a in args if isinstance(a, int)]))
+            if hook == "on_test_end":
+                self.test_end_logs.append(sorted(args[-1] if args else kwargs["logs"]))
+
+        return method
+
+    attrs = {h: make(h) for h in _HOOKS}
+
+    def init(self):
+        base.__init__(self)
+        self.events, self.test_end_logs = [], []
+
+    attrs["__init__"] = init
+    return type("Recorder", (base,), attrs)
+
+
+_KERAS_FIT_EVENTS = [
+    ("on_train_begin",), ("on_epoch_begin", 0),
+    ("on_train_batch_begin", 0), ("on_train_batch_end", 0),
+    ("on_train_batch_begin", 1), ("on_train_batch_end", 1),
+    ("on_test_begin",), ("on_test_batch_begin", 0), ("on_test_batch_end", 0),
+    ("on_test_end",), ("on_epoch_end", 0), ("on_train_end",),
+]
+_KERAS_PREDICT_EVENTS = [
+    ("on_predict_begin",),
+    ("on_predict_batch_begin", 0), ("on_predict_batch_end", 0),
+    ("on_predict_batch_begin", 1), ("on_predict_batch_end", 1),
+    ("on_predict_batch_begin", 2), ("on_predict_batch_end", 2),
+    ("on_predict_end",),
+]
+
+
+def _run_hooks(lib, recorder):
+    model = lib.Sequential([lib.Input(shape=(2,)), lib.layers.Dense(1)])
+    model.compile("sgd", "mse", metrics=["mae"])
+    x, y = np.ones((10, 2), np.float32), np.ones((10, 1), np.float32)
+    fit_cb, predict_cb = recorder(), recorder()
+    model.fit(x, y, batch_size=4, validation_split=0.3, verbose=0, callbacks=[fit_cb])
+    model.predict(x, batch_size=4, verbose=0, callbacks=[predict_cb])
+    return fit_cb, predict_cb
+
+
+def test_fit_validation_and_predict_fire_keras_hooks_in_keras_order():
+    fit_cb, predict_cb = _run_hooks(fk, _recorder(fk.callbacks.Callback))
+    assert fit_cb.events == _KERAS_FIT_EVENTS
+    assert fit_cb.test_end_logs == [["loss", "mae"]]  # not val_-prefixed, as Keras
+    assert predict_cb.events == _KERAS_PREDICT_EVENTS
+
+
+def test_hook_order_is_keras_own(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    fit_cb, predict_cb = _run_hooks(keras, _recorder(keras.callbacks.Callback))
+    assert fit_cb.events == _KERAS_FIT_EVENTS
+    assert fit_cb.test_end_logs == [["loss", "mae"]]
+    assert predict_cb.events == _KERAS_PREDICT_EVENTS
+
+
+def test_validation_without_test_hooks_keeps_working():
+    # No callback overrides a test hook: validation takes the hook-free path.
+    model = fk.Sequential([fk.Input(shape=(2,)), L.Dense(1)], seed=0)
+    model.compile("sgd", "mse")
+    x, y = np.ones((10, 2), np.float32), np.ones((10, 1), np.float32)
+    history = model.fit(x, y, validation_split=0.3, verbose=0, epochs=2)
+    assert len(history.history["val_loss"]) == 2
