@@ -1,6 +1,8 @@
 """Behaviours Keras' own guides rely on: log names, weighted metrics, the optimizer
 object, callback hooks, the validation split, aliases, initializers, verbosity."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -298,3 +300,42 @@ def test_validation_without_test_hooks_keeps_working():
     x, y = np.ones((10, 2), np.float32), np.ones((10, 1), np.float32)
     history = model.fit(x, y, validation_split=0.3, verbose=0, epochs=2)
     assert len(history.history["val_loss"]) == 2
+
+
+# -- validation_split cuts where Keras cuts --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n", "split"), [(3601, 0.2), (10, 0.3), (7, 0.5), (1000, 0.1), (33, 0.25)]
+)
+def test_validation_split_keeps_keras_number_of_training_rows(n, split):
+    from funkeras.training.data import split_validation
+
+    x = np.arange(n, dtype=np.float32)[:, None]
+    (tx, _, _), (vx, _, _) = split_validation(x, x, None, split)
+    keras_cut = int(math.floor(n * (1.0 - split)))  # Keras' train_validation_split
+    assert len(tx) == keras_cut and len(vx) == n - keras_cut
+    np.testing.assert_array_equal(vx[:, 0], np.arange(keras_cut, n))
+
+
+def test_validation_split_steps_for_3601_rows_at_batch_32():
+    # Keras: 2880 training rows -> 90 steps (the split used to keep 2881 -> 91).
+    model = fk.Sequential([fk.Input(shape=(1,)), L.Dense(1)], seed=0)
+    model.compile("sgd", "mse")
+    seen = []
+
+    class Steps(fk.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(self.params["steps"])
+
+    x = np.zeros((3601, 1), np.float32)
+    model.fit(x, x, batch_size=32, validation_split=0.2, verbose=0, callbacks=[Steps()])
+    assert seen == [90]
+
+
+def test_validation_split_that_leaves_no_rows_is_refused():
+    from funkeras.training.data import split_validation
+
+    x = np.zeros((1, 1), np.float32)
+    with pytest.raises(ValueError, match="no training rows out of 1"):
+        split_validation(x, x, None, 0.5)
