@@ -339,3 +339,74 @@ def test_validation_split_that_leaves_no_rows_is_refused():
     x = np.zeros((1, 1), np.float32)
     with pytest.raises(ValueError, match="no training rows out of 1"):
         split_validation(x, x, None, 0.5)
+
+
+# -- Keras' lowercase regularizers and functional merges -----------------------------
+
+
+def test_lowercase_regularizer_aliases_are_keras_classes():
+    r = fk.regularizers
+    assert r.l1 is r.L1 and r.l2 is r.L2 and r.l1_l2 is r.L1L2
+    assert r.orthogonal_regularizer is r.OrthogonalRegularizer
+    x = np.array([[1.0, -2.0], [3.0, 0.5]], np.float32)
+    np.testing.assert_allclose(float(r.l2(1e-2)(x)), 1e-2 * np.sum(x**2), rtol=1e-6)
+    np.testing.assert_allclose(
+        float(r.l1_l2(l1=0.1, l2=0.2)(x)),
+        0.1 * np.sum(np.abs(x)) + 0.2 * np.sum(x**2),
+        rtol=1e-6,
+    )
+    layer = L.Dense(2, kernel_regularizer=r.l2(1e-3))
+    assert layer.kernel_regularizer == r.L2(1e-3)
+
+
+def _orthogonal_numpy(x, factor, mode):
+    v = x if mode == "rows" else x.T
+    v = v / np.linalg.norm(v, axis=1, keepdims=True)
+    g = v @ v.T
+    n = g.shape[0]
+    return factor * 0.5 * np.sum(np.abs(g * (1 - np.eye(n)))) / (n * (n - 1) / 2)
+
+
+@pytest.mark.parametrize("mode", ["rows", "columns"])
+def test_orthogonal_regularizer_matches_formula_and_keras(mode, monkeypatch):
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    reg = fk.regularizers.orthogonal_regularizer(factor=0.3, mode=mode)
+    got = float(reg(x))
+    np.testing.assert_allclose(got, _orthogonal_numpy(x, 0.3, mode), rtol=1e-5)
+    assert fk.regularizers.get(fk.regularizers.serialize(reg)) == reg
+    with pytest.raises(ValueError, match="rank 2"):
+        reg(np.ones((2, 2, 2), np.float32))
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    keras_reg = keras.regularizers.OrthogonalRegularizer(factor=0.3, mode=mode)
+    want = float(keras_reg(keras.ops.convert_to_tensor(x)))  # its tensor path
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("fn", "cls", "ref"),
+    [
+        ("add", "Add", lambda a, b: a + b),
+        ("subtract", "Subtract", lambda a, b: a - b),
+        ("multiply", "Multiply", lambda a, b: a * b),
+        ("average", "Average", lambda a, b: (a + b) / 2),
+        ("maximum", "Maximum", np.maximum),
+        ("minimum", "Minimum", np.minimum),
+        ("concatenate", "Concatenate", lambda a, b: np.concatenate([a, b], -1)),
+    ],
+)
+def test_functional_merge_forms_build_and_call_the_layer(fn, cls, ref):
+    a, b = fk.Input(shape=(3,)), fk.Input(shape=(3,))
+    out = getattr(fk.layers, fn)([a, b], name="merged")
+    model = fk.Model([a, b], out)
+    assert type(model.get_layer("merged")).__name__ == cls
+    rng = np.random.default_rng(1)
+    xa, xb = (rng.normal(size=(5, 3)).astype(np.float32) for _ in range(2))
+    np.testing.assert_allclose(
+        model.predict([xa, xb], verbose=0), ref(xa, xb), rtol=1e-6
+    )
+
+
+def test_functional_concatenate_takes_axis():
+    a, b = fk.Input(shape=(2, 3)), fk.Input(shape=(4, 3))
+    assert fk.layers.concatenate([a, b], axis=1).shape == (None, 6, 3)
