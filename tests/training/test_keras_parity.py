@@ -410,3 +410,77 @@ def test_functional_merge_forms_build_and_call_the_layer(fn, cls, ref):
 def test_functional_concatenate_takes_axis():
     a, b = fk.Input(shape=(2, 3)), fk.Input(shape=(4, 3))
     assert fk.layers.concatenate([a, b], axis=1).shape == (None, 6, 3)
+
+
+# -- initializers: seed= and Keras' init(shape, dtype) --------------------------------
+
+_SEEDED = [
+    ("RandomUniform", dict(minval=-1.0, maxval=1.0)),
+    ("RandomNormal", dict(mean=0.5, stddev=2.0)),
+    ("TruncatedNormal", dict(stddev=1.0)),
+    ("VarianceScaling", dict(scale=2.0, mode="fan_out", distribution="uniform")),
+    ("GlorotUniform", {}),
+    ("GlorotNormal", {}),
+    ("HeUniform", {}),
+    ("HeNormal", {}),
+    ("LecunUniform", {}),
+    ("LecunNormal", {}),
+    ("Orthogonal", dict(gain=1.5)),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), _SEEDED)
+def test_seeded_initializer_called_as_keras_repeats_and_equals_keras(
+    name, kwargs, monkeypatch
+):
+    init = getattr(fk.initializers, name)(**kwargs, seed=3)
+    a = np.asarray(init((40, 30)))
+    assert a.shape == (40, 30) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, np.asarray(init((40, 30))))
+    assert init.get_config()["seed"] == 3
+    assert fk.initializers.get(fk.initializers.serialize(init)) == init
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    want = np.asarray(getattr(keras.initializers, name)(**kwargs, seed=3)((40, 30)))
+    np.testing.assert_allclose(a, want, rtol=1e-5, atol=1e-7)
+
+
+def test_keras_call_statistics_dtype_and_unseeded_behaviour():
+    init = fk.initializers.HeNormal()
+    a = np.asarray(init((400, 50)))
+    # Truncated normal with std sqrt(2 / fan_in): its samples' std is that value.
+    np.testing.assert_allclose(a.std(), np.sqrt(2 / 400), rtol=0.03)
+    assert abs(a.mean()) < 0.003 and np.abs(a).max() <= 2 * np.sqrt(2 / 400) / 0.8796
+    # Unseeded, as Keras: one instance repeats itself, two instances differ.
+    np.testing.assert_array_equal(a, np.asarray(init((400, 50))))
+    assert not np.array_equal(a, np.asarray(fk.initializers.HeNormal()((400, 50))))
+    assert init((2, 3), dtype="float16").dtype == np.float16
+    assert fk.initializers.Zeros()((2,)).tolist() == [0.0, 0.0]
+    assert fk.initializers.Constant(0.5)(shape=(2,), dtype=None).tolist() == [0.5] * 2
+
+
+def test_key_convention_still_drives_layers_and_ignores_seed():
+    import jax
+
+    init = fk.initializers.GlorotUniform(seed=3)
+    key = jax.random.key(5)
+    np.testing.assert_array_equal(
+        init(key, (4, 3)), fk.initializers.GlorotUniform()(key, (4, 3))
+    )
+    raw = jax.random.key_data(key)  # raw uint32[2] key data works too
+    assert init(raw, (4, 3)).shape == (4, 3)
+    # Inside a model, the model's seed decides: two seeded layers still differ.
+    model = fk.Sequential(
+        [fk.Input(shape=(4,)), L.Dense(4, kernel_initializer=init),
+         L.Dense(4, kernel_initializer=init)],
+        seed=0,
+    )
+    k1, _, k2, _ = model.get_weights()
+    assert not np.array_equal(k1, k2)
+
+
+def test_initializer_seed_is_checked():
+    with pytest.raises(ValueError, match="seed"):
+        fk.initializers.RandomNormal(seed=-1)
+    with pytest.raises(TypeError, match="no shape was given"):
+        fk.initializers.RandomNormal()()
