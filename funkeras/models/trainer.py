@@ -8,12 +8,15 @@ nothing of the `Model` class.
 from __future__ import annotations
 
 import difflib
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 import optax
+from tqdm.auto import tqdm
 
 from funkeras import losses as losses_lib
 from funkeras import metrics as metrics_lib
@@ -651,8 +654,11 @@ class Trainer:
         cbs: CallbackList,
         y: Any = None,
         sample_weight: Any = None,
+        progress: Sequence[Any] = (),
     ) -> dict[str, float]:
         data = self._source(x, y, sample_weight, batch_size, steps)
+        for bar in progress:
+            bar.total = data.steps(steps) if isinstance(data, ArrayData) else steps
         runner = self.make_runner()
         return runner.evaluate(self, data, steps=steps, callbacks=cbs)
 
@@ -669,6 +675,9 @@ class Trainer:
     ) -> Any:
         """Loss and metrics on data, as Keras returns them.
 
+        `verbose`: as Keras, `"auto"` (the default) or 1 shows a progress bar,
+        2 one line at the end, 0 nothing.
+
         Returns:
             The loss (a float) when there are no metrics, else `[loss, *metrics]`;
             a dict of every log with `return_dict=True`.
@@ -676,10 +685,13 @@ class Trainer:
         self._require_compiled("evaluate")
         if x is None:
             raise ValueError(f"{self._owner()}.evaluate: `x` is required.")
-        del verbose
-        cbs = CallbackList(list(callbacks or []), model=self, params={"steps": steps})
+        progress = _progress("evaluate", verbose)
+        cbs = CallbackList(
+            [*(callbacks or []), *progress], model=self, params={"steps": steps}
+        )
         logs = self._evaluate_logs(
-            x, batch_size, steps, cbs, y=y, sample_weight=sample_weight
+            x, batch_size, steps, cbs, y=y, sample_weight=sample_weight,
+            progress=progress,
         )
         if return_dict:
             return logs
@@ -694,8 +706,11 @@ class Trainer:
         steps: int | None = None,
         callbacks: Sequence[Callback] | None = None,
     ) -> Any:
-        """The model's outputs for `x`, as NumPy arrays (a list/dict for several)."""
-        del verbose
+        """The model's outputs for `x`, as NumPy arrays (a list/dict for several).
+
+        `verbose`: as Keras, `"auto"` (the default) or 1 shows a progress bar,
+        2 one line at the end, 0 nothing.
+        """
         iterable = not is_array_like(x)
         if iterable:
             source = IterableData(x, steps)
@@ -707,7 +722,18 @@ class Trainer:
         else:
             self._build_from_data(jax.tree.map(lambda a: as_host_array(a, "x"), x))
         runner = self._predict_runner()
-        cbs = CallbackList(list(callbacks or []), model=self, params={"steps": steps})
+        progress = _progress("predict", verbose)
+        if not iterable:
+            n = jax.tree.leaves(x)[0].shape[0]
+            total = -(-n // min(batch_size or 32, max(n, 1)))
+            for bar in progress:
+                bar.total = total if steps is None else min(int(steps), total)
+        else:
+            for bar in progress:
+                bar.total = steps
+        cbs = CallbackList(
+            [*(callbacks or []), *progress], model=self, params={"steps": steps}
+        )
         return runner.predict(
             self,
             x,
@@ -805,6 +831,76 @@ class Trainer:
         self._build_from_data(x)
         y = self._predict_runner().predict_host_program()(self.params, self.state, x)
         return jax.tree.map(np.asarray, y)
+
+
+class _StepProgress(Callback):
+    """`evaluate`'s and `predict`'s display: a tqdm bar over the batches
+    (`verbose=1`, refreshed at most every 0.2 s) or one line at the end (`2`)."""
+
+    def __init__(self, what: str, verbose: int) -> None:
+        super().__init__()
+        self.what, self.verbose = what, verbose
+        self.total: int | None = None  # batches, when known (set by the caller)
+        self._bar: Any = None
+        self._start = 0.0
+        self._seen = 0
+        self._last = 0.0
+
+    def _begin(self, logs: Any = None) -> None:
+        self._start = time.perf_counter()
+        self._seen = 0
+        if self.verbose == 1:
+            self._bar = tqdm(
+                total=self.total, unit="step", dynamic_ncols=True,
+                leave=True, mininterval=0.2, file=sys.stdout,
+                bar_format="{n_fmt}/{total_fmt} {bar} {elapsed}{postfix}",
+            )
+
+    def _batch(self, batch: int, logs: Any = None) -> None:
+        self._seen = batch + 1
+        if self._bar is not None:
+            self._bar.update(self._seen - self._bar.n)
+            now = time.perf_counter()
+            if self.what == "evaluate" and logs and now - self._last >= 0.2:
+                self._last = now
+                self._bar.set_postfix_str(_fmt_logs(logs), refresh=False)
+
+    def _end(self, logs: Any = None) -> None:
+        shown = _fmt_logs(logs) if (self.what == "evaluate" and logs) else ""
+        if self.total is not None:
+            self._seen = max(self._seen, self.total)
+        if self._bar is not None:
+            self._bar.update(self._seen - self._bar.n)
+            if shown:
+                self._bar.set_postfix_str(shown, refresh=False)
+            self._bar.close()
+            self._bar = None
+        elif self.verbose == 2:
+            elapsed = time.perf_counter() - self._start
+            steps = max(self._seen, 1)
+            line = f"{steps}/{steps} - {elapsed:.2f}s - {elapsed / steps * 1e3:.2f}ms/step"
+            print(line + (f" - {shown}" if shown else ""))
+
+    on_test_begin = on_predict_begin = _begin
+    on_test_batch_end = on_predict_batch_end = _batch
+    on_test_end = on_predict_end = _end
+
+
+def _fmt_logs(logs: Mapping[str, Any]) -> str:
+    return " - ".join(f"{k}: {float(v):.4f}" for k, v in logs.items())
+
+
+def _progress(what: str, verbose: Any) -> list[Callback]:
+    """The display callback of `evaluate`/`predict` for `verbose` (Keras' values)."""
+    if verbose == "auto":
+        level = 1
+    elif isinstance(verbose, bool) or not isinstance(verbose, int) or verbose < 0:
+        raise ValueError(
+            f"{what}: `verbose` must be 'auto', 0, 1 or 2, got {verbose!r}."
+        )
+    else:
+        level = min(int(verbose), 2)
+    return [] if level == 0 else [_StepProgress(what, level)]
 
 
 class _NoLoss:

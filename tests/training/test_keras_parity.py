@@ -484,3 +484,43 @@ def test_initializer_seed_is_checked():
         fk.initializers.RandomNormal(seed=-1)
     with pytest.raises(TypeError, match="no shape was given"):
         fk.initializers.RandomNormal()()
+
+
+# -- evaluate and predict show progress by default, as Keras ------------------------
+
+
+def test_evaluate_and_predict_show_progress_by_default(capsys):
+    model = fk.Sequential([fk.Input(shape=(2,)), L.Dense(1)], seed=0)
+    model.compile("sgd", "mse", metrics=["mae"])
+    x, y = np.ones((70, 2), np.float32), np.zeros((70, 1), np.float32)
+    capsys.readouterr()
+
+    loss, mae = model.evaluate(x, y)
+    out = capsys.readouterr()
+    shown = out.out + out.err
+    assert "3/3" in shown and f"loss: {loss:.4f}" in shown and f"mae: {mae:.4f}" in shown
+
+    model.predict(x)
+    out = capsys.readouterr()
+    assert "3/3" in out.out + out.err
+
+    model.evaluate(x, y, verbose=2)
+    line = capsys.readouterr().out
+    assert line.startswith("3/3 - ") and f"loss: {loss:.4f}" in line
+
+    model.evaluate(x, y, verbose=0)
+    model.predict(x, verbose=0)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+
+    with pytest.raises(ValueError, match="verbose"):
+        model.evaluate(x, y, verbose="loud")
+
+
+def test_progress_does_not_show_during_fit_validation(capsys):
+    model = fk.Sequential([fk.Input(shape=(2,)), L.Dense(1)], seed=0)
+    model.compile("sgd", "mse")
+    x, y = np.ones((10, 2), np.float32), np.zeros((10, 1), np.float32)
+    model.fit(x, y, validation_split=0.3, verbose=0)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
