@@ -524,3 +524,32 @@ def test_progress_does_not_show_during_fit_validation(capsys):
     model.fit(x, y, validation_split=0.3, verbose=0)
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
+
+
+# -- TensorBoard takes Keras' embeddings arguments (and says it writes none) ---------
+
+
+def test_tensorboard_accepts_embeddings_arguments_with_a_warning(tmp_path):
+    with pytest.warns(UserWarning, match="no embeddings are written"):
+        tb = fk.callbacks.TensorBoard(
+            tmp_path, embeddings_freq=1, embeddings_metadata={"embedding": "m.tsv"}
+        )
+    assert tb.embeddings_freq == 1
+    assert tb.embeddings_metadata == {"embedding": "m.tsv"}
+    quiet = fk.callbacks.TensorBoard(tmp_path, embeddings_freq=0)  # no warning
+    assert quiet.embeddings_freq == 0
+    with pytest.raises(ValueError, match="embeddings_freq"):
+        fk.callbacks.TensorBoard(tmp_path, embeddings_freq=-1)
+    with pytest.raises(TypeError, match="embeddings_metadata"):
+        fk.callbacks.TensorBoard(tmp_path, embeddings_metadata=3)
+
+
+def test_tensorboard_with_embeddings_freq_still_writes_scalars(tmp_path):
+    pytest.importorskip("tensorboardX")
+    model = fk.Sequential([fk.Input(shape=(2,)), L.Dense(1)], seed=0)
+    model.compile("sgd", "mse")
+    with pytest.warns(UserWarning, match="no embeddings"):
+        tb = fk.callbacks.TensorBoard(tmp_path, embeddings_freq=1)
+    model.fit(np.ones((4, 2)), np.ones((4, 1)), verbose=0, callbacks=[tb])
+    written = [p.name for p in (tmp_path / "train").iterdir()]
+    assert written and all(name.startswith("events.") for name in written)
