@@ -8,6 +8,7 @@ nothing of the `Model` class.
 from __future__ import annotations
 
 import difflib
+import inspect
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -287,6 +288,12 @@ class Trainer:
         custom_step = None
         if type(self).train_step is not Trainer.train_step:
             custom_step = self.train_step
+        custom_test = None
+        if type(self).test_step is not Trainer.test_step:
+            custom_test = _check_step_override(
+                self.test_step, "test_step", "params, state, metrics, batch",
+                "(metrics, logs)",
+            )
         sparse = [
             (i, shape[-1])
             for i, (fn, shape) in enumerate(
@@ -314,6 +321,8 @@ class Trainer:
             penalty_fn=self.penalty if self.has_penalty() else None,
             loss_fn=loss_fn,
             train_step=custom_step,
+            test_step=custom_test,
+            predict_step=self._custom_predict_step(),
             graph=graph,
             sparse_check=sparse_check,
             uses_key=self.uses_key,
@@ -416,6 +425,37 @@ class Trainer:
         where logs is a dict of scalar arrays.
         """
         return self.make_runner().default_train_step()(train_state, batch)
+
+    def test_step(
+        self, params: Any, state: Any, metrics: Any, batch: Batch
+    ) -> tuple[Any, dict[str, Any]]:
+        """One pure evaluation step, used by `evaluate`, `test_on_batch` and fit's
+        validation. Override on a subclass to customize evaluation.
+
+        Must be pure and jit-compatible: `(params, state, metrics, batch) ->
+        (metrics, logs)`, `metrics` the metric states (`runner.init_metrics()`'s
+        structure) and logs a dict of scalar arrays. `super().test_step(...)`
+        runs the built-in one.
+        """
+        return self.make_runner().default_test_step()(params, state, metrics, batch)
+
+    def predict_step(self, params: Any, state: Any, x: Any) -> Any:
+        """One pure prediction step, used by `predict` and `predict_on_batch`.
+        Override on a subclass to customize prediction (post-processing, several
+        outputs).
+
+        Must be pure and jit-compatible: `(params, state, x) -> y`, `y` an array
+        or a pytree of arrays with the batch axis first. `super().predict_step(...)`
+        runs the built-in one.
+        """
+        return self._predict_runner().default_predict_step()(params, state, x)
+
+    def _custom_predict_step(self) -> Any:
+        if type(self).predict_step is Trainer.predict_step:
+            return None
+        return _check_step_override(
+            self.predict_step, "predict_step", "params, state, x", "y"
+        )
 
     # -- data plumbing ----------------------------------------------------------
 
@@ -753,6 +793,7 @@ class Trainer:
                 objective=None,
                 optimizer=None,
                 executor=get_executor("jit"),
+                predict_step=self._custom_predict_step(),
             )
             self._plain_runner = runner
         return runner
@@ -884,6 +925,31 @@ class _StepProgress(Callback):
     on_test_begin = on_predict_begin = _begin
     on_test_batch_end = on_predict_batch_end = _batch
     on_test_end = on_predict_end = _end
+
+
+def _check_step_override(step: Any, name: str, args: str, returns: str) -> Any:
+    """`step` (a bound override) if it takes funkeras' arguments; a clear error
+    for Keras' signatures (`(data)`, or JAX Keras' `(state, data)`)."""
+    want = len(args.split(", "))
+    try:
+        params = inspect.signature(step).parameters.values()
+    except (TypeError, ValueError):
+        return step
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return step
+    positional = [
+        p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    required = [p for p in positional if p.default is p.empty]
+    if len(required) <= want <= len(positional):
+        return step
+    raise TypeError(
+        f"{name}: an override on a funkeras Model takes `({args})` and returns "
+        f"`{returns}` (pure and jit-compatible; `super().{name}(...)` runs the "
+        f"built-in one); this one takes {len(positional)} argument(s): "
+        f"{[p.name for p in positional]}. Keras' `{name}(self, data)` / "
+        f"`(self, state, data)` forms are not funkeras' signature."
+    )
 
 
 def _fmt_logs(logs: Mapping[str, Any]) -> str:

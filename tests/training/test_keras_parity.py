@@ -553,3 +553,69 @@ def test_tensorboard_with_embeddings_freq_still_writes_scalars(tmp_path):
     model.fit(np.ones((4, 2)), np.ones((4, 1)), verbose=0, callbacks=[tb])
     written = [p.name for p in (tmp_path / "train").iterdir()]
     assert written and all(name.startswith("events.") for name in written)
+
+
+# -- test_step and predict_step overrides are honoured ---------------------------------
+
+
+class _Custom(fk.Model):
+    def predict_step(self, params, state, x):
+        return super().predict_step(params, state, x) * 2.0 + 1.0
+
+    def test_step(self, params, state, metrics, batch):
+        import jax.numpy as jnp
+
+        metrics, logs = super().test_step(params, state, metrics, batch)
+        return metrics, {**logs, "twice_loss": 2.0 * logs["loss"], "one": jnp.ones(())}
+
+
+def _custom_model(cls=_Custom):
+    inp = fk.Input(shape=(2,))
+    return cls(inp, L.Dense(1)(inp), seed=0)
+
+
+@pytest.mark.parametrize(
+    ("execution", "spe"), [("jit", 1), ("jit", 2), ("eager", 1), ("layerwise", 1)]
+)
+def test_test_step_and_predict_step_overrides_are_used(execution, spe):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(7, 2)).astype(np.float32)
+    y = rng.normal(size=(7, 1)).astype(np.float32)
+    model = _custom_model()
+    k, b = (np.asarray(w) for w in model.get_weights())
+    plain = x @ k + b
+    np.testing.assert_allclose(model.predict(x, verbose=0), plain * 2 + 1, rtol=1e-5)
+
+    model.compile("sgd", "mse", execution=execution, steps_per_execution=spe)
+    np.testing.assert_allclose(
+        model.predict(x, batch_size=3, verbose=0), plain * 2 + 1, rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        model.predict_on_batch(x[:2]), plain[:2] * 2 + 1, rtol=1e-5
+    )
+    logs = model.evaluate(x, y, batch_size=3, verbose=0, return_dict=True)
+    want = np.mean((plain - y) ** 2)
+    np.testing.assert_allclose(logs["loss"], want, rtol=1e-5)
+    np.testing.assert_allclose(logs["twice_loss"], 2 * want, rtol=1e-5)
+    assert logs["one"] == 1.0
+    assert model.test_on_batch(x, y, return_dict=True)["one"] == 1.0
+    history = model.fit(x, y, validation_split=0.3, verbose=0).history
+    assert history["val_one"] == [1.0]
+
+
+def test_keras_signature_overrides_get_a_clear_error():
+    class KerasStyle(fk.Model):
+        def test_step(self, state, data):
+            return {}, state
+
+    model = _custom_model(KerasStyle)
+    model.compile("sgd", "mse")
+    with pytest.raises(TypeError, match=r"test_step: an override .*params, state"):
+        model.evaluate(np.ones((2, 2)), np.ones((2, 1)), verbose=0)
+
+    class KerasPredict(fk.Model):
+        def predict_step(self, data):
+            return data
+
+    with pytest.raises(TypeError, match=r"predict_step: an override"):
+        _custom_model(KerasPredict).predict(np.ones((2, 2)), verbose=0)
