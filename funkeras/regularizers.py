@@ -202,7 +202,9 @@ class OrthogonalRegularizer(Regularizer):
 
     def __init__(self, factor: float = 0.01, mode: str = "rows") -> None:
         self.factor = _check_factor("OrthogonalRegularizer", "factor", factor, 0.01)
-        self.mode = check_choice("OrthogonalRegularizer", "mode", mode, ("rows", "columns"))
+        self.mode = check_choice(
+            "OrthogonalRegularizer", "mode", mode, ("rows", "columns")
+        )
 
     def __call__(self, x: ArrayLike) -> Array:
         x = jnp.asarray(x)

@@ -343,11 +343,12 @@ def _functional(layer_cls: type[_Merge], name: str) -> Any:
         return layer_cls(**kwargs)(inputs)
 
     merge.__name__ = merge.__qualname__ = name
-    merge.__doc__ = f"""`{layer_cls.__name__}(**kwargs)(inputs)`, Keras' functional form.
+    cls = layer_cls.__name__
+    merge.__doc__ = f"""`{cls}(**kwargs)(inputs)`: Keras' functional form.
 
     Args:
         inputs: A list of >= 2 symbolic tensors (`fk.Input(...)` or layer outputs).
-        **kwargs: The `{layer_cls.__name__}` arguments (`name=`, ...).
+        **kwargs: The `{cls}` arguments (`name=`, ...).
 
     Example:
         >>> import funkeras as fk

@@ -168,6 +168,8 @@ class Trainer:
         if self.opt_state is None:
             if self._pending_rate is not None:
                 return self._pending_rate
+            if tx.arguments is None:
+                return None
             rate = tx.arguments["learning_rate"]
             return float(rate(0)) if callable(rate) else float(rate)
         return optimizers_lib.get_learning_rate(self.opt_state, optimizer=tx)
@@ -919,7 +921,8 @@ class _StepProgress(Callback):
         elif self.verbose == 2:
             elapsed = time.perf_counter() - self._start
             steps = max(self._seen, 1)
-            line = f"{steps}/{steps} - {elapsed:.2f}s - {elapsed / steps * 1e3:.2f}ms/step"
+            per_step = elapsed / steps * 1e3
+            line = f"{steps}/{steps} - {elapsed:.2f}s - {per_step:.2f}ms/step"
             print(line + (f" - {shown}" if shown else ""))
 
     on_test_begin = on_predict_begin = _begin
@@ -960,7 +963,7 @@ def _progress(what: str, verbose: Any) -> list[Callback]:
     """The display callback of `evaluate`/`predict` for `verbose` (Keras' values)."""
     if verbose == "auto":
         level = 1
-    elif isinstance(verbose, bool) or not isinstance(verbose, int) or verbose < 0:
+    elif not isinstance(verbose, int) or verbose < 0:
         raise ValueError(
             f"{what}: `verbose` must be 'auto', 0, 1 or 2, got {verbose!r}."
         )
