@@ -7,8 +7,14 @@ such callables and carry a JSON-safe `get_config()`. Layers accept a name
 (`"he_normal"`), a `{"class_name": ..., "config": ...}` dict, an instance or any
 callable, and resolve it with `get`; `serialize` turns a built-in back into data.
 
-Unlike Keras, initializers hold no seed: randomness comes only from the `key`
-argument, so the same key always gives the same values, in every process.
+Two ways to call one. Inside a layer, funkeras calls `init(key, shape, dtype)`:
+randomness comes only from the `key` (the model's seed), so the same key always
+gives the same values, in every process, and a `seed=` is not used. Called as
+Keras calls it, `init(shape, dtype=None)` (the first argument is not a PRNG key),
+it returns an array drawn from its `seed=`: the same values at every call, and
+the same values as Keras 3 on JAX for the same seed (Keras' key is `[seed, 0]`).
+Without a seed it draws one at its first such call (from Python's `random`, as
+Keras does), so two unseeded initializers differ and one repeats itself.
 
 Fans follow Keras: for a kernel of shape `(*receptive_field, in, out)`,
 `fan_in = in * prod(receptive_field)` and `fan_out = out * prod(receptive_field)`;
@@ -19,7 +25,9 @@ a 2D shape `(in, out)` has `fan_in = in`, `fan_out = out`; a 1D shape `(n,)` has
 from __future__ import annotations
 
 import abc
+import functools
 import math
+import random
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -28,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from funkeras._catalogue import Catalogue, module_dir
-from funkeras._validation import check_choice, check_float
+from funkeras._validation import check_choice, check_float, check_int
 from funkeras.typing import Array, PRNGKey
 
 __all__ = [
@@ -84,7 +92,8 @@ def _normalize_shape(owner: str, shape: Any) -> tuple[int, ...]:
     ):
         raise TypeError(
             f"{owner}: `shape` must be a tuple of ints, got {shape!r}. "
-            "Initializers are called as `init(key, shape, dtype)`."
+            "Initializers are called as `init(key, shape, dtype)` or, as in Keras, "
+            "`init(shape, dtype=None)`."
         )
     if any(d < 0 for d in shape):
         raise ValueError(f"{owner}: `shape` must not be negative, got {tuple(shape)}.")
@@ -123,6 +132,56 @@ def compute_fans(shape: Sequence[int]) -> tuple[int, int]:
     return int(shape[-2]) * receptive_field, int(shape[-1]) * receptive_field
 
 
+def _is_key(value: Any) -> bool:
+    """Whether `value` is a JAX PRNG key (typed, or raw `uint32[2]` key data)."""
+    if not isinstance(value, jax.Array | np.ndarray):
+        return False
+    if jnp.issubdtype(value.dtype, jax.dtypes.prng_key):
+        return True
+    return value.dtype == np.uint32 and tuple(value.shape) == (2,)
+
+
+def _check_seed(owner: str, seed: Any) -> int | None:
+    if seed is None:
+        return None
+    seed = check_int(owner, "seed", seed, minimum=0)
+    if seed >= 2**32:
+        raise ValueError(f"{owner}: `seed` must be < 2**32, got {seed}.")
+    return seed
+
+
+def _both_conventions(call: Callable[..., Array]) -> Callable[..., Array]:
+    """Let `call(self, key, shape, dtype)` also be called Keras' way:
+    `(shape, dtype=None)`, drawing from the initializer's own seed."""
+
+    @functools.wraps(call)
+    def dispatch(self: Initializer, *args: Any, **kwargs: Any) -> Array:
+        if "key" in kwargs or (args and _is_key(args[0])):
+            return call(self, *args, **kwargs)
+        if args:
+            shape, rest = args[0], args[1:]
+        elif "shape" in kwargs:
+            shape, rest = kwargs.pop("shape"), ()
+        else:
+            raise TypeError(
+                f"{type(self).__name__}: call as `init(key, shape, dtype)` or, as "
+                "in Keras, `init(shape, dtype=None)`; no shape was given."
+            )
+        dtype = rest[0] if rest else kwargs.pop("dtype", None)
+        if kwargs or len(rest) > 1:
+            raise TypeError(
+                f"{type(self).__name__}: unexpected arguments "
+                f"{list(kwargs) or list(rest[1:])}; the Keras call is "
+                "`init(shape, dtype=None)`."
+            )
+        return call(
+            self, self.standalone_key(), shape,
+            jnp.float32 if dtype is None else dtype,
+        )
+
+    return dispatch
+
+
 class Initializer(abc.ABC):
     """Base class of the built-in initializers: `init(key, shape, dtype) -> Array`.
 
@@ -142,11 +201,47 @@ class Initializer(abc.ABC):
         [0.5, 0.5]
     """
 
+    seed: int | None = None
+    _drawn_seed: int | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        call = cls.__dict__.get("__call__")
+        if call is not None:
+            cls.__call__ = _both_conventions(call)  # type: ignore[method-assign]
+
     @abc.abstractmethod
     def __call__(
         self, key: PRNGKey, shape: Sequence[int], dtype: Any = jnp.float32
     ) -> Array:
-        """Draw an array of `shape` and `dtype` using `key`."""
+        """Draw an array of `shape` and `dtype` using `key`.
+
+        A subclass writes this `(key, shape, dtype)` form; the base class also
+        accepts Keras' `(shape, dtype=None)`, with `standalone_key()` as the key.
+        """
+
+    def standalone_key(self) -> PRNGKey:
+        """The key of a Keras-style call `init(shape)`: Keras' `[seed, 0]` from
+        `seed=`, or from a seed drawn once (Python's `random`) when none was given.
+
+        Example:
+            >>> from funkeras.initializers import RandomNormal
+            >>> init = RandomNormal(seed=7)
+            >>> bool((init((2, 2)) == init((2, 2))).all())
+            True
+        """
+        seed = self.seed
+        if seed is None:
+            if self._drawn_seed is None:
+                self._drawn_seed = random.randint(1, 10**9)
+            seed = self._drawn_seed
+        data = jnp.asarray([seed, 0], dtype=jnp.uint32)
+        return jax.random.wrap_key_data(data, impl="threefry2x32")
+
+    def _with_seed(self, config: dict[str, Any]) -> dict[str, Any]:
+        """`config`, plus `seed` when one was given (unseeded configs stay as
+        they were)."""
+        return config if self.seed is None else {**config, "seed": self.seed}
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments as a JSON-safe dict."""
@@ -265,6 +360,8 @@ class RandomUniform(Initializer):
     Args:
         minval: Lower bound (inclusive).
         maxval: Upper bound (exclusive).
+        seed: Optional int in [0, 2**32): the seed of Keras-style calls
+            `init(shape)` (a layer's `init(key, ...)` uses its key instead).
 
     Example:
         >>> import jax
@@ -274,7 +371,10 @@ class RandomUniform(Initializer):
         True
     """
 
-    def __init__(self, minval: float = -0.05, maxval: float = 0.05) -> None:
+    def __init__(
+        self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None
+    ) -> None:
+        self.seed = _check_seed("RandomUniform", seed)
         self.minval = _check_number("RandomUniform", "minval", minval)
         self.maxval = _check_number("RandomUniform", "maxval", maxval)
         if self.minval > self.maxval:
@@ -289,7 +389,7 @@ class RandomUniform(Initializer):
         return jax.random.uniform(key, shape, dtype, self.minval, self.maxval)
 
     def get_config(self):
-        return {"minval": self.minval, "maxval": self.maxval}
+        return self._with_seed({"minval": self.minval, "maxval": self.maxval})
 
 
 class RandomNormal(Initializer):
@@ -298,6 +398,8 @@ class RandomNormal(Initializer):
     Args:
         mean: Mean of the values.
         stddev: Standard deviation of the values (non-negative).
+        seed: Optional int in [0, 2**32): the seed of Keras-style calls
+            `init(shape)` (a layer's `init(key, ...)` uses its key instead).
 
     Example:
         >>> import jax
@@ -306,7 +408,10 @@ class RandomNormal(Initializer):
         (2, 3)
     """
 
-    def __init__(self, mean: float = 0.0, stddev: float = 0.05) -> None:
+    def __init__(
+        self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None
+    ) -> None:
+        self.seed = _check_seed("RandomNormal", seed)
         self.mean = _check_number("RandomNormal", "mean", mean)
         self.stddev = _check_number("RandomNormal", "stddev", stddev, minimum=0.0)
 
@@ -316,7 +421,7 @@ class RandomNormal(Initializer):
         return jax.random.normal(key, shape, dtype) * self.stddev + self.mean
 
     def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev}
+        return self._with_seed({"mean": self.mean, "stddev": self.stddev})
 
 
 class TruncatedNormal(Initializer):
@@ -328,6 +433,8 @@ class TruncatedNormal(Initializer):
     Args:
         mean: Mean of the values.
         stddev: Standard deviation before truncation (non-negative).
+        seed: Optional int in [0, 2**32): the seed of Keras-style calls
+            `init(shape)` (a layer's `init(key, ...)` uses its key instead).
 
     Example:
         >>> import jax
@@ -337,7 +444,10 @@ class TruncatedNormal(Initializer):
         True
     """
 
-    def __init__(self, mean: float = 0.0, stddev: float = 0.05) -> None:
+    def __init__(
+        self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None
+    ) -> None:
+        self.seed = _check_seed("TruncatedNormal", seed)
         self.mean = _check_number("TruncatedNormal", "mean", mean)
         self.stddev = _check_number("TruncatedNormal", "stddev", stddev, minimum=0.0)
 
@@ -348,7 +458,7 @@ class TruncatedNormal(Initializer):
         return unit * self.stddev + self.mean
 
     def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev}
+        return self._with_seed({"mean": self.mean, "stddev": self.stddev})
 
 
 _MODES = ("fan_in", "fan_out", "fan_avg")
@@ -371,6 +481,8 @@ class VarianceScaling(Initializer):
         mode: One of `"fan_in"`, `"fan_out"`, `"fan_avg"`.
         distribution: One of `"truncated_normal"` (alias `"normal"`),
             `"untruncated_normal"`, `"uniform"`.
+        seed: Optional int in [0, 2**32): the seed of Keras-style calls
+            `init(shape)` (a layer's `init(key, ...)` uses its key instead).
 
     Example:
         >>> import jax
@@ -386,8 +498,10 @@ class VarianceScaling(Initializer):
         scale: float = 1.0,
         mode: str = "fan_in",
         distribution: str = "truncated_normal",
+        seed: int | None = None,
     ) -> None:
         owner = type(self).__name__
+        self.seed = _check_seed(owner, seed)
         self.scale = _check_number(owner, "scale", scale, minimum=0.0, strict=True)
         self.mode = check_choice(owner, "mode", mode, _MODES)
         if isinstance(distribution, str) and distribution.lower() == "normal":
@@ -416,23 +530,24 @@ class VarianceScaling(Initializer):
         return jax.random.uniform(key, shape, dtype, -limit, limit)
 
     def get_config(self):
-        return {
+        return self._with_seed({
             "scale": self.scale,
             "mode": self.mode,
             "distribution": self.distribution,
-        }
+        })
 
 
 class _FixedVarianceScaling(VarianceScaling):
-    """A `VarianceScaling` whose arguments are fixed by the class (Glorot, He...)."""
+    """A `VarianceScaling` whose arguments are fixed by the class (Glorot, He...);
+    only `seed=` is taken, as in Keras."""
 
     _ARGS: ClassVar[tuple[float, str, str]]
 
-    def __init__(self) -> None:
-        super().__init__(*self._ARGS)
+    def __init__(self, seed: int | None = None) -> None:
+        super().__init__(*self._ARGS, seed=seed)
 
     def get_config(self):
-        return {}
+        return self._with_seed({})
 
 
 class GlorotUniform(_FixedVarianceScaling):
@@ -536,6 +651,8 @@ class Orthogonal(Initializer):
 
     Args:
         gain: Multiplicative factor.
+        seed: Optional int in [0, 2**32): the seed of Keras-style calls
+            `init(shape)` (a layer's `init(key, ...)` uses its key instead).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -545,7 +662,8 @@ class Orthogonal(Initializer):
         True
     """
 
-    def __init__(self, gain: float = 1.0) -> None:
+    def __init__(self, gain: float = 1.0, seed: int | None = None) -> None:
+        self.seed = _check_seed("Orthogonal", seed)
         self.gain = _check_number("Orthogonal", "gain", gain)
 
     def __call__(self, key, shape, dtype=jnp.float32):
@@ -567,7 +685,7 @@ class Orthogonal(Initializer):
         return (self.gain * q.reshape(shape)).astype(dtype)
 
     def get_config(self):
-        return {"gain": self.gain}
+        return self._with_seed({"gain": self.gain})
 
 
 _CLASSES: tuple[type[Initializer], ...] = (

@@ -7,7 +7,9 @@ resolves it with `get`; `serialize` turns a built-in back into data.
 
 Names resolve to Keras' defaults: `"l1"` is `L1(0.01)`, `"l2"` is `L2(0.01)`, and
 `"l1_l2"` is `L1L2(l1=0.01, l2=0.01)` (Keras' `l1_l2()`), whereas the class
-`L1L2()` defaults to no penalty.
+`L1L2()` defaults to no penalty. As in Keras 3, the lowercase attributes are the
+classes: `regularizers.l2(1e-4)` is `L2(1e-4)`, `l1_l2` is `L1L2`, and
+`orthogonal_regularizer` is `OrthogonalRegularizer`.
 """
 
 from __future__ import annotations
@@ -17,13 +19,26 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
 from funkeras._catalogue import Catalogue, module_dir
-from funkeras._validation import check_float
+from funkeras._validation import check_choice, check_float
 from funkeras.typing import Array, ArrayLike
 
-__all__ = ["Regularizer", "L1", "L2", "L1L2", "get", "serialize"]
+__all__ = [
+    "Regularizer",
+    "L1",
+    "L2",
+    "L1L2",
+    "OrthogonalRegularizer",
+    "l1",
+    "l2",
+    "l1_l2",
+    "orthogonal_regularizer",
+    "get",
+    "serialize",
+]
 
 
 def _check_factor(owner: str, arg: str, value: Any, default: float) -> float:
@@ -167,6 +182,60 @@ class L1L2(Regularizer):
         return {"l1": self.l1, "l2": self.l2}
 
 
+class OrthogonalRegularizer(Regularizer):
+    """Keras' orthogonality penalty on a rank-2 kernel: with the rows (or columns,
+    `mode="columns"`) L2-normalized, `factor * 0.5 * sum(|off-diagonal of their
+    Gram matrix|) / num_pairs`, where `num_pairs = size * (size - 1) / 2`.
+
+    Args:
+        factor: Non-negative factor (default 0.01).
+        mode: `"rows"` (default) or `"columns"`: which vectors should be orthogonal.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.regularizers import OrthogonalRegularizer
+        >>> float(OrthogonalRegularizer(1.0)(jnp.eye(3)))
+        0.0
+        >>> round(float(OrthogonalRegularizer(1.0)(jnp.ones((2, 2)))), 6)
+        1.0
+    """
+
+    def __init__(self, factor: float = 0.01, mode: str = "rows") -> None:
+        self.factor = _check_factor("OrthogonalRegularizer", "factor", factor, 0.01)
+        self.mode = check_choice(
+            "OrthogonalRegularizer", "mode", mode, ("rows", "columns")
+        )
+
+    def __call__(self, x: ArrayLike) -> Array:
+        x = jnp.asarray(x)
+        if x.ndim != 2:
+            raise ValueError(
+                "OrthogonalRegularizer: the weight must have rank 2, got shape "
+                f"{tuple(x.shape)}."
+            )
+        vectors = x if self.mode == "rows" else x.T
+        # Keras' normalize: x * min(rsqrt(sum(x ** 2)), 1 / epsilon).
+        inv = jnp.minimum(
+            jax.lax.rsqrt(jnp.sum(jnp.square(vectors), axis=1, keepdims=True)), 1e7
+        )
+        unit = vectors * inv
+        product = unit @ unit.T
+        size = product.shape[0]
+        off = product * (1.0 - jnp.eye(size, dtype=product.dtype))
+        pairs = size * (size - 1.0) / 2.0
+        return (self.factor * 0.5 * jnp.sum(jnp.abs(off)) / pairs).astype(x.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"factor": self.factor, "mode": self.mode}
+
+
+# Keras 3's lowercase aliases of the classes (`keras.regularizers.l2(1e-4)`).
+l1 = L1
+l2 = L2
+l1_l2 = L1L2
+orthogonal_regularizer = OrthogonalRegularizer
+
+
 def _keras_l1_l2() -> Regularizer:
     """Keras' `l1_l2()` helper: 0.01 each."""
     return L1L2(l1=0.01, l2=0.01)
@@ -174,7 +243,7 @@ def _keras_l1_l2() -> Regularizer:
 
 _CLASSES = Catalogue(
     "regularizer class",
-    {"L1": L1, "L2": L2, "L1L2": L1L2},
+    {"L1": L1, "L2": L2, "L1L2": L1L2, "OrthogonalRegularizer": OrthogonalRegularizer},
     fold=lambda name: name.lower().replace("_", ""),
     tail="Valid class names: {names}.",
     example="{'class_name': 'L2', 'config': {'l2': 0.01}}",
@@ -182,7 +251,13 @@ _CLASSES = Catalogue(
 # Names give Keras' defaults.
 _NAMED = Catalogue(
     "regularizer",
-    {"l1": L1, "l2": L2, "l1_l2": _keras_l1_l2, "l1l2": _keras_l1_l2},
+    {
+        "l1": L1,
+        "l2": L2,
+        "l1_l2": _keras_l1_l2,
+        "l1l2": _keras_l1_l2,
+        "orthogonal_regularizer": OrthogonalRegularizer,
+    },
     fold=str.lower,
     tail="Valid names: {names}; or pass a {'class_name', 'config'} dict, an instance "
     "such as L2(1e-4), or a callable `x -> scalar`.",

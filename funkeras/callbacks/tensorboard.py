@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,14 +39,21 @@ class TensorBoard(Callback):
       (`dense/kernel`, `batch_normalization/moving_mean`...) at step `epoch`.
 
     Scalars are stored as 32-bit floats (TensorBoard's `simple_value`).
-    Keras' `write_graph`, `write_images`, profiling and embeddings are not
-    offered.
+    Keras' `write_graph`, `write_images` and profiling are not offered.
+    Keras' `embeddings_freq` and `embeddings_metadata` are accepted so that a
+    Keras script runs, but no embeddings are written (TensorBoard's projector
+    files are TensorFlow checkpoints); a nonzero `embeddings_freq` warns once
+    (`UserWarning`, shown once per call site by Python's default filter).
 
     Args:
         log_dir: The run's folder.
         histogram_freq: Epochs between weight histograms (0: none).
         update_freq: `"epoch"`, `"batch"` (every batch) or a number of batches
             between batch scalars.
+        embeddings_freq: Keras' argument, accepted (an int >= 0); embeddings
+            are not written (see above).
+        embeddings_metadata: Keras' argument (None, a path, or a dict of
+            layer name to path), accepted and unused.
 
     Example:
         >>> import os, tempfile, numpy as np, funkeras as fk
@@ -64,6 +72,8 @@ class TensorBoard(Callback):
         histogram_freq: int = 0,
         *,
         update_freq: str | int = "epoch",
+        embeddings_freq: int = 0,
+        embeddings_metadata: str | Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
         owner = "TensorBoard"
@@ -83,6 +93,26 @@ class TensorBoard(Callback):
                 )
             update_freq = check_int(owner, "update_freq", update_freq, minimum=1)
         self.update_freq = update_freq
+        self.embeddings_freq = check_int(
+            owner, "embeddings_freq", embeddings_freq, minimum=0
+        )
+        if embeddings_metadata is not None and not isinstance(
+            embeddings_metadata, str | os.PathLike | Mapping
+        ):
+            raise TypeError(
+                f"{owner}: `embeddings_metadata` must be None, a path or a dict "
+                f"{{layer name: path}}, got {embeddings_metadata!r}."
+            )
+        self.embeddings_metadata = embeddings_metadata
+        if self.embeddings_freq:
+            warnings.warn(
+                f"{owner}: `embeddings_freq={self.embeddings_freq}` is accepted but "
+                "no embeddings are written: TensorBoard's projector reads TensorFlow "
+                "checkpoints, which funkeras does not write. Scalars and histograms "
+                "are written as usual.",
+                UserWarning,
+                stacklevel=2,
+            )
         self._train: Any = None
         self._val: Any = None
         self._epoch_start = 0

@@ -11,6 +11,13 @@ from funkeras.layers.merging import (
     Minimum,
     Multiply,
     Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
 )
 from funkeras.layers.normalization import BatchNormalization, LayerNormalization
 from funkeras.layers.pooling import (
@@ -60,4 +67,11 @@ __all__ = [
     "Maximum",
     "Minimum",
     "Concatenate",
+    "add",
+    "subtract",
+    "multiply",
+    "average",
+    "maximum",
+    "minimum",
+    "concatenate",
 ]

@@ -29,6 +29,13 @@ __all__ = [
     "Maximum",
     "Minimum",
     "Concatenate",
+    "add",
+    "subtract",
+    "multiply",
+    "average",
+    "maximum",
+    "minimum",
+    "concatenate",
 ]
 
 
@@ -326,3 +333,52 @@ class Concatenate(_Merge):
 
     def _merge(self, xs: list[Array]) -> Array:
         return jnp.concatenate(xs, axis=self.axis)
+
+
+# Keras' functional forms: build the layer and call it on the inputs.
+
+
+def _functional(layer_cls: type[_Merge], name: str) -> Any:
+    def merge(inputs: Sequence[Any], **kwargs: Any) -> Any:
+        return layer_cls(**kwargs)(inputs)
+
+    merge.__name__ = merge.__qualname__ = name
+    cls = layer_cls.__name__
+    merge.__doc__ = f"""`{cls}(**kwargs)(inputs)`: Keras' functional form.
+
+    Args:
+        inputs: A list of >= 2 symbolic tensors (`fk.Input(...)` or layer outputs).
+        **kwargs: The `{cls}` arguments (`name=`, ...).
+
+    Example:
+        >>> import funkeras as fk
+        >>> a, b = fk.Input(shape=(4,)), fk.Input(shape=(4,))
+        >>> fk.layers.{name}([a, b]).shape[-1]
+        {8 if layer_cls is Concatenate else 4}
+    """
+    return merge
+
+
+add = _functional(Add, "add")
+subtract = _functional(Subtract, "subtract")
+multiply = _functional(Multiply, "multiply")
+average = _functional(Average, "average")
+maximum = _functional(Maximum, "maximum")
+minimum = _functional(Minimum, "minimum")
+
+
+def concatenate(inputs: Sequence[Any], axis: int = -1, **kwargs: Any) -> Any:
+    """`Concatenate(axis=axis, **kwargs)(inputs)`, Keras' functional form.
+
+    Args:
+        inputs: A list of >= 2 symbolic tensors (`fk.Input(...)` or layer outputs).
+        axis: The axis to join along (Keras' rule: counted with the batch axis).
+        **kwargs: Other `Concatenate` arguments (`name=`, ...).
+
+    Example:
+        >>> import funkeras as fk
+        >>> a, b = fk.Input(shape=(2,)), fk.Input(shape=(3,))
+        >>> fk.layers.concatenate([a, b]).shape
+        (None, 5)
+    """
+    return Concatenate(axis=axis, **kwargs)(inputs)

@@ -8,12 +8,16 @@ nothing of the `Model` class.
 from __future__ import annotations
 
 import difflib
+import inspect
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 import optax
+from tqdm.auto import tqdm
 
 from funkeras import losses as losses_lib
 from funkeras import metrics as metrics_lib
@@ -54,6 +58,8 @@ class Trainer:
         self._runner: Runner | None = None
         self._plain_runner: Runner | None = None  # predict without compile
         self._sparse_outputs: list[tuple[int, int]] = []
+        self._bound_optimizer: Any = None
+        self._pending_rate: float | None = None
         self.progress = Progress()
         self.history: History | None = None
 
@@ -65,6 +71,7 @@ class Trainer:
         loss: Any = None,
         loss_weights: Any = None,
         metrics: Any = None,
+        weighted_metrics: Any = None,
         run_eagerly: bool = False,
         steps_per_execution: int = 1,
         execution: str | None = None,
@@ -79,7 +86,11 @@ class Trainer:
                 `(y_true, y_pred) -> per-sample loss`; a list/dict for several outputs.
             loss_weights: Scalar weight per output (list or dict).
             metrics: Metric names or `fk.metrics.Metric` objects (a list, or a
-                list of lists / dict for several outputs).
+                list of lists / dict for several outputs). As in Keras, they
+                ignore `sample_weight` and `class_weight`.
+            weighted_metrics: Metrics that receive `sample_weight` and
+                `class_weight` (same structure as `metrics`). A name already in
+                `metrics` is logged as `weighted_<name>`, as Keras does.
             run_eagerly: Keras' spelling of `execution="eager"`.
             steps_per_execution: K steps per compiled call (fused with
                 `lax.scan` under jit); batch callbacks run once per K steps.
@@ -121,11 +132,14 @@ class Trainer:
             loss=loss,
             loss_weights=loss_weights,
             metrics=metrics,
+            weighted_metrics=weighted_metrics,
             steps_per_execution=steps_per_execution,
             execution=execution,
         )
         self._runner = None
         self.opt_state = None
+        self._bound_optimizer = None
+        self._pending_rate = None
 
     @property
     def compiled(self) -> bool:
@@ -133,8 +147,67 @@ class Trainer:
 
     @property
     def optimizer(self) -> Any:
-        """The optax transformation being used (frozen weights masked out)."""
-        return None if self._runner is None else self._runner.optimizer
+        """The optimizer `compile` got, as Keras' `model.optimizer` (None before).
+
+        For a name or an `fk.optimizers` object it is an `fk.optimizers.Optimizer`
+        whose `learning_rate` reads the rate the next step uses (a float) and
+        can be assigned a float, effective from the next step, no recompile. A
+        bare optax transformation is returned as given.
+        """
+        if self._compile_config is None:
+            return None
+        tx = self._compile_config["tx"]
+        if not isinstance(tx, optimizers_lib.Optimizer):
+            return tx
+        if self._bound_optimizer is None:
+            self._bound_optimizer = tx.bound(self._read_rate, self._write_rate)
+        return self._bound_optimizer
+
+    def _read_rate(self) -> Any:
+        tx = self._compile_config["tx"]
+        if self.opt_state is None:
+            if self._pending_rate is not None:
+                return self._pending_rate
+            if tx.arguments is None:
+                return None
+            rate = tx.arguments["learning_rate"]
+            return float(rate(0)) if callable(rate) else float(rate)
+        return optimizers_lib.get_learning_rate(self.opt_state, optimizer=tx)
+
+    def _write_rate(self, value: Any) -> None:
+        if self.opt_state is None:
+            # No optimizer state yet (it is made with the first step): checked
+            # on a throwaway state now, applied when the real one is made.
+            tx = self._compile_config["tx"]
+            optimizers_lib.set_learning_rate(tx.init(np.zeros((1,), np.float32)), value)
+            self._pending_rate = float(value)
+            return
+        self.opt_state = optimizers_lib.set_learning_rate(self.opt_state, value)
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """The names of the logs `evaluate` returns, in its order: `["loss",
+        *per-output losses, *metrics]` (Keras 2's meaning; Keras 3 lists
+        `"compile_metrics"` in place of the metric names). `[]` before
+        `compile`; `["loss"]` until the model is built and its metrics known."""
+        if self._compile_config is None:
+            return []
+        if self._runner is not None:
+            return list(self._runner.objective.log_names)
+        if not self.built:
+            return ["loss"]
+        cfg = self._compile_config
+        graph = self.require_graph("metrics_names")
+        objective = Objective(
+            cfg["loss"] if cfg["loss"] is not None else _NoLoss(),
+            self.output_names,
+            loss_weights=cfg["loss_weights"],
+            metrics=cfg["metrics"],
+            weighted_metrics=cfg["weighted_metrics"],
+            output_shapes=[tuple(s.shape) for s in jax.tree.leaves(graph.output_spec)],
+            owner=f"{self._owner()}.compile",
+        )
+        return list(objective.log_names)
 
     @property
     def execution(self) -> str | None:
@@ -195,6 +268,7 @@ class Trainer:
             self.output_names,
             loss_weights=cfg["loss_weights"],
             metrics=cfg["metrics"],
+            weighted_metrics=cfg["weighted_metrics"],
             output_shapes=output_shapes,
             label_shapes=_label_shapes(y, self.output_names),
             owner=f"{self._owner()}.compile",
@@ -216,6 +290,12 @@ class Trainer:
         custom_step = None
         if type(self).train_step is not Trainer.train_step:
             custom_step = self.train_step
+        custom_test = None
+        if type(self).test_step is not Trainer.test_step:
+            custom_test = _check_step_override(
+                self.test_step, "test_step", "params, state, metrics, batch",
+                "(metrics, logs)",
+            )
         sparse = [
             (i, shape[-1])
             for i, (fn, shape) in enumerate(
@@ -243,12 +323,19 @@ class Trainer:
             penalty_fn=self.penalty if self.has_penalty() else None,
             loss_fn=loss_fn,
             train_step=custom_step,
+            test_step=custom_test,
+            predict_step=self._custom_predict_step(),
             graph=graph,
             sparse_check=sparse_check,
             uses_key=self.uses_key,
         )
         if self.opt_state is None:
             self.opt_state = tx.init(self.params)
+            if self._pending_rate is not None:
+                self.opt_state = optimizers_lib.set_learning_rate(
+                    self.opt_state, self._pending_rate
+                )
+                self._pending_rate = None
         return self._runner
 
     def compile_stats(self) -> dict[str, dict[str, Any]]:
@@ -275,7 +362,7 @@ class Trainer:
                 return [ser(v, module) for v in value]
             return module.serialize(value)
 
-        return {
+        out = {
             "optimizer": optimizers_lib.serialize(cfg["tx"]),
             "loss": ser(cfg["loss"], losses_lib),
             "loss_weights": cfg["loss_weights"],
@@ -283,6 +370,9 @@ class Trainer:
             "steps_per_execution": cfg["steps_per_execution"],
             "execution": cfg["execution"],
         }
+        if cfg["weighted_metrics"] is not None:
+            out["weighted_metrics"] = ser(cfg["weighted_metrics"], metrics_lib)
+        return out
 
     def compile_from_config(self, config: Mapping[str, Any]) -> None:
         """Compile from `get_compile_config()`'s data (names resolved by registry)."""
@@ -303,6 +393,7 @@ class Trainer:
             loss=resolve(config.get("loss"), losses_lib),
             loss_weights=config.get("loss_weights"),
             metrics=resolve(config.get("metrics"), metrics_lib),
+            weighted_metrics=resolve(config.get("weighted_metrics"), metrics_lib),
             steps_per_execution=config.get("steps_per_execution", 1),
             execution=config.get("execution", "jit"),
         )
@@ -336,6 +427,37 @@ class Trainer:
         where logs is a dict of scalar arrays.
         """
         return self.make_runner().default_train_step()(train_state, batch)
+
+    def test_step(
+        self, params: Any, state: Any, metrics: Any, batch: Batch
+    ) -> tuple[Any, dict[str, Any]]:
+        """One pure evaluation step, used by `evaluate`, `test_on_batch` and fit's
+        validation. Override on a subclass to customize evaluation.
+
+        Must be pure and jit-compatible: `(params, state, metrics, batch) ->
+        (metrics, logs)`, `metrics` the metric states (`runner.init_metrics()`'s
+        structure) and logs a dict of scalar arrays. `super().test_step(...)`
+        runs the built-in one.
+        """
+        return self.make_runner().default_test_step()(params, state, metrics, batch)
+
+    def predict_step(self, params: Any, state: Any, x: Any) -> Any:
+        """One pure prediction step, used by `predict` and `predict_on_batch`.
+        Override on a subclass to customize prediction (post-processing, several
+        outputs).
+
+        Must be pure and jit-compatible: `(params, state, x) -> y`, `y` an array
+        or a pytree of arrays with the batch axis first. `super().predict_step(...)`
+        runs the built-in one.
+        """
+        return self._predict_runner().default_predict_step()(params, state, x)
+
+    def _custom_predict_step(self) -> Any:
+        if type(self).predict_step is Trainer.predict_step:
+            return None
+        return _check_step_override(
+            self.predict_step, "predict_step", "params, state, x", "y"
+        )
 
     # -- data plumbing ----------------------------------------------------------
 
@@ -513,15 +635,14 @@ class Trainer:
             vbs = validation_batch_size or batch_size
 
             def validation() -> dict[str, float]:
+                # Keras runs the fit's callbacks' test hooks (`on_test_begin`,
+                # the test batch hooks, `on_test_end`) around validation.
                 if isinstance(val_source, tuple):
                     vx, vy, vsw = unpack_batch(val_source)
                     return self._evaluate_logs(
-                        vx, vbs, validation_steps, CallbackList([]), y=vy,
-                        sample_weight=vsw,
+                        vx, vbs, validation_steps, cbs, y=vy, sample_weight=vsw,
                     )
-                return self._evaluate_logs(
-                    val_source, vbs, validation_steps, CallbackList([])
-                )
+                return self._evaluate_logs(val_source, vbs, validation_steps, cbs)
 
         if initial_epoch is None:
             start, end = self.progress.epoch, self.progress.epoch + epochs
@@ -575,8 +696,11 @@ class Trainer:
         cbs: CallbackList,
         y: Any = None,
         sample_weight: Any = None,
+        progress: Sequence[Any] = (),
     ) -> dict[str, float]:
         data = self._source(x, y, sample_weight, batch_size, steps)
+        for bar in progress:
+            bar.total = data.steps(steps) if isinstance(data, ArrayData) else steps
         runner = self.make_runner()
         return runner.evaluate(self, data, steps=steps, callbacks=cbs)
 
@@ -593,6 +717,9 @@ class Trainer:
     ) -> Any:
         """Loss and metrics on data, as Keras returns them.
 
+        `verbose`: as Keras, `"auto"` (the default) or 1 shows a progress bar,
+        2 one line at the end, 0 nothing.
+
         Returns:
             The loss (a float) when there are no metrics, else `[loss, *metrics]`;
             a dict of every log with `return_dict=True`.
@@ -600,10 +727,13 @@ class Trainer:
         self._require_compiled("evaluate")
         if x is None:
             raise ValueError(f"{self._owner()}.evaluate: `x` is required.")
-        del verbose
-        cbs = CallbackList(list(callbacks or []), model=self, params={"steps": steps})
+        progress = _progress("evaluate", verbose)
+        cbs = CallbackList(
+            [*(callbacks or []), *progress], model=self, params={"steps": steps}
+        )
         logs = self._evaluate_logs(
-            x, batch_size, steps, cbs, y=y, sample_weight=sample_weight
+            x, batch_size, steps, cbs, y=y, sample_weight=sample_weight,
+            progress=progress,
         )
         if return_dict:
             return logs
@@ -618,8 +748,11 @@ class Trainer:
         steps: int | None = None,
         callbacks: Sequence[Callback] | None = None,
     ) -> Any:
-        """The model's outputs for `x`, as NumPy arrays (a list/dict for several)."""
-        del verbose
+        """The model's outputs for `x`, as NumPy arrays (a list/dict for several).
+
+        `verbose`: as Keras, `"auto"` (the default) or 1 shows a progress bar,
+        2 one line at the end, 0 nothing.
+        """
         iterable = not is_array_like(x)
         if iterable:
             source = IterableData(x, steps)
@@ -631,7 +764,18 @@ class Trainer:
         else:
             self._build_from_data(jax.tree.map(lambda a: as_host_array(a, "x"), x))
         runner = self._predict_runner()
-        cbs = CallbackList(list(callbacks or []), model=self, params={"steps": steps})
+        progress = _progress("predict", verbose)
+        if not iterable:
+            n = jax.tree.leaves(x)[0].shape[0]
+            total = -(-n // min(batch_size or 32, max(n, 1)))
+            for bar in progress:
+                bar.total = total if steps is None else min(int(steps), total)
+        else:
+            for bar in progress:
+                bar.total = steps
+        cbs = CallbackList(
+            [*(callbacks or []), *progress], model=self, params={"steps": steps}
+        )
         return runner.predict(
             self,
             x,
@@ -651,6 +795,7 @@ class Trainer:
                 objective=None,
                 optimizer=None,
                 executor=get_executor("jit"),
+                predict_step=self._custom_predict_step(),
             )
             self._plain_runner = runner
         return runner
@@ -729,6 +874,102 @@ class Trainer:
         self._build_from_data(x)
         y = self._predict_runner().predict_host_program()(self.params, self.state, x)
         return jax.tree.map(np.asarray, y)
+
+
+class _StepProgress(Callback):
+    """`evaluate`'s and `predict`'s display: a tqdm bar over the batches
+    (`verbose=1`, refreshed at most every 0.2 s) or one line at the end (`2`)."""
+
+    def __init__(self, what: str, verbose: int) -> None:
+        super().__init__()
+        self.what, self.verbose = what, verbose
+        self.total: int | None = None  # batches, when known (set by the caller)
+        self._bar: Any = None
+        self._start = 0.0
+        self._seen = 0
+        self._last = 0.0
+
+    def _begin(self, logs: Any = None) -> None:
+        self._start = time.perf_counter()
+        self._seen = 0
+        if self.verbose == 1:
+            self._bar = tqdm(
+                total=self.total, unit="step", dynamic_ncols=True,
+                leave=True, mininterval=0.2, file=sys.stdout,
+                bar_format="{n_fmt}/{total_fmt} {bar} {elapsed}{postfix}",
+            )
+
+    def _batch(self, batch: int, logs: Any = None) -> None:
+        self._seen = batch + 1
+        if self._bar is not None:
+            self._bar.update(self._seen - self._bar.n)
+            now = time.perf_counter()
+            if self.what == "evaluate" and logs and now - self._last >= 0.2:
+                self._last = now
+                self._bar.set_postfix_str(_fmt_logs(logs), refresh=False)
+
+    def _end(self, logs: Any = None) -> None:
+        shown = _fmt_logs(logs) if (self.what == "evaluate" and logs) else ""
+        if self.total is not None:
+            self._seen = max(self._seen, self.total)
+        if self._bar is not None:
+            self._bar.update(self._seen - self._bar.n)
+            if shown:
+                self._bar.set_postfix_str(shown, refresh=False)
+            self._bar.close()
+            self._bar = None
+        elif self.verbose == 2:
+            elapsed = time.perf_counter() - self._start
+            steps = max(self._seen, 1)
+            per_step = elapsed / steps * 1e3
+            line = f"{steps}/{steps} - {elapsed:.2f}s - {per_step:.2f}ms/step"
+            print(line + (f" - {shown}" if shown else ""))
+
+    on_test_begin = on_predict_begin = _begin
+    on_test_batch_end = on_predict_batch_end = _batch
+    on_test_end = on_predict_end = _end
+
+
+def _check_step_override(step: Any, name: str, args: str, returns: str) -> Any:
+    """`step` (a bound override) if it takes funkeras' arguments; a clear error
+    for Keras' signatures (`(data)`, or JAX Keras' `(state, data)`)."""
+    want = len(args.split(", "))
+    try:
+        params = inspect.signature(step).parameters.values()
+    except (TypeError, ValueError):
+        return step
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return step
+    positional = [
+        p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    required = [p for p in positional if p.default is p.empty]
+    if len(required) <= want <= len(positional):
+        return step
+    raise TypeError(
+        f"{name}: an override on a funkeras Model takes `({args})` and returns "
+        f"`{returns}` (pure and jit-compatible; `super().{name}(...)` runs the "
+        f"built-in one); this one takes {len(positional)} argument(s): "
+        f"{[p.name for p in positional]}. Keras' `{name}(self, data)` / "
+        f"`(self, state, data)` forms are not funkeras' signature."
+    )
+
+
+def _fmt_logs(logs: Mapping[str, Any]) -> str:
+    return " - ".join(f"{k}: {float(v):.4f}" for k, v in logs.items())
+
+
+def _progress(what: str, verbose: Any) -> list[Callback]:
+    """The display callback of `evaluate`/`predict` for `verbose` (Keras' values)."""
+    if verbose == "auto":
+        level = 1
+    elif not isinstance(verbose, int) or verbose < 0:
+        raise ValueError(
+            f"{what}: `verbose` must be 'auto', 0, 1 or 2, got {verbose!r}."
+        )
+    else:
+        level = min(int(verbose), 2)
+    return [] if level == 0 else [_StepProgress(what, level)]
 
 
 class _NoLoss:

@@ -45,6 +45,7 @@ class Optimizer(optax.GradientTransformationExtraArgs):
 
     _class_name: str | None = None
     _arguments: dict[str, Any] | None = None
+    _rate_access: tuple[Callable[[], Any], Callable[[float], None]] | None = None
 
     def __new__(
         cls,
@@ -53,10 +54,12 @@ class Optimizer(optax.GradientTransformationExtraArgs):
         *,
         class_name: str | None = None,
         arguments: dict[str, Any] | None = None,
+        rate_access: tuple[Callable[[], Any], Callable[[float], None]] | None = None,
     ) -> Optimizer:
         self = super().__new__(cls, init, update)
         self._class_name = class_name
         self._arguments = dict(arguments) if arguments is not None else None
+        self._rate_access = rate_access
         return self
 
     @property
@@ -68,6 +71,58 @@ class Optimizer(optax.GradientTransformationExtraArgs):
     def arguments(self) -> dict[str, Any] | None:
         """The Keras arguments it was built from (a copy), or None."""
         return None if self._arguments is None else dict(self._arguments)
+
+    @property
+    def learning_rate(self) -> Any:
+        """The learning rate, as Keras' `optimizer.learning_rate`.
+
+        On a model's optimizer (`model.optimizer` after `compile`) it is the rate
+        the next step will use, a float read from the model's optimizer state;
+        assigning a float changes it from the next step on, with no recompile.
+        On an optimizer no model holds, it is the argument it was built with (a
+        float or a schedule) and cannot be assigned (build a new one instead).
+
+        Example:
+            >>> import funkeras as fk
+            >>> model = fk.Sequential([fk.Input(shape=(2,)), fk.layers.Dense(1)])
+            >>> model.compile(optimizer=fk.optimizers.SGD(0.1), loss="mse")
+            >>> model.optimizer.learning_rate = 0.01
+            >>> round(model.optimizer.learning_rate, 6)
+            0.01
+        """
+        if self._rate_access is not None:
+            return self._rate_access[0]()
+        return None if self._arguments is None else self._arguments["learning_rate"]
+
+    @learning_rate.setter
+    def learning_rate(self, value: Any) -> None:
+        if self._rate_access is None:
+            raise AttributeError(
+                f"{self._class_name or 'Optimizer'}: `learning_rate` can be assigned "
+                "only on a compiled model's optimizer (`model.optimizer.learning_rate "
+                "= 0.01`), where it lives in the optimizer state; build a new "
+                "optimizer for another initial rate."
+            )
+        self._rate_access[1](value)
+
+    def bound(
+        self, read: Callable[[], Any], write: Callable[[float], None]
+    ) -> Optimizer:
+        """A copy whose `learning_rate` is read with `read()` and set with
+        `write(value)` (how a model exposes the rate in its optimizer state).
+
+        Example:
+            >>> from funkeras.optimizers import SGD
+            >>> box = [0.5]
+            >>> tx = SGD(0.5).bound(lambda: box[0], lambda v: box.__setitem__(0, v))
+            >>> tx.learning_rate = 0.25
+            >>> box
+            [0.25]
+        """
+        return Optimizer(
+            self.init, self.update, class_name=self._class_name,
+            arguments=self._arguments, rate_access=(read, write),
+        )
 
     def get_config(self) -> dict[str, Any]:
         """The Keras arguments as a JSON-safe dict (a schedule as its own config).

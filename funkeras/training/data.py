@@ -117,15 +117,17 @@ def encode_order(indices: np.ndarray, real: int) -> np.ndarray:
 def split_validation(
     x: Any, y: Any, sample_weight: Any, validation_split: float
 ) -> tuple[tuple[Any, Any, Any], tuple[Any, Any, Any]]:
-    """Keras' `validation_split`: the last fraction of the rows, before shuffling."""
+    """Keras' `validation_split`: the last fraction of the rows, before shuffling.
+
+    The cut is Keras' own: `floor(n * (1 - validation_split))` training rows.
+    """
     n = _tree_len(x, "x")
-    n_val = int(n * validation_split)
-    if n_val == 0 or n_val == n:
+    cut = int(math.floor(n * (1.0 - validation_split)))
+    if cut == 0 or cut == n:
         raise ValueError(
             f"fit: `validation_split={validation_split}` leaves "
-            f"{'no validation' if n_val == 0 else 'no training'} rows out of {n}."
+            f"{'no training' if cut == 0 else 'no validation'} rows out of {n}."
         )
-    cut = n - n_val
 
     def take(tree: Any, sl: slice) -> Any:
         return None if tree is None else jax.tree.map(lambda a: a[sl], tree)

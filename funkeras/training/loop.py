@@ -221,6 +221,10 @@ class Runner:
         loss_fn: A model's `compute_loss` override, if any.
         train_step: A model's `train_step` override, if any (same signature as
             the built step).
+        test_step: A model's `test_step` override, if any:
+            `(params, state, metrics, batch) -> (metrics, logs)`.
+        predict_step: A model's `predict_step` override, if any:
+            `(params, state, x) -> y`.
         graph: The model's graph description (for the layerwise executor).
         sparse_check: Optional `check(y) -> bool` flagging out-of-range labels.
         uses_key: Whether `apply` draws random numbers (else no step key).
@@ -237,6 +241,8 @@ class Runner:
         penalty_fn: Callable[[Any], jax.Array] | None = None,
         loss_fn: Callable[..., jax.Array] | None = None,
         train_step: Callable[..., Any] | None = None,
+        test_step: Callable[..., Any] | None = None,
+        predict_step: Callable[..., Any] | None = None,
         graph: Any = None,
         sparse_check: Callable[[Any], jax.Array] | None = None,
         uses_key: bool = True,
@@ -249,6 +255,8 @@ class Runner:
         self.penalty_fn = penalty_fn
         self.loss_fn = loss_fn
         self.custom_train_step = train_step
+        self.custom_test_step = test_step
+        self.custom_predict_step = predict_step
         self.graph = graph
         self.sparse_check = sparse_check
         self.uses_key = uses_key
@@ -421,13 +429,30 @@ class Runner:
             train=True,
         )
 
-    def _test_step(self) -> Callable[..., Any]:
+    def default_test_step(self) -> Callable[..., Any]:
+        """The built-in `(params, state, metrics, batch) -> (metrics, logs)` (what
+        a `test_step` override may call)."""
         return make_test_step(
             self.apply_fn,
             self.objective,
             penalty_fn=self.penalty_fn,
             loss_fn=self.loss_fn,
         )
+
+    def default_predict_step(self) -> Callable[..., Any]:
+        """The built-in `(params, state, x) -> y` (what a `predict_step` override
+        may call)."""
+        return make_predict_step(self.apply_fn)
+
+    def _test_step(self) -> Callable[..., Any]:
+        if self.custom_test_step is not None:
+            return self.custom_test_step
+        return self.default_test_step()
+
+    def _predict_step(self) -> Callable[..., Any]:
+        if self.custom_predict_step is not None:
+            return self.custom_predict_step
+        return self.default_predict_step()
 
     def test_array_program(self, batch_size: int) -> Callable[..., Any]:
         k = self.steps_per_call
@@ -471,7 +496,7 @@ class Runner:
 
     def predict_array_program(self, batch_size: int) -> Callable[..., Any]:
         k = self.steps_per_call
-        predict = make_predict_step(self.apply_fn)
+        predict = self._predict_step()
 
         def build() -> Callable[..., Any]:
             def one(params: Any, state: Any, i: Any, x: Any, order: Any) -> Any:
@@ -498,7 +523,7 @@ class Runner:
     def predict_host_program(self) -> Callable[..., Any]:
         return self._program(
             ("predict_host",),
-            lambda: make_predict_step(self.apply_fn),
+            self._predict_step,
             "predict_step_host",
         )
 
@@ -846,6 +871,7 @@ class Runner:
         params, state = to_device((host.params, host.state))
         outs: list[Any] = []
         callbacks.call("on_predict_begin", Logs({}))
+        begin_hooks = callbacks.has("on_predict_batch_begin")
         hooks = callbacks.has("on_predict_batch_end")
         if not iterable:
             data = ArrayData(x, None, None, batch_size)
@@ -857,6 +883,8 @@ class Runner:
             program = self.predict_array_program(batch_size)
             i = to_device(np.zeros((), np.int32))
             for b in range(math.ceil(n_steps / per_call)):
+                if begin_hooks:
+                    callbacks.call("on_predict_batch_begin", b * per_call, Logs({}))
                 y, i = program(params, state, i, data.device_arrays[0], order)
                 outs.append(y)
                 if hooks:
@@ -870,6 +898,8 @@ class Runner:
             source = IterableData(x, steps)
             counts = []
             for b, (batch, n) in enumerate(source.batches()):
+                if begin_hooks:
+                    callbacks.call("on_predict_batch_begin", b, Logs({}))
                 y = program(params, state, batch.x)
                 outs.append(y)
                 counts.append(n)

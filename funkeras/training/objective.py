@@ -88,6 +88,9 @@ class Objective:
         output_names: The model's output names (Keras' naming of per-output logs).
         loss_weights: Optional scalar weights per output (list or dict).
         metrics: A list of metrics for every output, or a list of lists / dict.
+            They ignore sample and class weights (row masks still apply).
+        weighted_metrics: Same structure; these metrics receive the sample
+            weights. A name `metrics` already has becomes `weighted_<name>`.
         output_shapes: Shapes of the outputs (no batch axis), used to resolve
             `"accuracy"` as Keras does.
     """
@@ -99,6 +102,7 @@ class Objective:
         *,
         loss_weights: Any = None,
         metrics: Any = None,
+        weighted_metrics: Any = None,
         output_shapes: Sequence[tuple[int, ...]] | None = None,
         label_shapes: Sequence[tuple[int, ...] | None] | None = None,
         owner: str = "compile",
@@ -117,37 +121,55 @@ class Objective:
         )
         self.loss_weights = [1.0 if w is None else float(w) for w in weights]
 
+        shapes = list(output_shapes) if output_shapes is not None else [None] * n
+        labels = list(label_shapes) if label_shapes is not None else [None] * n
+        self.output_shapes = shapes
+        self.metrics: list[tuple[int, Any, str]] = []
+        # Parallel to `metrics`: whether sample weights (and class weights) reach
+        # it. Keras: `weighted_metrics=` get them, `metrics=` do not.
+        self.weighted: list[bool] = []
+        for weighted, given in ((False, metrics), (True, weighted_metrics)):
+            taken = {name for _, _, name in self.metrics}
+            for i, items in enumerate(self._per_output(owner, given)):
+                for item in items:
+                    metric = metrics_lib.get(
+                        item, loss=raw_losses[i], output_shape=shapes[i],
+                        label_shape=labels[i],
+                    )
+                    name = metric.name
+                    # Keras names a weighted metric as the metric, or
+                    # `weighted_<name>` when `metrics=` already holds that name.
+                    if weighted and self._log_name(i, name) in taken:
+                        name = f"weighted_{name}"
+                    self.metrics.append((i, metric, self._log_name(i, name)))
+                    self.weighted.append(weighted)
+        names = [name for _, _, name in self.metrics]
+        if len(set(names)) != len(names):
+            dup = sorted({x for x in names if names.count(x) > 1})
+            raise ValueError(
+                f"{owner}: two metrics share the log name(s) {dup} in {names}; give "
+                f"one of them another `name=`."
+            )
+
+    def _log_name(self, i: int, name: str) -> str:
+        return f"{self.output_names[i]}_{name}" if self.multi else name
+
+    def _per_output(self, owner: str, metrics: Any) -> list[list[Any]]:
+        """`metrics` (or `weighted_metrics`) as one list per output."""
+        n = len(self.output_names)
         if metrics is None:
-            per_output: list[list[Any]] = [[] for _ in range(n)]
-        elif isinstance(metrics, Mapping):
+            return [[] for _ in range(n)]
+        if isinstance(metrics, Mapping):
             spread = _structure(owner, "metrics", metrics, self.output_names)
-            per_output = [list(_as_list(m)) for m in spread]
-        elif (
+            return [list(_as_list(m)) for m in spread]
+        if (
             self.multi
             and isinstance(metrics, list | tuple)
             and len(metrics) == n
             and all(isinstance(m, list | tuple) or m is None for m in metrics)
         ):
-            per_output = [list(_as_list(m)) for m in metrics]
-        else:
-            per_output = [list(_as_list(metrics)) for _ in range(n)]
-        shapes = list(output_shapes) if output_shapes is not None else [None] * n
-        labels = list(label_shapes) if label_shapes is not None else [None] * n
-        self.output_shapes = shapes
-        self.metrics: list[tuple[int, Any, str]] = []
-        for i, items in enumerate(per_output):
-            for item in items:
-                metric = metrics_lib.get(
-                    item, loss=raw_losses[i], output_shape=shapes[i],
-                    label_shape=labels[i],
-                )
-                name = metric.name
-                if self.multi:
-                    name = f"{self.output_names[i]}_{name}"
-                self.metrics.append((i, metric, name))
-        names = [name for _, _, name in self.metrics]
-        if len(set(names)) != len(names):
-            raise ValueError(f"{owner}: two metrics share a name in {names}.")
+            return [list(_as_list(m)) for m in metrics]
+        return [list(_as_list(metrics)) for _ in range(n)]
 
     # -- structure ------------------------------------------------------------------
 
@@ -168,15 +190,20 @@ class Objective:
         )
 
     @property
+    def loss_names(self) -> list[str]:
+        """The per-output loss logs (`"<output>_loss"`), in output order; none for
+        a single output."""
+        if not self.multi:
+            return []
+        return [
+            f"{n}_loss"
+            for n, fn in zip(self.output_names, self.losses, strict=True)
+            if fn is not None
+        ]
+
+    @property
     def log_names(self) -> list[str]:
-        names = ["loss"]
-        if self.multi:
-            names += [
-                f"{n}_loss"
-                for n, fn in zip(self.output_names, self.losses, strict=True)
-                if fn is not None
-            ]
-        return names + [name for _, _, name in self.metrics]
+        return ["loss", *self.loss_names, *[name for _, _, name in self.metrics]]
 
     # -- pure functions ------------------------------------------------------------
 
@@ -239,9 +266,15 @@ class Objective:
         count = jnp.sum(mask).astype(jnp.float32)
         new_trackers = [_LossTracker.update(trackers[0], loss, count)]
         if self.multi:
-            values = list(parts.values())
-            for tracker, value in zip(trackers[1:], values, strict=True):
-                new_trackers.append(_LossTracker.update(tracker, value, count))
+            # By name: `parts` may come back from a transformation (the aux output
+            # of `jax.value_and_grad`) with its keys sorted, not in output order.
+            for name, tracker in zip(self.loss_names, trackers[1:], strict=True):
+                value = parts.get(name)
+                new_trackers.append(
+                    tracker
+                    if value is None
+                    else _LossTracker.update(tracker, value, count)
+                )
         ys, ps = self.flatten(y_true, "y"), self.flatten(y_pred, "outputs")
         sws = (
             self.flatten(sample_weight, "sample_weight")
@@ -249,8 +282,13 @@ class Objective:
             else [sample_weight] * len(ys)
         )
         new_metrics = tuple(
-            metric.update(state, ys[i], ps[i], sample_weight=sws[i], mask=mask)
-            for (i, metric, _), state in zip(self.metrics, metric_states, strict=True)
+            metric.update(
+                state, ys[i], ps[i], sample_weight=sws[i] if weighted else None,
+                mask=mask,
+            )
+            for (i, metric, _), weighted, state in zip(
+                self.metrics, self.weighted, metric_states, strict=True
+            )
         )
         return (tuple(new_trackers), new_metrics)
 
@@ -259,12 +297,7 @@ class Objective:
         trackers, metric_states = states
         logs = {"loss": _LossTracker.result(trackers[0])}
         if self.multi:
-            names = [
-                f"{n}_loss"
-                for n, fn in zip(self.output_names, self.losses, strict=True)
-                if fn is not None
-            ]
-            for name, tracker in zip(names, trackers[1:], strict=True):
+            for name, tracker in zip(self.loss_names, trackers[1:], strict=True):
                 logs[name] = _LossTracker.result(tracker)
         for (_, metric, name), state in zip(self.metrics, metric_states, strict=True):
             logs[name] = metric.result(state)
