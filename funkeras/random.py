@@ -252,9 +252,7 @@ def randint(
     """
     key = draw_key(seed, "randint")
     dt = jnp.dtype(normalize_dtype("randint", dtype))
-    return jax.random.randint(
-        key, _shape("randint", shape), minval, maxval, dtype=dt
-    )
+    return jax.random.randint(key, _shape("randint", shape), minval, maxval, dtype=dt)
 
 
 def truncated_normal(
@@ -312,7 +310,9 @@ def dropout(
                 f"dropout: `noise_shape` {tuple(noise_shape)} must have one entry "
                 f"per input axis ({x.ndim})."
             )
-        shape = tuple(x.shape[i] if d is None else int(d) for i, d in enumerate(noise_shape))
+        shape = tuple(
+            x.shape[i] if d is None else int(d) for i, d in enumerate(noise_shape)
+        )
     keep = 1.0 - rate
     mask = jnp.broadcast_to(jax.random.bernoulli(key, keep, shape), x.shape)
     return jax.lax.select(mask, x / keep, jnp.zeros_like(x))
@@ -389,8 +389,11 @@ def binomial(
     key = draw_key(seed, "binomial")
     dt = _float_dtype("binomial", dtype)
     return jax.random.binomial(
-        key, jnp.asarray(counts), jnp.asarray(probabilities),
-        shape=_shape("binomial", shape), dtype=dt,
+        key,
+        jnp.asarray(counts),
+        jnp.asarray(probabilities),
+        shape=_shape("binomial", shape),
+        dtype=dt,
     )
 
 
@@ -408,7 +411,10 @@ def beta(
     key = draw_key(seed, "beta")
     dt = _float_dtype("beta", dtype)
     return jax.random.beta(
-        key, jnp.asarray(alpha), jnp.asarray(beta), shape=_shape("beta", shape),
+        key,
+        jnp.asarray(alpha),
+        jnp.asarray(beta),
+        shape=_shape("beta", shape),
         dtype=dt,
     )
 

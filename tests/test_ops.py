@@ -13,7 +13,9 @@ import funkeras as fk
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 keras = pytest.importorskip("keras")
-if keras.backend.backend() != "jax":  # pragma: no cover - another backend already loaded
+if (
+    keras.backend.backend() != "jax"
+):  # pragma: no cover - another backend already loaded
     pytest.skip("keras is not on the JAX backend", allow_module_level=True)
 kops = keras.ops
 
@@ -48,8 +50,11 @@ CASES: dict[str, list[tuple[tuple, dict]]] = {
     "array": [(([1.0, 2.0],), {}), (([1, 2],), {"dtype": "float32"})],
     # Keras 3.15's JAX pooling mishandles `strides=None` (it expands pool_size
     # twice); strides are given here and strides=None is checked by formula below.
-    "average_pool": [((IMG, 2, 2), {}), ((IMG, 3, 2, "same"), {}),
-                     ((SEQ, 2, 2), {"padding": "same"})],
+    "average_pool": [
+        ((IMG, 2, 2), {}),
+        ((IMG, 3, 2, "same"), {}),
+        ((SEQ, 2, 2), {"padding": "same"}),
+    ],
     "binary_crossentropy": [((P > 0.5, P), {}), ((P, A), {"from_logits": True})],
     "broadcast_to": [((V, (3, 4)), {})],
     "cast": [((A, "int32"), {}), ((I, "float16"), {})],
@@ -60,7 +65,10 @@ CASES: dict[str, list[tuple[tuple, dict]]] = {
     "cond": [((True, lambda: jnp.ones(2), lambda: jnp.zeros(2)), {})],
     "conv": [
         ((IMG, rng.normal(size=(3, 3, 3, 4)).astype(np.float32)), {}),
-        ((IMG, rng.normal(size=(2, 2, 3, 2)).astype(np.float32)), {"strides": 2, "padding": "same"}),
+        (
+            (IMG, rng.normal(size=(2, 2, 3, 2)).astype(np.float32)),
+            {"strides": 2, "padding": "same"},
+        ),
         ((SEQ, rng.normal(size=(3, 3, 5)).astype(np.float32)), {"dilation_rate": 2}),
     ],
     "convert_to_numpy": [((A,), {})],
@@ -124,8 +132,11 @@ CASES: dict[str, list[tuple[tuple, dict]]] = {
     "one_hot": [((I, 5), {}), ((I[0], 4), {"axis": 0})],
     "ones": [(((2, 3),), {}), (((2,),), {"dtype": "int32"})],
     "ones_like": [((A,), {})],
-    "pad": [((A, [[1, 0], [0, 2]]), {}), ((A, [[1, 1], [1, 1]]), {"mode": "reflect"}),
-            ((A, [[1, 1], [0, 0]]), {"constant_values": 3.0})],
+    "pad": [
+        ((A, [[1, 0], [0, 2]]), {}),
+        ((A, [[1, 1], [1, 1]]), {"mode": "reflect"}),
+        ((A, [[1, 1], [0, 0]]), {"constant_values": 3.0}),
+    ],
     "power": [((POS, 2.5), {})],
     "prod": [((A,), {"axis": 1})],
     "relu": [((A,), {})],
@@ -134,8 +145,19 @@ CASES: dict[str, list[tuple[tuple, dict]]] = {
     "reshape": [((A, (2, 6)), {}), ((A, (-1,)), {})],
     "round": [((A * 10,), {}), ((A,), {"decimals": 2})],
     "scan": [((lambda c, x: (c + x, c * x), jnp.zeros(4), A), {})],
-    "scatter": [((np.array([[0, 1], [2, 3], [0, 1]]), np.array([1.0, 2.0, 3.0], np.float32), (3, 4)), {})],
-    "scatter_update": [((A, np.array([[0, 1], [2, 3]]), np.array([9.0, 8.0], np.float32)), {})],
+    "scatter": [
+        (
+            (
+                np.array([[0, 1], [2, 3], [0, 1]]),
+                np.array([1.0, 2.0, 3.0], np.float32),
+                (3, 4),
+            ),
+            {},
+        )
+    ],
+    "scatter_update": [
+        ((A, np.array([[0, 1], [2, 3]]), np.array([9.0, 8.0], np.float32)), {})
+    ],
     "segment_max": [((V, np.array([0, 0, 1, 2])), {"num_segments": 3})],
     "segment_sum": [((A, np.array([0, 1, 1])), {"num_segments": 2})],
     "selu": [((A,), {})],
@@ -150,7 +172,8 @@ CASES: dict[str, list[tuple[tuple, dict]]] = {
     "softplus": [((A,), {})],
     "softsign": [((A,), {})],
     "sparse_categorical_crossentropy": [
-        ((np.array([1, 0, 3]), P), {}), ((np.array([[1], [0], [3]]), A), {"from_logits": True}),
+        ((np.array([1, 0, 3]), P), {}),
+        ((np.array([[1], [0], [3]]), A), {"from_logits": True}),
     ],
     "split": [((A, 2), {"axis": 1}), ((V, [1, 3]), {})],
     "sqrt": [((POS,), {})],
@@ -175,8 +198,10 @@ CASES: dict[str, list[tuple[tuple, dict]]] = {
     "var": [((A,), {"axis": 0})],
     "vectorized_map": [((lambda r: jnp.sum(r * 2), A), {})],
     "where": [((A > 0, A, B), {}), ((A > 0,), {})],
-    "while_loop": [((lambda i, s: i < 3, lambda i, s: (i + 1, s * 2.0), (0, 1.0)), {}),
-                   ((lambda i: i < 10, lambda i: i + 1, 0), {"maximum_iterations": 4})],
+    "while_loop": [
+        ((lambda i, s: i < 3, lambda i, s: (i + 1, s * 2.0), (0, 1.0)), {}),
+        ((lambda i: i < 10, lambda i: i + 1, 0), {"maximum_iterations": 4}),
+    ],
     "zeros": [(((2, 3),), {})],
     "zeros_like": [((A,), {}), ((A,), {"dtype": "int32"})],
 }
@@ -196,10 +221,17 @@ def _compare(mine, theirs, where):
         assert mine == theirs, where
         return
     mine_np, theirs_np = np.asarray(mine), np.asarray(theirs)
-    assert mine_np.shape == theirs_np.shape, f"{where}: shape {mine_np.shape} vs {theirs_np.shape}"
-    assert mine_np.dtype == theirs_np.dtype, f"{where}: dtype {mine_np.dtype} vs {theirs_np.dtype}"
+    assert mine_np.shape == theirs_np.shape, (
+        f"{where}: shape {mine_np.shape} vs {theirs_np.shape}"
+    )
+    assert mine_np.dtype == theirs_np.dtype, (
+        f"{where}: dtype {mine_np.dtype} vs {theirs_np.dtype}"
+    )
     np.testing.assert_allclose(
-        mine_np.astype(np.float64), theirs_np.astype(np.float64), rtol=2e-5, atol=2e-6,
+        mine_np.astype(np.float64),
+        theirs_np.astype(np.float64),
+        rtol=2e-5,
+        atol=2e-6,
         err_msg=where,
     )
 
@@ -227,10 +259,13 @@ def test_formulas_against_numpy():
     np.testing.assert_allclose(values, -np.sort(-A, axis=1)[:, :2])
     np.testing.assert_allclose(
         fk.ops.sparse_categorical_crossentropy(np.array([1, 0, 3]), P),
-        -np.log((P / P.sum(-1, keepdims=True))[np.arange(3), [1, 0, 3]]), rtol=1e-5,
+        -np.log((P / P.sum(-1, keepdims=True))[np.arange(3), [1, 0, 3]]),
+        rtol=1e-5,
     )
     pooled = fk.ops.average_pool(SEQ, 2)
-    np.testing.assert_allclose(pooled, SEQ[:, :6].reshape(2, 3, 2, 3).mean(2), rtol=1e-6)
+    np.testing.assert_allclose(
+        pooled, SEQ[:, :6].reshape(2, 3, 2, 3).mean(2), rtol=1e-6
+    )
     pooled = fk.ops.max_pool(IMG, 2, data_format="channels_last")
     np.testing.assert_allclose(pooled, IMG.reshape(2, 3, 2, 3, 2, 3).max((2, 4)))
     first = fk.ops.max_pool(np.moveaxis(IMG, -1, 1), 2, data_format="channels_first")
@@ -238,7 +273,11 @@ def test_formulas_against_numpy():
 
 
 def test_ops_work_under_jit_and_grad():
-    f = jax.jit(lambda x: fk.ops.sum(fk.ops.softmax(x) * fk.ops.one_hot(fk.ops.array([0, 1, 2]), 4)))
+    f = jax.jit(
+        lambda x: fk.ops.sum(
+            fk.ops.softmax(x) * fk.ops.one_hot(fk.ops.array([0, 1, 2]), 4)
+        )
+    )
     g = jax.grad(lambda x: fk.ops.mean(fk.ops.square(fk.ops.relu(x))))(A)
     assert np.isfinite(float(f(A)))
     np.testing.assert_allclose(g, 2 * np.maximum(A, 0) / A.size, rtol=1e-6)

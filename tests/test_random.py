@@ -29,9 +29,13 @@ CALLS = {
     "randint": lambda r, s: r.randint(SHAPE, 0, 10, seed=s),
     "truncated_normal": lambda r, s: r.truncated_normal(SHAPE, stddev=0.5, seed=s),
     "dropout": lambda r, s: r.dropout(jnp.ones(SHAPE), 0.3, seed=s),
-    "dropout_noise_shape": lambda r, s: r.dropout(jnp.ones(SHAPE), 0.5, noise_shape=(1, None), seed=s),
+    "dropout_noise_shape": lambda r, s: r.dropout(
+        jnp.ones(SHAPE), 0.5, noise_shape=(1, None), seed=s
+    ),
     "shuffle": lambda r, s: r.shuffle(jnp.arange(12.0).reshape(SHAPE), axis=1, seed=s),
-    "categorical": lambda r, s: r.categorical(jnp.log(jnp.array([[0.2, 0.8], [0.9, 0.1]])), 5, seed=s),
+    "categorical": lambda r, s: r.categorical(
+        jnp.log(jnp.array([[0.2, 0.8], [0.9, 0.1]])), 5, seed=s
+    ),
     "gamma": lambda r, s: r.gamma(SHAPE, 2.0, seed=s),
     "binomial": lambda r, s: r.binomial(SHAPE, 10.0, 0.3, seed=s),
     "beta": lambda r, s: r.beta(SHAPE, 2.0, 3.0, seed=s),
@@ -48,7 +52,8 @@ def test_same_numbers_as_keras_for_int_seeds_and_generators(name):
     gen_mine, gen_theirs = fk.random.SeedGenerator(7), keras.random.SeedGenerator(7)
     for _ in range(2):  # successive keys of the generators agree too
         np.testing.assert_allclose(
-            np.asarray(call(fk.random, gen_mine)), np.asarray(call(keras.random, gen_theirs)),
+            np.asarray(call(fk.random, gen_mine)),
+            np.asarray(call(keras.random, gen_theirs)),
             rtol=1e-6,
         )
 
@@ -82,14 +87,26 @@ def test_seed_generator_does_not_leak_tracers_under_jit():
     a, b = f(jnp.zeros(2)), f(jnp.zeros(2))
     np.testing.assert_array_equal(a, b)  # one key, drawn at trace time
     assert gen.state.tolist() == [0, 1]
-    np.testing.assert_array_equal(a, fk.random.normal((2,), seed=fk.random.SeedGenerator(0)))
+    np.testing.assert_array_equal(
+        a, fk.random.normal((2,), seed=fk.random.SeedGenerator(0))
+    )
 
 
 def test_set_random_seed_restarts_the_stream_and_seeds_python_and_numpy():
     fk.utils.set_random_seed(11)
-    a = (fk.random.next_seed(), random.random(), np.random.rand(), fk.random.normal((2,)))
+    a = (
+        fk.random.next_seed(),
+        random.random(),
+        np.random.rand(),
+        fk.random.normal((2,)),
+    )
     fk.utils.set_random_seed(11)
-    b = (fk.random.next_seed(), random.random(), np.random.rand(), fk.random.normal((2,)))
+    b = (
+        fk.random.next_seed(),
+        random.random(),
+        np.random.rand(),
+        fk.random.normal((2,)),
+    )
     assert a[:3] == b[:3]
     np.testing.assert_array_equal(a[3], b[3])
     assert fk.random.next_seed() != fk.random.next_seed()

@@ -51,7 +51,9 @@ def test_to_categorical_formula_and_keras():
 @pytest.mark.parametrize("truncating", ["pre", "post"])
 @pytest.mark.parametrize("maxlen", [None, 2])
 def test_pad_sequences_matches_keras(padding, truncating, maxlen):
-    out = pad_sequences(SEQS, maxlen=maxlen, padding=padding, truncating=truncating, value=-1)
+    out = pad_sequences(
+        SEQS, maxlen=maxlen, padding=padding, truncating=truncating, value=-1
+    )
     assert out.dtype == np.int32
     keras = _keras()
     theirs = keras.utils.pad_sequences(
@@ -64,7 +66,9 @@ def test_pad_sequences_by_hand():
     np.testing.assert_array_equal(
         pad_sequences(SEQS, maxlen=3), [[2, 3, 4], [0, 0, 5], [0, 0, 0], [0, 6, 7]]
     )
-    out = pad_sequences([np.ones((2, 3)), np.ones((1, 3))], dtype="float32", padding="post")
+    out = pad_sequences(
+        [np.ones((2, 3)), np.ones((1, 3))], dtype="float32", padding="post"
+    )
     assert out.shape == (2, 2, 3) and out[1, 1].tolist() == [0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="pad_sequences: `padding`"):
         pad_sequences(SEQS, padding="middle")
@@ -80,13 +84,17 @@ def test_normalize_formula_and_keras():
     np.testing.assert_allclose(fk.utils.normalize(x), expected, rtol=1e-6)
     np.testing.assert_allclose(
         fk.utils.normalize(x, axis=0, order=1),
-        x / np.abs(x).sum(0, keepdims=True), rtol=1e-6,
+        x / np.abs(x).sum(0, keepdims=True),
+        rtol=1e-6,
     )
     keras = _keras()
-    np.testing.assert_allclose(fk.utils.normalize(x), keras.utils.normalize(x), rtol=1e-6)
+    np.testing.assert_allclose(
+        fk.utils.normalize(x), keras.utils.normalize(x), rtol=1e-6
+    )
     np.testing.assert_allclose(
         fk.utils.normalize(jnp.asarray(x[[0, 2]])),
-        np.asarray(keras.utils.normalize(keras.ops.convert_to_tensor(x[[0, 2]]))), rtol=1e-6,
+        np.asarray(keras.utils.normalize(keras.ops.convert_to_tensor(x[[0, 2]]))),
+        rtol=1e-6,
     )
 
 
@@ -101,9 +109,13 @@ def test_pack_and_unpack():
     assert pack_x_y_sample_weight(1, 2, 3) == (1, 2, 3)
     keras = _keras()
     for data in ((1,), (1, 2), (1, 2, 3), 5):
-        assert unpack_x_y_sample_weight(data) == keras.utils.unpack_x_y_sample_weight(data)
+        assert unpack_x_y_sample_weight(data) == keras.utils.unpack_x_y_sample_weight(
+            data
+        )
     for args in ((1,), (1, 2), (1, 2, 3), ((1, 2),)):
-        assert pack_x_y_sample_weight(*args) == keras.utils.pack_x_y_sample_weight(*args)
+        assert pack_x_y_sample_weight(*args) == keras.utils.pack_x_y_sample_weight(
+            *args
+        )
 
 
 def test_split_dataset():
@@ -114,7 +126,9 @@ def test_split_dataset():
     left, right = split_dataset({"a": x}, left_size=0.2, right_size=0.5)
     assert left["a"].shape == (2, 2) and right["a"].shape == (5, 2)
     (sl, _), (sr, _) = split_dataset((x, y), left_size=6, shuffle=True, seed=0)
-    assert sorted(np.concatenate([sl[:, 0], sr[:, 0]]).tolist()) == list(range(0, 20, 2))
+    assert sorted(np.concatenate([sl[:, 0], sr[:, 0]]).tolist()) == list(
+        range(0, 20, 2)
+    )
     again = split_dataset((x, y), left_size=6, shuffle=True, seed=0)
     np.testing.assert_array_equal(again[0][0], sl)
     assert not np.array_equal(sl, x[:6])
@@ -162,12 +176,18 @@ def test_pydataset_feeds_fit_evaluate_predict_like_arrays():
     b, loss_b = trained(None)
     np.testing.assert_allclose(loss_a, loss_b, rtol=1e-5)
     assert data.epochs_seen >= 2
-    np.testing.assert_allclose(a.evaluate(data, verbose=0), b.evaluate(x, y, verbose=0), rtol=1e-5)
-    np.testing.assert_allclose(a.predict(data, verbose=0), b.predict(x, verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(
+        a.evaluate(data, verbose=0), b.evaluate(x, y, verbose=0), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        a.predict(data, verbose=0), b.predict(x, verbose=0), rtol=1e-5
+    )
     assert data.num_batches == 3
     # A one-shot generator: predict keeps the batch it peeked at to build.
-    gen = ((x[i:i + 8],) for i in range(0, 20, 8))
-    np.testing.assert_allclose(a.predict(gen, verbose=0), b.predict(x, verbose=0), rtol=1e-5)
+    gen = ((x[i : i + 8],) for i in range(0, 20, 8))
+    np.testing.assert_allclose(
+        a.predict(gen, verbose=0), b.predict(x, verbose=0), rtol=1e-5
+    )
 
 
 def test_pydataset_without_len_is_a_clear_error():

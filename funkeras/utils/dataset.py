@@ -48,7 +48,10 @@ class PyDataset:
     """
 
     def __init__(
-        self, workers: int = 1, use_multiprocessing: bool = False, max_queue_size: int = 10
+        self,
+        workers: int = 1,
+        use_multiprocessing: bool = False,
+        max_queue_size: int = 10,
     ) -> None:
         self.workers = check_int("PyDataset", "workers", workers)
         self.use_multiprocessing = check_bool(
@@ -57,7 +60,9 @@ class PyDataset:
         self.max_queue_size = check_int("PyDataset", "max_queue_size", max_queue_size)
 
     def __len__(self) -> int:
-        raise TypeError(f"{type(self).__name__} must define `__len__` (batches per epoch).")
+        raise TypeError(
+            f"{type(self).__name__} must define `__len__` (batches per epoch)."
+        )
 
     def __getitem__(self, index: int) -> Any:
         raise TypeError(f"{type(self).__name__} must define `__getitem__` (one batch).")
@@ -121,10 +126,14 @@ def _size(arg: str, value: Any, total: int) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"split_dataset: `{arg}` must be an int, a float or None, got {value!r}.")
+        raise TypeError(
+            f"split_dataset: `{arg}` must be an int, a float or None, got {value!r}."
+        )
     if isinstance(value, float):
         if not 0 < value < 1:
-            raise ValueError(f"split_dataset: a float `{arg}` must lie in (0, 1), got {value}.")
+            raise ValueError(
+                f"split_dataset: a float `{arg}` must lie in (0, 1), got {value}."
+            )
         return round(value * total)
     if not 0 < value < total:
         raise ValueError(
@@ -151,7 +160,8 @@ def split_dataset(
     Example:
         >>> import numpy as np
         >>> from funkeras.utils import split_dataset
-        >>> (xl, yl), (xr, yr) = split_dataset((np.arange(10), np.arange(10)), left_size=0.8)
+        >>> data = (np.arange(10), np.arange(10))
+        >>> (xl, yl), (xr, yr) = split_dataset(data, left_size=0.8)
         >>> xl.tolist(), xr.tolist()
         ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9])
     """
@@ -183,7 +193,7 @@ def split_dataset(
     if check_bool("split_dataset", "shuffle", shuffle):
         gen = np.random.default_rng(seed) if seed is not None else np.random
         order = gen.permutation(total)
-    left_rows, right_rows = order[:left], order[total - right:]
+    left_rows, right_rows = order[:left], order[total - right :]
     treedef = jax.tree.structure(dataset)
     return (
         jax.tree.unflatten(treedef, [a[left_rows] for a in arrays]),

@@ -31,8 +31,12 @@ def to_categorical(x: Any, num_classes: int | None = None) -> Any:
             x = ops.squeeze(x, -1)
         return ops.one_hot(x, check_int("to_categorical", "num_classes", num_classes))
     x = np.asarray(x)
-    if x.dtype.kind not in "iub" and not (x.dtype.kind == "f" and np.all(x == np.round(x))):
-        raise TypeError(f"to_categorical: `x` must hold integer class labels, got dtype {x.dtype}.")
+    if x.dtype.kind not in "iub" and not (
+        x.dtype.kind == "f" and np.all(x == np.round(x))
+    ):
+        raise TypeError(
+            f"to_categorical: `x` must hold integer class labels, got dtype {x.dtype}."
+        )
     x = x.astype(np.int64)
     shape = x.shape
     if shape and shape[-1] == 1 and len(shape) > 1:
@@ -94,7 +98,9 @@ def pad_sequences(
         [[1, 0], [2, 3]]
     """
     padding = check_choice("pad_sequences", "padding", padding, ("pre", "post"))
-    truncating = check_choice("pad_sequences", "truncating", truncating, ("pre", "post"))
+    truncating = check_choice(
+        "pad_sequences", "truncating", truncating, ("pre", "post")
+    )
     if not hasattr(sequences, "__len__"):
         raise TypeError(
             f"pad_sequences: `sequences` must be a list of sequences, got "
@@ -119,7 +125,9 @@ def pad_sequences(
     for i, s in enumerate(sequences):
         if not len(s):
             continue
-        part = np.asarray(s[-maxlen:] if truncating == "pre" else s[:maxlen], dtype=dtype)
+        part = np.asarray(
+            s[-maxlen:] if truncating == "pre" else s[:maxlen], dtype=dtype
+        )
         if part.shape[1:] != tuple(sample_shape):
             raise ValueError(
                 f"pad_sequences: `sequences[{i}]` has steps of shape {part.shape[1:]}, "
@@ -128,5 +136,5 @@ def pad_sequences(
         if padding == "post":
             out[i, : len(part)] = part
         else:
-            out[i, -len(part):] = part
+            out[i, -len(part) :] = part
     return out
