@@ -17,9 +17,6 @@ Example:
     [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
 """
 
-from __future__ import annotations
-
-from funkeras._catalogue import module_dir
 from funkeras.ops.core import (  # noqa: A004
     cond,
     fori_loop,
@@ -293,5 +290,3 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
-
-__dir__ = module_dir(globals())

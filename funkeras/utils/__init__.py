@@ -12,9 +12,6 @@ Example:
     [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
 """
 
-from __future__ import annotations
-
-from funkeras._catalogue import module_dir
 from funkeras.inspect import model_to_dot, plot_model
 from funkeras.random import set_random_seed
 from funkeras.utils.dataset import (
@@ -37,5 +34,3 @@ __all__ = [
     "pack_x_y_sample_weight",
     "unpack_x_y_sample_weight",
 ]
-
-__dir__ = module_dir(globals())
