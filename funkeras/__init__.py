@@ -15,11 +15,14 @@ from funkeras import (
     losses,
     metrics,
     models,
+    ops,
     optimizers,
+    random,
     regularizers,
     saving,
     testing,
     training,
+    utils,
 )
 from funkeras._version import __version__
 from funkeras.models import Input, Model, Sequential
@@ -40,9 +43,12 @@ __all__ = [
     "losses",
     "metrics",
     "models",
+    "ops",
     "optimizers",
+    "random",
     "regularizers",
     "saving",
     "testing",
     "training",
+    "utils",
 ]

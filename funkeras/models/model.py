@@ -27,6 +27,7 @@ from funkeras.layers.base import Layer, layer_label
 from funkeras.models import functional as fn
 from funkeras.models.serialization import functional_config, functional_from_config
 from funkeras.models.trainer import Trainer
+from funkeras.random import next_seed
 from funkeras.saving.registry import register_builtin
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
@@ -88,7 +89,8 @@ class Model(Trainer, Layer):
         inputs: A symbolic tensor, or a list/dict of them, from `funkeras.Input`.
         outputs: A symbolic tensor, or a list/dict of them.
         name: The model's name (its key when nested in another model).
-        seed: The seed of the initial weights.
+        seed: The seed of the initial weights; None draws one from the
+            process-wide stream (`fk.utils.set_random_seed` restarts it).
         trainable: `False` freezes every layer of the model.
 
     Example:
@@ -120,7 +122,7 @@ class Model(Trainer, Layer):
         outputs: Any = None,
         *,
         name: str | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         trainable: bool = True,
         dtype: Any = "float32",
     ) -> None:
@@ -128,7 +130,7 @@ class Model(Trainer, Layer):
         self._trainable = trainable
         self.dtype = dtype
         Layer.__post_init__(self)
-        self.seed = int(seed)
+        self.seed = next_seed() if seed is None else int(seed)
         self._graph: Graph | None = None
         self._params: Params | None = None
         self._state: State | None = None

@@ -26,7 +26,8 @@ class Sequential(Model):
     Args:
         layers: The layers, in order. An `fk.Input(...)` may come first.
         name: The model's name (its key when nested in another model).
-        seed: The seed of the initial weights.
+        seed: The seed of the initial weights; None draws one from the
+            process-wide stream (`fk.utils.set_random_seed` restarts it).
 
     Example:
         >>> import funkeras as fk
@@ -42,7 +43,7 @@ class Sequential(Model):
         layers: Sequence[Layer | SymbolicTensor] | None = None,
         *,
         name: str | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         trainable: bool = True,
         dtype: Any = "float32",
     ) -> None:

@@ -246,6 +246,12 @@ class IterableData:
     def __init__(
         self, source: Iterable[Any], steps_per_epoch: int | None = None
     ) -> None:
+        if isinstance(source, IterableData):
+            # Already wrapped (and maybe peeked): continue from its state, so the
+            # peeked first batch of a one-shot generator is not lost.
+            self.__dict__.update(vars(source))
+            self.steps_per_epoch = steps_per_epoch
+            return
         if not isinstance(source, Iterable):
             raise TypeError(
                 f"Expected arrays or an iterable of batches, got {type(source).__name__}."

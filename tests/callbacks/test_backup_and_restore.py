@@ -91,7 +91,7 @@ def test_resumed_fit_equals_the_uninterrupted_one_exactly(runs):
 
 
 def _small(units=1, optimizer="adam"):
-    model = fk.Sequential([fk.Input(shape=(3,)), fk.layers.Dense(units)])
+    model = fk.Sequential([fk.Input(shape=(3,)), fk.layers.Dense(units)], seed=0)
     model.compile(optimizer=optimizer, loss="mse")
     return model
 
@@ -190,7 +190,7 @@ def test_resume_in_the_same_process_ends_where_the_interrupted_fit_would(tmp_pat
     y = x[:, :1].copy()
 
     def model():
-        m = fk.Sequential([fk.Input(shape=(3,)), fk.layers.Dense(1)])
+        m = fk.Sequential([fk.Input(shape=(3,)), fk.layers.Dense(1)], seed=0)
         m.compile(optimizer="sgd", loss="mse")
         return m
 
@@ -227,7 +227,7 @@ def test_resume_inside_an_epoch_is_exact(tmp_path, spe):
 
     def model():
         m = fk.Sequential([fk.Input(shape=(3,)), fk.layers.Dense(4, activation="tanh"),
-                           fk.layers.Dropout(0.2), fk.layers.Dense(1)])
+                           fk.layers.Dropout(0.2), fk.layers.Dense(1)], seed=0)
         m.compile(optimizer="adam", loss="mse", steps_per_execution=spe)
         return m
 

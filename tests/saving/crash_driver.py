@@ -40,7 +40,8 @@ def model(init: str):
             fk.Input(shape=(3,)),
             fk.layers.Dense(64, kernel_initializer=init),
             fk.layers.Dense(2),
-        ]
+        ],
+        seed=0,
     )
 
 

@@ -65,7 +65,7 @@ def _dense(units: int, **kwargs: Any) -> Any:
 def reference_model() -> Any:
     """A small compiled Sequential: Input(3) -> Dense(4, relu) -> Dense(2)."""
     model = fk.Sequential(
-        [fk.Input(shape=(3,)), _dense(4, activation="relu"), _dense(2)]
+        [fk.Input(shape=(3,)), _dense(4, activation="relu"), _dense(2)], seed=0
     )
     model.compile(optimizer="adam", loss="mse")
     return model
@@ -74,12 +74,12 @@ def reference_model() -> Any:
 def functional_model() -> Any:
     inp = fk.Input(shape=(3,))
     hidden = _dense(4, activation="relu")(inp)
-    return fk.Model(inp, _dense(2)(hidden))
+    return fk.Model(inp, _dense(2)(hidden), seed=0)
 
 
 def nested_model() -> Any:
-    inner = fk.Sequential([fk.Input(shape=(3,)), _dense(4)], name="encoder")
-    return fk.Sequential([fk.Input(shape=(3,)), inner, _dense(2)])
+    inner = fk.Sequential([fk.Input(shape=(3,)), _dense(4)], name="encoder", seed=0)
+    return fk.Sequential([fk.Input(shape=(3,)), inner, _dense(2)], seed=0)
 
 
 def checkpoint_tree() -> dict[str, Any]:
