@@ -143,7 +143,7 @@ def test_models_without_seed_differ_and_repeat_after_set_random_seed():
 def test_a_drawn_seed_is_saved_in_the_config(tmp_path):
     model = _model()
     assert model.get_config()["seed"] == model.seed
-    path = tmp_path / "m.keras"
+    path = tmp_path / "m.fkz"
     model.save(path)
     loaded = fk.load_model(path)
     assert loaded.seed == model.seed

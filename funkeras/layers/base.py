@@ -474,7 +474,7 @@ class Layer:
         return self._eager_call(args, kwargs)
 
     def _eager_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Build from the first array (own key: `next_layer_seed()`), then run."""
+        """Build from the first array (a key from the seed stream), then run."""
         kwargs = dict(kwargs)
         training = bool(kwargs.pop("training", False) or False)
         keras_style = self._keras_style()

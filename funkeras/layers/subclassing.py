@@ -46,6 +46,7 @@ from jax.extend.core import Var
 
 from funkeras import initializers, regularizers
 from funkeras._validation import normalize_dtype, shape_str, to_snake_case
+from funkeras.random import next_seed
 
 __all__ = [
     "Variable",
@@ -472,16 +473,14 @@ def tracked_layers(owner: Any) -> dict[str, Any]:
     return names
 
 
-_SEEDS = itertools.count()
 
 
 def next_layer_seed() -> int:
-    """The seed of a layer built by a call on arrays: a process-wide counter.
-
-    Deterministic for a given program (the n-th layer built on arrays gets
-    seed n), independent of object ids and of other processes.
+    """The seed of a layer built by a call on arrays: a draw from the process-wide
+    seed stream (`funkeras.random.next_seed`), so `fk.utils.set_random_seed(s)`
+    makes a script's layers repeat, and two layers differ, as in Keras.
     """
-    return next(_SEEDS)
+    return next_seed()
 
 
 # ----------------------------------------------------------------------------

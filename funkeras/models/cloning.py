@@ -58,8 +58,8 @@ def clone_model(
     Each layer is replaced by `clone_function(layer)` (by default a new layer of
     the same class from `layer.get_config()`, as Keras does), and the calls are
     replayed in the same order, so a layer shared between calls stays shared.
-    The clone is not compiled and its weights are a new draw: its seed is
-    `model.seed + 1`. Copy the weights with `clone.set_weights(model.
+    The clone is not compiled and its weights are a new draw (its seed comes
+    from the process-wide seed stream, `fk.utils.set_random_seed`). Copy the weights with `clone.set_weights(model.
     get_weights())`.
 
     Args:
@@ -93,7 +93,7 @@ def clone_model(
         raise TypeError(
             f"clone_model: `clone_function` must be callable, got {clone_function!r}."
         )
-    seed = model.seed + 1
+    seed = None  # a fresh draw from the process-wide seed stream, as Keras
     if isinstance(model, Sequential):
         layers = [_clone_layer(clone_function, layer) for layer in model.layers]
         if not model.built and input_tensors is None:

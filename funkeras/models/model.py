@@ -205,6 +205,20 @@ class Model(Trainer, Layer):
         return self.require_graph("outputs").outputs
 
     @property
+    def input(self) -> Any:
+        """The model's Input tensor(s) (Keras' `model.input`), once the graph is built.
+
+        For a model, not the tensors of a call of it inside another graph: the
+        `base_model.output` of transfer learning.
+        """
+        return self.require_graph("input").inputs
+
+    @property
+    def output(self) -> Any:
+        """The model's output tensor(s) (Keras' `model.output`), once built."""
+        return self.require_graph("output").outputs
+
+    @property
     def input_spec(self) -> InputSpec:
         """Spec(s) of one example per input (no batch axis)."""
         return self.require_graph("input_spec").input_spec

@@ -139,16 +139,6 @@ class Sequential(Model):
         self._input = inp
 
     @property
-    def input(self) -> Any:
-        """The model's Input tensor (Keras' `model.input`), once the graph is built."""
-        return self.require_graph("input").inputs
-
-    @property
-    def output(self) -> Any:
-        """The last layer's output tensor (Keras' `model.output`), once built."""
-        return self.require_graph("output").outputs
-
-    @property
     def layers(self) -> list[Layer]:
         """The layers, in order (as Keras 3, the Input is not listed)."""
         return list(self._layers)

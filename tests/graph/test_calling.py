@@ -162,8 +162,8 @@ def test_clear_errors():
         ScaledBlend()(a, np.ones((1, 3)))
     with pytest.raises(TypeError, match="`training` must be True, False or None"):
         L.Dense(2)(a, training="yes")
-    with pytest.raises(TypeError, match="called on symbolic tensors"):
-        L.Dense(2)(np.ones((1, 3)))
+    # Arrays are not an error: the layer is built from them and computes.
+    assert L.Dense(2)(np.ones((1, 3))).shape == (1, 2)
 
 
 def test_training_override_keeps_dropout_active_in_predict():

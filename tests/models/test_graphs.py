@@ -205,3 +205,14 @@ def test_symbolic_batch_dimension_traces():
         jax.ShapeDtypeStruct((b, 4), jnp.float32),
     )
     assert out.shape[1:] == (1,)
+
+
+def test_model_input_and_output_are_its_graph_tensors():
+    # Keras' transfer-learning idiom: a new head on `base.output`.
+    inp = fk.Input(shape=(4,))
+    base = fk.Model(inp, fk.layers.Dense(3, name="features")(inp))
+    assert base.input is inp and base.output is base.outputs
+    base(fk.Input(shape=(4,)))  # a call in another graph changes neither
+    assert base.input is inp
+    head = fk.Model(base.input, fk.layers.Dense(2, name="head")(base.output))
+    assert [layer.name for layer in head.layers][-2:] == ["features", "head"]
