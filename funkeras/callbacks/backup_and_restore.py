@@ -413,6 +413,7 @@ class BackupAndRestore(Callback):
         meta = info["metadata"]
         if meta.get("format") != _FORMAT or meta.get("version") != _VERSION:
             raise ConfigError(f"{path}: not a BackupAndRestore backup of this version.")
+        self._check_run(path, meta.get("run"))
         point = _resume_point(meta, path)
         specs = _array_specs(meta, path)
         like = {**current, "callbacks": {str(i): s for i, s in enumerate(specs)}}
@@ -453,6 +454,33 @@ class BackupAndRestore(Callback):
             batch=point.batch,
         )
 
+    def _run(self) -> Any:
+        """What this fit is (its seed and array data), from `fit`'s params."""
+        return self.params.get("run")
+
+    def _check_run(self, path: str, written: Any) -> None:
+        """Refuse a backup that another run (other data or seed) wrote."""
+        current = self._run()
+        if written is None or current is None:
+            return  # an older backup, or a fit that does not describe its run
+        if not isinstance(written, dict):
+            raise ConfigError(f"{path}: the backup's `run` must be an object.")
+        differ = sorted(
+            k for k in set(written) | set(current) if written.get(k) != current.get(k)
+        )
+        if differ:
+            what = {"seed": "the fit's seed", "data": "the training data"}
+            details = "; ".join(
+                f"{k}: {written.get(k)!r:.120} then, {current.get(k)!r:.120} now"
+                for k in differ
+            )
+            raise CheckpointMismatchError(
+                f"BackupAndRestore: {path!r} was written by another run: "
+                f"{' and '.join(what.get(k, k) for k in differ)} differ ({details}). "
+                "A resume continues the same fit; give this run its own "
+                "`backup_dir`, or delete the old backup to start afresh."
+            )
+
     # -- backup -------------------------------------------------------------------
 
     def _save(self, epoch: int, step: int, batch: int | None) -> None:
@@ -478,6 +506,7 @@ class BackupAndRestore(Callback):
             "step": step,
             "batch": batch,
             "fit_start": self._fit_start,
+            "run": self._run(),
             "callback_states": states,
             "callback_arrays": [
                 {"shape": list(a.shape), "dtype": jnp.dtype(a.dtype).name}

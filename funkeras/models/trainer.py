@@ -32,6 +32,7 @@ from funkeras.training.data import (
     ArrayData,
     IterableData,
     as_host_array,
+    data_fingerprint,
     is_array_like,
     split_validation,
     unpack_batch,
@@ -653,7 +654,19 @@ class Trainer:
         cbs = self._callbacks(
             callbacks,
             verbose,
-            {"epochs": end, "steps": steps, "verbose": verbose, "initial_epoch": start},
+            {
+                "epochs": end,
+                "steps": steps,
+                "verbose": verbose,
+                "initial_epoch": start,
+                # What a backup of this fit belongs to (BackupAndRestore).
+                "run": {
+                    "seed": int(seed),
+                    "data": data_fingerprint(x, y, sample_weight)
+                    if is_array_like(x)
+                    else None,
+                },
+            },
             history,
         )
         runner.fit(

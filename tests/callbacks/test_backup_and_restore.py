@@ -336,3 +336,22 @@ def test_temporaries_of_killed_saves_do_not_keep_the_folder(tmp_path):
     x, y = np.ones((8, 3), np.float32), np.ones((8, 1), np.float32)
     _small().fit(x, y, epochs=1, verbose=0, callbacks=[BackupAndRestore(folder)])
     assert not folder.exists()
+
+
+def test_a_backup_of_another_run_is_refused_and_says_what_differs(tmp_path):
+    x, y = _crash_once(tmp_path / "b")  # seed 0, rows of ones
+    other_x = np.full_like(x, 2.0)
+    model = _small()
+    before = model.get_weights()
+    with pytest.raises(CheckpointMismatchError, match="training data differ"):
+        model.fit(other_x, y, epochs=3, verbose=0,
+                  callbacks=[BackupAndRestore(tmp_path / "b")])
+    with pytest.raises(CheckpointMismatchError, match="seed differ.*seed: 0 then, 7"):
+        model.fit(x, y, epochs=3, verbose=0, seed=7,
+                  callbacks=[BackupAndRestore(tmp_path / "b")])
+    for got, want in zip(model.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert _backups(tmp_path / "b") == ["ckpt_1.fkc"]  # left as it was
+    # The same run resumes.
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[BackupAndRestore(tmp_path / "b")])
+    assert model.progress.epoch == 3
