@@ -35,7 +35,6 @@ __all__ = [
     "graph_penalty",
     "graph_has_penalty",
     "graph_uses_key",
-    "layer_has_penalty",
     "graph_trainable_mask",
     "prepare_inputs",
     "check_input_spec",
@@ -123,27 +122,9 @@ def graph_penalty(graph: Graph, params: Params) -> Array:
     return total
 
 
-def layer_has_penalty(layer: Any) -> bool:
-    """Whether `layer` can add a regularization penalty (known before tracing).
-
-    True for a layer with a `*_regularizer` attribute that is set, a class that
-    overrides `penalty`, or a nested model holding such a layer.
-    """
-    nested = getattr(layer, "has_penalty", None)
-    if callable(nested):  # a nested model answers for its own layers
-        return bool(nested())
-    if type(layer).penalty is not Layer.penalty:
-        return True
-    return any(
-        getattr(layer, name, None) is not None
-        for name in dir(layer)
-        if name.endswith("_regularizer")
-    )
-
-
 def graph_has_penalty(graph: Graph) -> bool:
     """Whether any layer of `graph` can add a regularization penalty."""
-    return any(layer_has_penalty(layer) for layer in graph.layers)
+    return any(layer.has_penalty() for layer in graph.layers)
 
 
 def graph_uses_key(graph: Graph) -> bool:

@@ -189,6 +189,12 @@ class Objective:
             f"`{what}` must be a list or dict with one entry per output."
         )
 
+    def _sample_weights(self, sample_weight: Any) -> list[Any]:
+        """One sample-weight entry per output: per-output weights, or the same one."""
+        if self.multi and isinstance(sample_weight, list | tuple | Mapping):
+            return self.flatten(sample_weight, "sample_weight")
+        return [sample_weight] * len(self.output_names)
+
     @property
     def loss_names(self) -> list[str]:
         """The per-output loss logs (`"<output>_loss"`), in output order; none for
@@ -216,11 +222,7 @@ class Objective:
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
         """`(total, per-output losses)`, reduced over the real rows only."""
         ys, ps = self.flatten(y_true, "y"), self.flatten(y_pred, "outputs")
-        sws = (
-            self.flatten(sample_weight, "sample_weight")
-            if (self.multi and isinstance(sample_weight, list | tuple | Mapping))
-            else [sample_weight] * len(ys)
-        )
+        sws = self._sample_weights(sample_weight)
         total = jnp.zeros((), jnp.float32)
         parts: dict[str, jax.Array] = {}
         for name, fn, w, t, p, sw in zip(
@@ -276,11 +278,7 @@ class Objective:
                     else _LossTracker.update(tracker, value, count)
                 )
         ys, ps = self.flatten(y_true, "y"), self.flatten(y_pred, "outputs")
-        sws = (
-            self.flatten(sample_weight, "sample_weight")
-            if (self.multi and isinstance(sample_weight, list | tuple | Mapping))
-            else [sample_weight] * len(ys)
-        )
+        sws = self._sample_weights(sample_weight)
         new_metrics = tuple(
             metric.update(
                 state, ys[i], ps[i], sample_weight=sws[i] if weighted else None,
