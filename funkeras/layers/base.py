@@ -205,6 +205,19 @@ class Layer:
     # node only when its layer says so (a custom layer does by default).
     uses_key: ClassVar[bool] = True
 
+    # Keras' sequence masks: a `(batch, time)` boolean carried beside a tensor
+    # by the graph (made by `Embedding(mask_zero=True)` or `Masking`), not the
+    # `(batch,)` row mask `apply` takes as `mask`. See `compute_mask`.
+    #
+    # `supports_masking`: the layer passes its input's sequence mask on to its
+    # output unchanged (Dense on 3D input, Dropout, Activation, ...).
+    supports_masking: ClassVar[bool] = False
+    # `consumes_sequence_mask`: `apply` takes `sequence_mask=`, a pytree with
+    # the structure of `x` (a `(batch, time)` bool array or None per input
+    # leaf; None when no input carries a mask). RNNs, attention, global
+    # pooling consume it.
+    consumes_sequence_mask: ClassVar[bool] = False
+
     def __init__(
         self,
         *,
@@ -331,6 +344,27 @@ class Layer:
             for n in dir(self)
             if n.endswith("_regularizer")
         )
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The sequence mask(s) of the outputs, from the inputs and their masks.
+
+        Keras' `compute_mask`. `inputs` has the structure of `apply`'s `x` and
+        `mask` mirrors it (a `(batch, time)` bool array or None per input; None
+        when no input carries a mask). Return None (no output mask), one mask,
+        or, for a layer with several outputs, a list aligned with them (None
+        entries for outputs without a mask). Pure `jax.numpy`: it runs in the
+        same trace as `apply`.
+
+        The default passes the first input mask on when `supports_masking` is
+        set, and returns None otherwise. `Embedding(mask_zero=True)` and
+        `Masking` override it to make a mask; an RNN without
+        `return_sequences` drops it.
+        """
+        del inputs
+        if not self.supports_masking or mask is None:
+            return None
+        found = [m for m in jax.tree.leaves(mask) if m is not None]
+        return found[0] if found else None
 
     # -- Keras' way of writing a layer -----------------------------------------
 
