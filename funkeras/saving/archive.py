@@ -64,6 +64,8 @@ __all__ = [
     "parse_json",
     "dump_json",
     "check_json_data",
+    "check_member_name",
+    "check_member_kind",
 ]
 
 FORMAT_VERSION = 1
@@ -86,6 +88,12 @@ _SIG_END64, _SIG_LOCATOR64 = 0x06064B50, 0x07064B50
 _DOS_TIME, _DOS_DATE = 0, (1 << 5) | 1
 _MADE_BY = (3 << 8) | 20  # Unix, spec 2.0
 _EXTERNAL_ATTR = (stat.S_IFREG | 0o644) << 16
+# What opens each kind of funkeras archive (named when the wrong loader is used).
+_LOADERS = {
+    "model": "`fk.load_model`",
+    "checkpoint": "`fk.saving.restore_checkpoint`",
+    "export": "`fk.saving.load_exported`",
+}
 _ZIP64_LIMIT = 0xFFFFFFFF  # sizes and offsets at or above this use Zip64 fields
 
 
@@ -517,6 +525,64 @@ def _zip_listing(data: bytes, what: str) -> list[zipfile.ZipInfo]:
         ) from None
 
 
+def check_member_name(name: str, what: str) -> None:
+    """Refuse a zip member name that is absolute or climbs out (path traversal).
+
+    The one name rule of every zip funkeras reads (its own archives and Keras'
+    `.keras` files).
+
+    Raises:
+        ArchiveError: the name starts with `/`, `\\` or a drive letter, or has a
+            `..` part.
+
+    Example:
+        >>> check_member_name("config.json", "m.keras")
+        >>> check_member_name("../evil.py", "m.keras")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        funkeras.errors.ArchiveError: m.keras: member '../evil.py' has an absolute...
+    """
+    if (
+        not name
+        or name.startswith(("/", "\\"))
+        or re.match(r"[A-Za-z]:", name)
+        or ".." in re.split(r"[/\\]", name)
+        or "\0" in name
+    ):
+        raise ArchiveError(
+            f"{what}: member {name!r} has an absolute or parent-relative path "
+            "(path traversal); members are plain names."
+        )
+
+
+def check_member_kind(info: zipfile.ZipInfo, what: str) -> None:
+    """Refuse a zip member that is a link or a special file, or is encrypted.
+
+    A member's Unix mode (the high 16 bits of its external attributes) may carry
+    permission bits only (`0o600`, as Keras and Python's `zipfile.writestr`
+    write them) or a file type; a file type other than a regular file
+    (symbolic link, directory, device, FIFO) is refused.
+
+    Raises:
+        ArchiveError: a link, special file or encrypted member.
+    """
+    name = info.filename
+    mode = info.external_attr >> 16
+    kind = stat.S_IFMT(mode)
+    if kind not in (0, stat.S_IFREG):
+        label = (
+            "a symbolic link, not a regular file"
+            if stat.S_ISLNK(mode)
+            else "not a regular file"
+        )
+        raise ArchiveError(
+            f"{what}: member {name!r} is {label} (mode {mode:#o}: links and "
+            "special files are refused)."
+        )
+    if info.flag_bits & 0x1:
+        raise ArchiveError(f"{what}: member {name!r} is encrypted.")
+
+
 def _check_listing(
     infos: list[zipfile.ZipInfo], what: str, allowed: set[str]
 ) -> list[str]:
@@ -527,30 +593,15 @@ def _check_listing(
     names: list[str] = []
     for info in infos:
         name = info.filename
-        if (
-            name.startswith(("/", "\\"))
-            or re.match(r"[A-Za-z]:", name)
-            or ".." in re.split(r"[/\\]", name)
-        ):
-            raise ArchiveError(
-                f"{what}: member {name!r} has an absolute or parent-relative path "
-                "(path traversal); members are plain names."
-            )
+        check_member_name(name, what)
         if name in names:
             raise ArchiveError(f"{what}: member {name!r} appears twice in the archive.")
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode) or (mode and not stat.S_ISREG(mode)):
-            raise ArchiveError(
-                f"{what}: member {name!r} is not a regular file (mode {mode:#o}: "
-                "links and special files are refused)."
-            )
+        check_member_kind(info, what)
         if info.compress_type != zipfile.ZIP_STORED:
             raise ArchiveError(
                 f"{what}: member {name!r} is compressed (method {info.compress_type});"
                 " members must be stored, which also rules out zip bombs."
             )
-        if info.flag_bits & 0x1:
-            raise ArchiveError(f"{what}: member {name!r} is encrypted.")
         if info.file_size != info.compress_size:
             raise ArchiveError(
                 f"{what}: member {name!r} declares {info.compress_size} stored bytes "
@@ -594,8 +645,13 @@ def _check_manifest(manifest: Any, what: str, kind: str) -> list[dict[str, Any]]
             f"reads version {FORMAT_VERSION}); upgrade funkeras to load it."
         )
     if manifest["kind"] != kind:
+        loader = _LOADERS.get(manifest["kind"]) if isinstance(
+            manifest["kind"], str
+        ) else None
+        hint = f" (open it with {loader})" if loader else ""
         raise ArchiveError(
-            f"{where}: the archive holds a {manifest['kind']!r}, expected a {kind!r}."
+            f"{where}: the archive holds a {manifest['kind']!r}, expected a "
+            f"{kind!r}{hint}."
         )
     members = manifest["members"]
     if not isinstance(members, list) or len(members) > MAX_MEMBERS:

@@ -37,9 +37,8 @@ from funkeras.errors import (
     FormatVersionError,
     ModelLoadError,
     NotSerializableError,
-    TensorFileError,
 )
-from funkeras.saving import archive
+from funkeras.saving import archive, keras_archive, keras_h5
 from funkeras.saving.checkpoints import _leaves_by_key
 from funkeras.saving.registry import (
     custom_object_scope,
@@ -87,8 +86,7 @@ _BYTES_PER_PARAM = 48
 
 MODEL_SUFFIX = ".fkz"
 WEIGHTS_SUFFIX = ".weights.safetensors"
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-KERAS_ARCHIVE_MEMBERS = frozenset({"metadata.json", "config.json"})
+HDF5_SIGNATURE = keras_h5.HDF5_SIGNATURE
 # Names that claim a format: (suffix, what a file so named is). Longest first.
 _CLAIMS = (
     (".weights.safetensors", "weights", "a funkeras weights file (safetensors)"),
@@ -166,36 +164,50 @@ def check_file_name(owner: str, path: str | os.PathLike[str], kind: str) -> str:
     return name
 
 
-def _keras_file_message(data: bytes | memoryview, what: str) -> str | None:
-    """What a Keras file is and what to do, or None if `data` is not one."""
-    head = bytes(data[:8])
-    if head == HDF5_SIGNATURE:
+def _other_file_message(data: bytes | memoryview, what: str) -> str | None:
+    """What a file that is not a model archive is, and what to call instead."""
+    head = bytes(data[:16])
+    if head[:8] == HDF5_SIGNATURE:
         return (
-            f"{what}: this is an HDF5 file (Keras' `.h5` model or `.weights.h5` "
-            "weights format), not a funkeras file. funkeras reads weights from "
-            "safetensors files (`.weights.safetensors`) and models from its own "
-            "`.fkz` files; reading Keras' HDF5 files is not supported yet. To move "
-            "weights over, load them in Keras and pass `keras_model.get_weights()` "
-            "to the funkeras model's `set_weights`."
+            f"{what}: this is an HDF5 file (Keras' `.weights.h5` weights, or a "
+            "Keras 2 `.h5` model), not a model file. Keras 3 weights load into a "
+            "funkeras model of the same architecture: build it and call "
+            "`model.load_weights(path)`. A Keras 2 `.h5` model must be saved "
+            "again from Keras 3 as `.keras`, which `fk.load_model` reads."
         )
-    if head[:4] != b"PK\x03\x04":
-        return None
-    try:
-        with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
-            names = set(z.namelist())
-    except Exception:  # not a readable zip: not a Keras archive either
-        return None
-    if KERAS_ARCHIVE_MEMBERS <= names and any(
-        n.startswith("model.weights.") for n in names
-    ):
+    if not head:
+        return f"{what}: the file is empty, not a model file."
+    if len(head) >= 9 and head[8:9] == b"{" and head[:4] != b"PK\x03\x04":
         return (
-            f"{what}: this is a Keras 3 `.keras` archive (a zip of metadata.json, "
-            "config.json and model.weights.h5), not a funkeras model file. funkeras "
-            "reads its own `.fkz` files; importing Keras archives is not supported "
-            "yet. Build the model in funkeras, copy the weights over "
-            "(`funkeras_model.set_weights(keras_model.get_weights())`) and save "
-            "it with `model.save('model.fkz')`."
+            f"{what}: this is a safetensors weights file, not a model file: build "
+            "the model and call `model.load_weights(path)`."
         )
+    if head[:6] == b"\x93NUMPY":
+        return (
+            f"{what}: this is a NumPy `.npy` array, not a model file: load it with "
+            "`np.load` and pass the arrays to `model.set_weights`."
+        )
+    if head[:1] == b"\x80" or head[:2] in (b"(d", b"(l", b"cc"):
+        return (
+            f"{what}: this looks like a Python pickle (a PyTorch or Keras 2 "
+            "checkpoint?), which funkeras never unpickles: it could run code."
+        )
+    if head.lstrip()[:1] in (b"{", b"["):
+        return (
+            f"{what}: this is a JSON text file, not a model file (a config from "
+            "`model.to_json()` is rebuilt with `fk.models.model_from_json`)."
+        )
+    if head[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+                names = z.namelist()
+        except Exception:  # not a readable zip: the archive message stands
+            return None
+        if names and all(n.endswith(".npy") for n in names):
+            return (
+                f"{what}: this is a NumPy `.npz` archive, not a model file: load "
+                "it with `np.load` and pass the arrays to `model.set_weights`."
+            )
     return None
 
 
@@ -210,7 +222,7 @@ def _read_model_archive(data: bytes, what: str) -> dict[str, memoryview]:
             what=what,
         )
     except ArchiveError:
-        message = _keras_file_message(data, what)
+        message = _other_file_message(data, what)
         if message is None:
             raise
         raise ArchiveError(message) from None
@@ -660,9 +672,12 @@ def load_model(
 def _load_model(what: str, compile: bool, max_params: int) -> Any:
     budget = _BYTES_PER_PARAM * max_params + MAX_CONFIG_BYTES + 4 * MAX_HEADER_BYTES
     data = archive.read_file(what, max_bytes=budget, what=what)
-    message = _keras_file_message(data[:8], what)  # an HDF5 file, by its signature
-    if message is not None:
-        raise ArchiveError(message)
+    if data[:8] == HDF5_SIGNATURE:
+        raise ArchiveError(_other_file_message(data, what))
+    if keras_archive.is_keras_archive(data):
+        return keras_archive.load_keras_model(
+            data, what, compile=compile, max_params=max_params
+        )
     members = _read_model_archive(data, what)
     document = _check_document(
         archive.parse_json(
@@ -715,6 +730,18 @@ def _load_model(what: str, compile: bool, max_params: int) -> Any:
         if TRAIN_STATE in members:
             _restore_progress(model, members[TRAIN_STATE], what)
     return model
+
+
+def _load_keras_weights(
+    model: Any, data: bytes, what: str, skip_mismatch: bool
+) -> None:
+    """Keras 3 HDF5 weights into `model` (see `keras_h5` for the matching rule)."""
+    params_like, state_like = _abstract_weights(model)
+    expected = keras_h5.keras_weight_map(model, params_like, state_like, what)
+    arrays = keras_h5.read_keras_weights(
+        data, expected, what, skip_mismatch=skip_mismatch
+    )
+    keras_h5.assign_keras_weights(model, arrays, expected, model.params, model.state)
 
 
 def _layer_of(key: str) -> str:
@@ -771,9 +798,15 @@ def load_weights(
     )
     budget = 8 * nbytes + MAX_CONFIG_BYTES + 4 * MAX_HEADER_BYTES
     data = archive.read_file(path, max_bytes=budget, what=what)
-    message = _keras_file_message(data[:8], what)  # an HDF5 file, by its signature
-    if message is not None:
-        raise TensorFileError(message)
+    if data[:8] == HDF5_SIGNATURE:
+        _load_keras_weights(model, data, what, skip_mismatch)
+        return
+    if keras_archive.is_keras_archive(data):
+        weights = keras_archive.keras_weights_member(data, what, budget)
+        _load_keras_weights(
+            model, weights, f"{what}: {keras_archive.WEIGHTS}", skip_mismatch
+        )
+        return
     if data[:4] == b"PK\x03\x04":
         members = _read_model_archive(data, what)
         data, what = members[WEIGHTS], f"{what}: {WEIGHTS}"
