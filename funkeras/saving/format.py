@@ -164,6 +164,34 @@ def check_file_name(owner: str, path: str | os.PathLike[str], kind: str) -> str:
     return name
 
 
+_OTHER_KINDS = {
+    "checkpoint": "a funkeras train-state checkpoint",
+    "export": "a funkeras exported program",
+}
+_OTHER_LOADERS = {
+    "checkpoint": "`fk.saving.restore_checkpoint`",
+    "export": "`fk.saving.load_exported`",
+}
+
+
+def _funkeras_kind(data: bytes | memoryview, names: list[str]) -> str | None:
+    """The `kind` a funkeras archive's manifest declares, or None."""
+    if not names or names[0] != archive.MANIFEST:
+        return None
+    try:
+        with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+            info = z.getinfo(archive.MANIFEST)
+            if info.file_size > 64 * 1024 or info.compress_type != zipfile.ZIP_STORED:
+                return None
+            manifest = archive.parse_json(
+                z.read(info), what=archive.MANIFEST, max_bytes=64 * 1024, max_depth=4
+            )
+    except Exception:  # a damaged manifest: the archive message stands
+        return None
+    kind = manifest.get("kind") if isinstance(manifest, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
 def _other_file_message(data: bytes | memoryview, what: str) -> str | None:
     """What a file that is not a model archive is, and what to call instead."""
     head = bytes(data[:16])
@@ -203,6 +231,12 @@ def _other_file_message(data: bytes | memoryview, what: str) -> str | None:
                 names = z.namelist()
         except Exception:  # not a readable zip: the archive message stands
             return None
+        kind = _funkeras_kind(data, names)
+        if kind in _OTHER_KINDS:
+            return (
+                f"{what}: this is {_OTHER_KINDS[kind]}, not a model file: open it "
+                f"with {_OTHER_LOADERS[kind]}."
+            )
         if names and all(n.endswith(".npy") for n in names):
             return (
                 f"{what}: this is a NumPy `.npz` archive, not a model file: load "
