@@ -17,6 +17,7 @@ import funkeras as fk
 from funkeras.callbacks import ModelCheckpoint
 from funkeras.errors import (
     ArchiveError,
+    ConfigError,
     ModelLoadError,
     NotSerializableError,
     TensorFileError,
@@ -401,26 +402,25 @@ def hdf5_bytes() -> bytes:
     return HDF5_SIGNATURE + b"\x00\x00\x00\x00\x08\x08\x00\x04" + bytes(200)
 
 
-KERAS_ARCHIVE = r"Keras 3 `\.keras` archive.*metadata\.json.*not supported yet"
-HDF5 = r"HDF5 file \(Keras' `\.h5` model or `\.weights\.h5` weights.*not supported yet"
-
-
-def test_load_model_names_a_keras_archive(tmp_path):
+def test_a_placeholder_keras_archive_is_refused_as_a_keras_file(tmp_path):
+    # A zip laid out as `.keras` is read as one: this one's config has no model.
+    pytest.importorskip("h5py")
     path = tmp_path / "m.keras"
     path.write_bytes(keras_archive_bytes())
-    with pytest.raises(ArchiveError, match=KERAS_ARCHIVE):
+    with pytest.raises(ConfigError, match=r"config\.json"):
         fk.models.load_model(path)
-    with pytest.raises(ArchiveError, match=KERAS_ARCHIVE):
+    with pytest.raises(TensorFileError, match=r"model\.weights\.h5"):
         sequential().load_weights(path)
 
 
 def test_load_weights_and_load_model_name_an_hdf5_file(tmp_path):
+    pytest.importorskip("h5py")
     path = tmp_path / "x.weights.h5"
     path.write_bytes(hdf5_bytes())
-    with pytest.raises(TensorFileError, match=HDF5) as info:
+    with pytest.raises(TensorFileError, match="not a readable HDF5 file") as info:
         sequential().load_weights(path)
     assert "header length" not in str(info.value)
-    with pytest.raises(ArchiveError, match=HDF5):
+    with pytest.raises(ArchiveError, match=r"HDF5 file.*model\.load_weights"):
         fk.models.load_model(path)
 
 
@@ -454,12 +454,12 @@ def real_keras_files(tmp_path_factory):
     return folder
 
 
-def test_real_keras_archive_is_named(real_keras_files):
-    with pytest.raises(ArchiveError, match=KERAS_ARCHIVE):
-        fk.models.load_model(real_keras_files / "m.keras")
+def test_real_keras_archive_loads(real_keras_files):
+    pytest.importorskip("h5py")
+    assert fk.models.load_model(real_keras_files / "m.keras").count_params() == 10
 
 
-def test_real_keras_weights_file_is_named(real_keras_files):
+def test_real_keras_weights_file_loads(real_keras_files):
+    pytest.importorskip("h5py")
     model = fk.Sequential([fk.Input(shape=(4,)), fk.layers.Dense(2)])
-    with pytest.raises(TensorFileError, match=HDF5):
-        model.load_weights(real_keras_files / "x.weights.h5")
+    model.load_weights(real_keras_files / "x.weights.h5")
