@@ -234,8 +234,8 @@ def _other_file_message(data: bytes | memoryview, what: str) -> str | None:
         kind = _funkeras_kind(data, names)
         if kind in _OTHER_KINDS:
             return (
-                f"{what}: this is {_OTHER_KINDS[kind]}, not a model file: open it "
-                f"with {_OTHER_LOADERS[kind]}."
+                f"{what}: its {archive.MANIFEST} says this is {_OTHER_KINDS[kind]}, "
+                f"not a model file: open it with {_OTHER_LOADERS[kind]}."
             )
         if names and all(n.endswith(".npy") for n in names):
             return (

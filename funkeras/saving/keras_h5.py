@@ -163,8 +163,16 @@ def _check_dataset(h5py: Any, ds: Any, path: str, what: str, size: int) -> None:
             f"{what}: dataset {path!r} keeps its data in external file(s) "
             f"{[e[0] for e in ds.external][:3]}; refused."
         )
+    # The HDF5 type class first: converting a string or compound type to a
+    # NumPy dtype is work (and imports) spent on a file about to be refused.
+    type_class = ds.id.get_type().get_class()
+    if type_class not in (h5py.h5t.INTEGER, h5py.h5t.FLOAT):
+        raise TensorFileError(
+            f"{what}: dataset {path!r} has a non-numeric dtype (HDF5 type class "
+            f"{type_class}); weights are numeric arrays."
+        )
     dtype = ds.dtype
-    if dtype.kind not in "fiub" or dtype.fields is not None or dtype.subdtype:
+    if dtype.kind not in "fiu" or dtype.fields is not None or dtype.subdtype:
         raise TensorFileError(
             f"{what}: dataset {path!r} has the non-numeric dtype {dtype}; weights "
             "are numeric arrays."

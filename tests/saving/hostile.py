@@ -1608,11 +1608,339 @@ def _truncations_and_flips(small: bytes) -> list[Artefact]:
     return out
 
 
+# ----------------------------------------------------------------------------
+# Keras 3 files: written by Keras itself (when installed), then mutated.
+# ----------------------------------------------------------------------------
+
+KERAS_MODE = 0o600  # the mode Keras writes its members with (permission bits only)
+
+
+def _keras_h5(edit: Any) -> bytes:
+    """A weights file in Keras 3's layout for `reference_model()`, edited."""
+    import h5py  # test-only: the h5 extra
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "w.weights.h5")
+        with h5py.File(path, "w") as f:
+            f.create_dataset("layers/dense/vars/0", data=jnp.ones((3, 4)).__array__())
+            f.create_dataset("layers/dense/vars/1", data=jnp.zeros((4,)).__array__())
+            f.create_dataset("layers/dense_1/vars/0", data=jnp.ones((4, 2)).__array__())
+            f.create_dataset("layers/dense_1/vars/1", data=jnp.zeros((2,)).__array__())
+            f.create_group("vars")
+            edit(f, h5py)
+        with open(path, "rb") as fh:
+            return fh.read()
+
+
+def _virtual(f: Any, h5py: Any) -> None:
+    layout = h5py.VirtualLayout(shape=(2,), dtype="float32")
+    layout[:] = h5py.VirtualSource("/etc/passwd.h5", "x", shape=(2,))
+    del f["layers/dense_1/vars/1"]
+    f.create_virtual_dataset("layers/dense_1/vars/1", layout)
+
+
+def _external_storage(f: Any, h5py: Any) -> None:
+    del f["layers/dense_1/vars/1"]
+    f.create_dataset(
+        "layers/dense_1/vars/1", shape=(2,), dtype="float32",
+        external=[("/etc/passwd", 0, 8)],
+    )
+
+
+def _replaced(f: Any, name: str, **kwargs: Any) -> None:
+    del f[name]
+    f.create_dataset(name, **kwargs)
+
+
+# label -> (edit, error class, message fragment)
+KERAS_H5_ATTACKS: dict[str, tuple[Any, str, str]] = {
+    "external-link": (
+        lambda f, h5py: f.__setitem__(
+            "layers/dense_2", h5py.ExternalLink("/etc/passwd", "/x")
+        ),
+        "TensorFileError",
+        "external link",
+    ),
+    "soft-link": (
+        lambda f, h5py: f.__setitem__("layers/alias", h5py.SoftLink("/layers/dense")),
+        "TensorFileError",
+        "soft link",
+    ),
+    "dangling-soft-link": (
+        lambda f, h5py: f.__setitem__("layers/gone", h5py.SoftLink("/nowhere")),
+        "TensorFileError",
+        "soft link",
+    ),
+    "virtual-dataset": (_virtual, "TensorFileError", "virtual dataset"),
+    "external-storage": (_external_storage, "TensorFileError", "external file"),
+    "string-dtype": (
+        lambda f, h5py: _replaced(
+            f, "layers/dense/vars/1", data=[b"a", b"b", b"c", b"d"]
+        ),
+        "TensorFileError",
+        "non-numeric dtype",
+    ),
+    "compound-dtype": (
+        lambda f, h5py: _replaced(
+            f, "layers/dense/vars/1", shape=(4,), dtype=[("a", "f4"), ("b", "i4")]
+        ),
+        "TensorFileError",
+        "non-numeric dtype",
+    ),
+    "huge-shape": (
+        lambda f, h5py: _replaced(
+            f, "layers/dense/vars/0", shape=(10**6, 10**6), dtype="float32"
+        ),
+        "BudgetExceededError",
+        "more than the whole file",
+    ),
+    "unallocated": (
+        lambda f, h5py: _replaced(
+            f, "layers/dense/vars/0", shape=(300,), dtype="float32"
+        ),
+        "TensorFileError",
+        "stores 0 bytes",
+    ),
+    "compressed": (
+        lambda f, h5py: _replaced(
+            f, "layers/dense/vars/0", data=jnp.ones((3, 4)).__array__(),
+            compression="gzip",
+        ),
+        "TensorFileError",
+        "compressed or filtered",
+    ),
+    "wrong-shape": (
+        lambda f, h5py: _replaced(
+            f, "layers/dense/vars/0", data=jnp.ones((4, 3)).__array__()
+        ),
+        "WeightsMismatchError",
+        "layers/dense/vars/0",
+    ),
+    "missing-weight": (
+        lambda f, h5py: f.__delitem__("layers/dense_1/vars/1"),
+        "WeightsMismatchError",
+        "missing from the file",
+    ),
+    "extra-weight": (
+        lambda f, h5py: f.create_dataset("layers/dense/vars/2", data=[1.0]),
+        "WeightsMismatchError",
+        "no such weight",
+    ),
+    "legacy-keras2": (
+        lambda f, h5py: f.attrs.__setitem__("layer_names", [b"dense"]),
+        "TensorFileError",
+        "legacy Keras 2",
+    ),
+}
+
+
+def keras_files() -> dict[str, bytes]:
+    """Keras-written `.keras`/`.weights.h5` files of `reference_model()`'s
+    architecture, and crafted HDF5 files; empty without keras or h5py."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    try:
+        import h5py  # noqa: F401  test-only
+        import keras
+    except ImportError:
+        return {}
+    if keras.backend.backend() != "jax":
+        return {}
+    out: dict[str, bytes] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras' own warnings while it writes
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [
+                keras.Input((3,)),
+                keras.layers.Dense(4, activation="relu"),
+                keras.layers.Dense(2),
+            ]
+        )
+        model.compile(optimizer="adam", loss="mse")
+        out["keras_model"] = _saved(lambda p: model.save(p + ".keras") or os.replace(
+            p + ".keras", p))
+        out["keras_weights"] = _saved(
+            lambda p: model.save_weights(p + ".weights.h5") or os.replace(
+                p + ".weights.h5", p
+            )
+        )
+        for label, (edit, _, _) in KERAS_H5_ATTACKS.items():
+            out[f"keras_h5/{label}"] = _keras_h5(edit)
+    return out
+
+
+def _keras_zip(entries: list[tuple[Any, bytes]]) -> bytes:
+    """A `.keras`-style zip (Keras' member mode), deterministic."""
+    infos = []
+    for name, data in entries:
+        zi = name if isinstance(name, zipfile.ZipInfo) else info(
+            name, mode=KERAS_MODE
+        )
+        infos.append((zi, data))
+    return zip_with(infos)
+
+
+def _keras_attacks(valid: dict[str, bytes]) -> list[Artefact]:
+    if "keras_model" not in valid:
+        return []
+    with zipfile.ZipFile(io.BytesIO(valid["keras_model"])) as z:
+        base = [(i.filename, z.read(i.filename)) for i in z.infolist()]
+    config = json.loads(dict(base)["config.json"])
+    out: list[Artefact] = []
+
+    def with_config(edit: Any) -> bytes:
+        edited = copy.deepcopy(config)
+        edit(edited)
+        return _keras_zip(_replace(base, "config.json", json.dumps(edited).encode()))
+
+    def layer(i: int) -> Any:
+        return lambda c: c["config"]["layers"][i]
+
+    lambda_layer = {
+        "module": "keras.layers",
+        "class_name": "Lambda",
+        "config": {
+            "name": "lambda",
+            "function": {
+                "class_name": "__lambda__",
+                "config": {"code": "4wEAAAAAAAAA", "defaults": None, "closure": None},
+            },
+            "arguments": {},
+        },
+        "registered_name": None,
+    }
+    custom = {
+        "module": "my_project.layers",
+        "class_name": "Twice",
+        "config": {"name": "twice"},
+        "registered_name": "my_project>Twice",
+    }
+    edits = [
+        ("lambda", lambda c: c["config"]["layers"].insert(1, lambda_layer),
+         "UnsafeConfigError", "'Lambda' layer"),
+        ("custom-class", lambda c: c["config"]["layers"].insert(1, custom),
+         "UnsafeConfigError", "custom Keras class"),
+        ("unknown-class",
+         lambda c: layer(1)(c).__setitem__("class_name", "NoSuchLayer"),
+         "UnsafeConfigError", "'NoSuchLayer' is not in funkeras"),
+        ("module-import",
+         lambda c: layer(1)(c).update(module="os", class_name="system"),
+         "UnsafeConfigError", "module 'os'"),
+        ("function-activation",
+         lambda c: layer(1)(c)["config"].__setitem__(
+             "activation",
+             {"module": "builtins", "class_name": "function", "config": "eval",
+              "registered_name": "function"},
+         ),
+         "UnsafeConfigError", "Python function"),
+        ("subclassed-model",
+         lambda c: c.update(class_name="MyModel", module="__main__",
+                            registered_name="MyModel"),
+         "UnsafeConfigError", "custom Keras class"),
+        ("unknown-argument",
+         lambda c: layer(1)(c)["config"].__setitem__("kernel_constraint", "max_norm"),
+         "ConfigError", "kernel_constraint"),
+        ("wider-layer",
+         lambda c: layer(1)(c)["config"].__setitem__("units", 5),
+         "WeightsMismatchError", "layers/dense/vars/0"),
+        ("no-input-shape",
+         lambda c: (c["config"]["layers"].pop(0), c["config"].pop("build_input_shape")),
+         "ConfigError", "no input shape"),
+        ("dangling-layers", lambda c: c["config"].__setitem__("layers", {}),
+         "ConfigError", "layers"),
+    ]
+    for label, edit, expect, match in edits:
+        data = with_config(edit)
+        out.append(Artefact(f"keras/{label}", "model", data, expect, match))
+    out.append(
+        Artefact(
+            "keras/config-not-json",
+            "model",
+            _keras_zip(_replace(base, "config.json", b"{'class_name': 'Sequential'")),
+            "ConfigError",
+            "not valid JSON",
+        )
+    )
+    out.append(
+        Artefact(
+            "keras/config-deep",
+            "model",
+            _keras_zip(_replace(base, "config.json", b"[" * 500 + b"]" * 500)),
+            "ConfigError",
+            "nested",
+        )
+    )
+    # Zip-level attacks.
+    link = info("assets", mode=stat.S_IFLNK | 0o777)
+    bomb = info("config.json", mode=KERAS_MODE, method=zipfile.ZIP_DEFLATED)
+    without_meta = [(n, d) for n, d in base if n != "config.json"]
+    zips = [
+        ("path-traversal", [*base, ("../../evil.py", b"import os")], "path traversal"),
+        ("absolute-path", [*base, ("/etc/cron.d/x", b"* * * * *")], "path traversal"),
+        ("symlink-member", [*base, (link, b"/etc/passwd")], "symbolic link"),
+        ("zip-bomb", [(bomb, b" " * 2_000_000), *without_meta], "zip bomb"),
+        ("too-many-members",
+         [*base, *[(f"m{i}.json", b"{}") for i in range(20)]], "members"),
+        ("pickle-member", [*base, ("model.pkl", PICKLE)], "unexpected member"),
+        ("npz-weights", [*base, ("model.weights.npz", b"PK")], "unexpected member"),
+        ("duplicate-member", [*base, ("config.json", b"{}")], "twice"),
+        ("no-weights", [(n, d) for n, d in base if n != "model.weights.h5"],
+         "no 'model.weights.h5'"),
+    ]
+    for label, entries, match in zips:
+        out.append(
+            Artefact(f"keras/{label}", "model", _keras_zip(entries), "ArchiveError",
+                     match)
+        )
+    # A Keras archive whose weights are each crafted HDF5 file.
+    for label, (_, expect, match) in KERAS_H5_ATTACKS.items():
+        h5 = valid[f"keras_h5/{label}"]
+        out.append(
+            Artefact(
+                f"keras/h5-{label}",
+                "model",
+                _keras_zip(_replace(base, "model.weights.h5", h5)),
+                expect,
+                match,
+            )
+        )
+        out.append(Artefact(f"keras-weights/{label}", "weights", h5, expect, match))
+    # Truncations and bit flips: `.keras` anywhere (the zip's CRCs cover every
+    # member), `.weights.h5` by truncation (HDF5 has no checksum on data).
+    model_bytes, weights = valid["keras_model"], valid["keras_weights"]
+    for n in range(0, len(model_bytes), max(1, len(model_bytes) // 40)):
+        out.append(
+            Artefact(f"keras-truncated/model@{n}", "model", model_bytes[:n],
+                     "ArchiveError")
+        )
+    for n in range(0, len(weights), max(1, len(weights) // 40)):
+        out.append(
+            Artefact(f"keras-truncated/weights@{n}", "weights", weights[:n],
+                     "TensorFileError")
+        )
+    rng = random.Random(4321)
+    spans = []
+    with zipfile.ZipFile(io.BytesIO(model_bytes)) as z:
+        for zi in z.infolist():
+            start = zi.header_offset + 30 + len(zi.filename.encode()) + len(zi.extra)
+            spans.append((start, start + zi.compress_size))
+    for i in range(40):
+        start, end = spans[i % len(spans)]
+        flipped = bytearray(model_bytes)
+        pos = rng.randrange(start, end)
+        flipped[pos] ^= 1 << rng.randrange(8)
+        out.append(
+            Artefact(f"keras-bitflip/{i}@{pos}", "model", bytes(flipped),
+                     "ArchiveError", "damaged")
+        )
+    return out
+
+
 def valid_files() -> dict[str, bytes]:
     """The valid files every artefact starts from (and that must load)."""
     model = _reloaded(reference_model())
     params = {"w": jnp.arange(6.0, dtype=jnp.float32).reshape(3, 2)}
-    return {
+    return keras_files() | {
         "model": _saved(lambda p: fmt.save_model(model, p)),
         "functional": _saved(lambda p: fmt.save_model(functional_model(), p)),
         "weights": _saved(lambda p: fmt.save_weights(model, p)),
@@ -1650,6 +1978,7 @@ def generate(valid: dict[str, bytes] | None = None) -> list[Artefact]:
         + _checkpoint_attacks(valid["checkpoint"], valid["model"])
         + _export_attacks(valid["export"])
         + _truncations_and_flips(valid["functional"])
+        + _keras_attacks(valid)
     )
     names = [a.name for a in corpus]
     if len(set(names)) != len(names):

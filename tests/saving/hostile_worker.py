@@ -124,6 +124,9 @@ def loaders(valid: dict[str, str]) -> dict[str, object]:
             p, like, model_config=config
         ),
         "export": lambda p: export.load_exported(p),
+        # Keras-written files of `reference_model()`'s architecture.
+        "keras_model": lambda p: fmt.load_model(p),
+        "keras_weights": lambda p: fmt.load_weights(model, p),
     }
 
 

@@ -73,7 +73,11 @@ def report(corpus, valid, tmp_path_factory):
         ("weights", "weights"),
         ("checkpoint", "checkpoint"),
         ("export", "export"),
+        ("keras_model", "keras_model"),
+        ("keras_weights", "keras_weights"),
     ):
+        if key not in valid:  # Keras files need keras and h5py
+            continue
         path = valid_dir / target
         path.write_bytes(valid[key])
         valid_paths[target] = str(path)
@@ -104,6 +108,7 @@ def test_corpus_is_large_and_covers_every_class(corpus):
         "bitflip",
     ):
         assert by_category[category] > 0, category
+
     expected = collections.Counter(a.expect for a in corpus)
     for name in (
         "ArchiveError",
@@ -119,19 +124,26 @@ def test_corpus_is_large_and_covers_every_class(corpus):
         assert expected[name] > 0, name
 
 
+def test_keras_written_files_join_the_corpus(valid, corpus):
+    if "keras_model" not in valid:
+        pytest.skip("Keras-written files need keras (jax backend) and h5py")
+    by_category = collections.Counter(a.name.split("/")[0] for a in corpus)
+    for category in ("keras", "keras-weights", "keras-truncated", "keras-bitflip"):
+        assert by_category[category] > 0, category
+    assert by_category["keras"] >= 30, by_category
+
+
 def test_generator_is_deterministic(valid, corpus):
     again = hostile.generate(valid)
     digest = lambda c: [(a.name, hashlib.sha256(a.data).hexdigest()) for a in c]  # noqa: E731
     assert digest(again) == digest(corpus)
 
 
-def test_valid_files_load(report):
-    assert report["warm"] == {
-        "model": "ok",
-        "weights": "ok",
-        "checkpoint": "ok",
-        "export": "ok",
-    }
+def test_valid_files_load(report, valid):
+    expected = {"model": "ok", "weights": "ok", "checkpoint": "ok", "export": "ok"}
+    if "keras_model" in valid:
+        expected |= {"keras_model": "ok", "keras_weights": "ok"}
+    assert report["warm"] == expected
 
 
 def test_every_artefact_is_refused_with_the_right_error(report):
