@@ -571,3 +571,22 @@ def test_funkeras_imports_without_h5py_and_says_what_to_install(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "IMPORT-ERROR" in proc.stdout
     assert "pip install 'funkeras[h5]'" in proc.stdout
+
+
+def test_an_untranslatable_compile_config_loads_uncompiled_with_a_note(
+    trained, tmp_path
+):
+    def bad_loss(config):
+        config["compile_config"]["loss"] = "no_such_loss"
+
+    path = _rewrite(trained["mlp"][0], tmp_path, bad_loss)
+    with pytest.warns(UserWarning, match="loaded uncompiled.*no_such_loss"):
+        model = fk.load_model(path)
+    assert not model.compiled
+    _, _, x, _, expected = trained["mlp"]
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)
+
+
+def test_the_parameter_budget_applies_to_keras_files(trained):
+    with pytest.raises(BudgetExceededError, match="max_params=10"):
+        fk.load_model(trained["mlp"][0], max_params=10)
