@@ -601,8 +601,9 @@ class Model(Trainer, Layer):
         saving.save_weights(self, filepath)
 
     def load_weights(self, filepath: Any, skip_mismatch: bool = False) -> None:
-        """Load weights saved by `save_weights`; every name, shape and dtype is checked
-        (`skip_mismatch=True` skips the ones that disagree, as Keras does)."""
+        """Load weights saved by `save_weights` (or Keras 3's `.weights.h5` or
+        `.keras`); every name, shape and dtype is checked (`skip_mismatch=True`
+        skips the ones that disagree, as Keras does)."""
         saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
     def to_json(self, **kwargs: Any) -> str:

@@ -649,8 +649,11 @@ def load_model(
     arguments, so they must validate them as built-in layers do.
 
     Args:
-        path: A file written by `save_model`. A Keras `.keras` archive or HDF5
-            file is recognised and refused with a message saying so.
+        path: A file written by `save_model`, or a Keras 3 `.keras` archive,
+            read as data (`funkeras.saving.keras_archive`: Sequential and
+            functional models of funkeras' layers; `Lambda` and custom classes
+            refused by name; needs h5py, the `h5` extra). Any other file is
+            refused with what it is and what to call instead.
         custom_objects: `{name: class}` given in code, as in Keras: classes the
             config names (by `"package>Name"` or a plain name) that are not
             registered; looked up first, as in `custom_object_scope`.
@@ -785,7 +788,7 @@ def _layer_of(key: str) -> str:
 def load_weights(
     model: Any, path: str | os.PathLike[str], skip_mismatch: bool = False
 ) -> None:
-    """Load weights saved by `save_weights` (or the weights of a `.fkz` model file).
+    """Load weights saved by `save_weights`, a `.fkz` model file's, or Keras 3's.
 
     Every name, shape and dtype is checked; a refusal lists exactly which keys are
     missing, unexpected, or of another shape or dtype, and the model is left as
@@ -793,7 +796,10 @@ def load_weights(
 
     Args:
         model: A built model.
-        path: A safetensors file with `"layer/variable"` keys, or a model file.
+        path: A safetensors file with `"layer/variable"` keys, a model file,
+            or Keras 3 weights: a `.weights.h5` file or a `.keras` archive,
+            matched to the model by Keras' class-and-position paths (see
+            `funkeras.saving.keras_h5`; needs h5py, the `h5` extra).
         skip_mismatch: As in Keras: skip the layers whose weights disagree (in
             number, shape or dtype) instead of refusing, with a warning naming
             them; the other layers are loaded.
