@@ -25,6 +25,9 @@ BANNED_MODULES = {
     "pydoc",
 }
 BANNED_CALLS = {"eval", "exec", "compile", "__import__", "execfile"}
+# The one module that reads HDF5 (Keras 3 weights) does it through h5py, behind
+# its own refusals (links, virtual datasets, non-numeric dtypes, sizes).
+ALLOWED = {"keras_h5.py": {"h5py"}}
 
 
 def test_the_package_has_files():
@@ -47,10 +50,12 @@ def test_no_code_loading_modules_or_dynamic_evaluation(path):
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.split(".")[0] in BANNED_MODULES:
+                top = alias.name.split(".")[0]
+                if top in BANNED_MODULES - ALLOWED.get(path.name, set()):
                     problems.append(f"line {node.lineno}: import {alias.name}")
         elif isinstance(node, ast.ImportFrom):
-            if (node.module or "").split(".")[0] in BANNED_MODULES:
+            top = (node.module or "").split(".")[0]
+            if top in BANNED_MODULES - ALLOWED.get(path.name, set()):
                 problems.append(f"line {node.lineno}: from {node.module} import ...")
         elif isinstance(node, ast.Call):
             func = node.func
