@@ -125,6 +125,7 @@ class Distribution:
         """
         sharding = self.data_sharding
         if jax.process_count() > 1:
+
             def local(a: Any) -> jax.Array:
                 return jax.make_array_from_process_local_data(sharding, np.asarray(a))
 
@@ -304,7 +305,8 @@ def initialize(
             f"initialize: `process_id` must be in [0, {num_processes}), got "
             f"{process_id!r}."
         )
-    if jax.config.jax_cpu_collectives_implementation in (None, "none"):
+    collectives = jax.config.jax_cpu_collectives_implementation
+    if collectives in (None, "none"):
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
     try:
         jax.distributed.initialize(
@@ -313,6 +315,7 @@ def initialize(
             process_id=process_id,
         )
     except RuntimeError as e:
+        jax.config.update("jax_cpu_collectives_implementation", collectives)
         if "before any JAX" in str(e):
             raise RuntimeError(
                 "initialize: JAX already used a device in this process (a "

@@ -29,7 +29,7 @@ def list_devices(device_type: str | None = None) -> list[str]:
 
     Example:
         >>> import funkeras as fk
-        >>> fk.distribution.list_devices()[0]
+        >>> fk.distribution.list_devices("cpu")[0]
         'cpu:0'
     """
     if device_type is not None:
@@ -51,7 +51,11 @@ def _as_device(device: Any, owner: str) -> Any:
         match = re.fullmatch(r"\s*(\w+)\s*:\s*(\d+)\s*", device)
         if match:
             platform, index = match.group(1).lower(), int(match.group(2))
-            for d in jax.devices(platform):
+            try:
+                found = jax.devices(platform)
+            except RuntimeError:  # no such backend here
+                found = []
+            for d in found:
                 if d.id == index:
                     return d
         raise ValueError(
@@ -97,7 +101,8 @@ class DeviceMesh:
         if devices is None:
             found = jax.devices()
         else:
-            found = [_as_device(d, owner) for d in np.asarray(devices).reshape(-1)]
+            flat = np.asarray(devices, dtype=object).reshape(-1).tolist()
+            found = [_as_device(d, owner) for d in flat]
         if len({d.id for d in found}) != len(found):
             raise ValueError(f"{owner}: a device is listed twice in `devices`.")
         size = int(np.prod(shape))
