@@ -162,8 +162,9 @@ def run_distributed(
     env.setdefault("JAX_PLATFORMS", "cpu")
     cmd = [
         sys.executable,
-        "-m",
-        "funkeras.bench.distributed",
+        "-c",
+        "import sys; from funkeras.bench.distributed import main; "
+        "sys.exit(main(sys.argv[1:]))",
         "--child",
         "--devices",
         str(devices),

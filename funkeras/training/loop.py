@@ -630,9 +630,21 @@ class Runner:
         """Train from `initial_epoch` to `epochs` (see `_fit`), on the mesh of the
         runner's distribution if it has one."""
         if self.distribution is not None and isinstance(data, ArrayData):
+            self._check_array_data("fit")
             self.distribution.check_batch_size(data.batch_size, "fit")
         with self.scope():
             return self._fit(host, data, **kwargs)
+
+    @staticmethod
+    def _check_array_data(what: str) -> None:
+        """Array data is placed whole on every device: one process only."""
+        if jax.process_count() > 1:
+            raise ValueError(
+                f"{what}: in a run of {jax.process_count()} processes, pass each "
+                "process' own part of the data as an iterable of batches (a "
+                "generator or loader; `batch_size` is per process). Arrays are "
+                "placed whole on every device, which holds in one process only."
+            )
 
     def _fit(
         self,
@@ -895,6 +907,7 @@ class Runner:
         """Run the test step over `data`; return the final logs as floats (see
         `_evaluate`), on the mesh of the runner's distribution if it has one."""
         if self.distribution is not None and isinstance(data, ArrayData):
+            self._check_array_data("evaluate")
             self.distribution.check_batch_size(data.batch_size, "evaluate")
         with self.scope():
             return self._evaluate(host, data, **kwargs)
@@ -931,6 +944,8 @@ class Runner:
             for b, (batch, _n) in enumerate(data.batches()):
                 if hooks:
                     callbacks.call("on_test_batch_begin", b, Logs({}))
+                if self.distribution is not None:
+                    batch = batch_to_device(batch)
                 metrics, logs = program(params, state, metrics, batch)
                 if hooks:
                     callbacks.call("on_test_batch_end", b, Logs(logs))
@@ -943,6 +958,8 @@ class Runner:
     def predict(self, host: TrainHost, x: Any, **kwargs: Any) -> Any:
         """Outputs for every row of `x` (NumPy), in order (see `_predict`), on
         the mesh of the runner's distribution if it has one."""
+        if self.distribution is not None and not kwargs.get("iterable"):
+            self._check_array_data("predict")
         with self.scope():
             return self._predict(host, x, **kwargs)
 
@@ -992,6 +1009,8 @@ class Runner:
             for b, (batch, n) in enumerate(source.batches()):
                 if begin_hooks:
                     callbacks.call("on_predict_batch_begin", b, Logs({}))
+                if self.distribution is not None:
+                    batch = batch_to_device(batch)
                 y = program(params, state, batch.x)
                 outs.append(y)
                 counts.append(n)
