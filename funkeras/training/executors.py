@@ -14,7 +14,8 @@ and runs blocks as Python loops (`fuses_steps = False`).
 Only `"jit"` runs under a distribution (`funkeras.distribution`): each program
 is compiled once with its shardings, and an output that is fed back to the
 next call (the train state, the metric carry, the batch counter) keeps the
-sharding its argument had, so the second call reuses the first one's program.
+sharding its argument had, so the second call reuses the first one's program;
+the other outputs (logs, predictions) are replicated.
 `"eager"` and `"layerwise"` refuse a distribution: they exist to look at
 concrete values between ops or layers, which a sharded array spread over
 devices does not serve.
@@ -197,7 +198,9 @@ class JitExecutor(Executor):
                     jax.jit(
                         counted,
                         donate_argnums=donate_argnums,
-                        out_shardings=_kept_shardings(fn, args),
+                        out_shardings=_kept_shardings(
+                            fn, args, self.distribution.replicated
+                        ),
                     )
                 )
             return compiled[0](*args)
@@ -210,10 +213,12 @@ def _signature(tree: Any) -> Any:
     return treedef, tuple((tuple(a.shape), a.dtype) for a in leaves)
 
 
-def _kept_shardings(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+def _kept_shardings(
+    fn: Callable[..., Any], args: tuple[Any, ...], replicated: Any
+) -> Any:
     """`out_shardings` for `fn(*args)`: an output with the structure, shapes and
-    dtypes of an argument takes that argument's shardings; the others are left
-    to XLA (None)."""
+    dtypes of an argument takes that argument's shardings; the others (logs,
+    predictions) are replicated, so every process can read them."""
     out = jax.eval_shape(fn, *args)
     signatures = [(_signature(a), a) for a in args if jax.tree.leaves(a)]
 
@@ -222,7 +227,7 @@ def _kept_shardings(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         for arg_sig, arg in signatures:
             if arg_sig == sig:
                 return jax.tree.map(lambda a: a.sharding, arg)
-        return None
+        return replicated
 
     if type(out) is tuple:
         return tuple(match(o) for o in out)

@@ -120,9 +120,10 @@ def step_key(ts: TrainState) -> jax.Array:
 
 
 def default_device() -> Any:
-    """The device steps run on: JAX's configured default, else the first device."""
+    """The device steps run on: JAX's configured default, else this process'
+    first device (in a multi-process run, `jax.devices()[0]` may be another's)."""
     device = jax.config.jax_default_device
-    return device if device is not None else jax.devices()[0]
+    return device if device is not None else jax.local_devices()[0]
 
 
 _SHARDINGS: dict[Any, Any] = {}

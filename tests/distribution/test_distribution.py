@@ -185,3 +185,36 @@ def test_one_device_mesh_trains_like_no_distribution():
     np.testing.assert_allclose(
         sharded.predict(x, verbose=0), plain.predict(x, verbose=0), rtol=1e-6, atol=1e-7
     )
+
+
+@pytest.mark.slow
+def test_two_processes_of_four_devices_match_one_device():
+    # Joined with fk.distribution.initialize over localhost (gloo on CPU); each
+    # process feeds its half of every global batch (see multiprocess_child.py).
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    env["JAX_PLATFORMS"] = "cpu"
+    env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    port = str(_free_port())
+    script = str(HERE / "multiprocess_child.py")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, script, port, str(pid)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for pid in (0, 1)
+    ]
+    outs = []
+    try:
+        for proc in procs:
+            outs.append(proc.communicate(timeout=600))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    for pid, (proc, (out, err)) in enumerate(zip(procs, outs, strict=True)):
+        assert proc.returncode == 0 and f"PROCESS {pid} OK" in out, err[-4000:]
