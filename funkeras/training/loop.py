@@ -387,8 +387,10 @@ class Runner:
                 step = self.train_step(**flags)
 
             # Unfused executors run the step without an outer jit: gather the
-            # batch with one compiled call rather than op by op.
-            gather = _gather if fuse else _jit_gather
+            # batch with one compiled call rather than op by op. (Under a
+            # distribution the step is always jitted, and the gather's batch
+            # split must be traced with it, not cached from another run.)
+            gather = _gather if fuse or self.distribution is not None else _jit_gather
 
             def one(ts: TrainState, data: Any, order: jax.Array) -> Any:
                 batch = gather(data, order, ts.batch, batch_size)
