@@ -225,6 +225,10 @@ class LayoutMap(MutableMapping):
             )
         return matches[0] if matches else None
 
+    def __contains__(self, key: object) -> bool:
+        """Whether `key` is one of the map's keys (not whether it matches one)."""
+        return key in self._layouts
+
     def __delitem__(self, key: str) -> None:
         del self._layouts[key]
 

@@ -119,6 +119,8 @@ def test_names_and_defaults_follow_keras():
         "model",
     )
     assert layout["other/kernel"] is None  # not matched: replicated
+    assert "dense.*kernel" in layout and "dense_1/kernel" not in layout
+    assert list(layout) == ["dense.*kernel", "d/bias"] and len(layout) == 2
     mp = D.ModelParallel(layout_map=layout)
     assert mp.batch_dim_name == "data"  # the mesh's first axis, as Keras
     assert D.distribution() is None
