@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from funkeras.bench import cli, peers, report
+from funkeras.bench import cli, distributed, peers, report
 from funkeras.bench.runner import Result
 from funkeras.bench.workloads import WORKLOADS, get_workload
 
@@ -212,3 +212,17 @@ def test_targets_are_checked_against_the_limits():
     }
     text = report.format_targets(report.evaluate_targets(rows, 32))
     assert "MISSED  tiny: funkeras jit / hand-written jit: 2.00 (target <= 1.5)" in text
+
+
+def test_distributed_bench_on_two_simulated_devices():
+    result = distributed.run_distributed(2, "tiny", rounds=1, steps=2)
+    assert "error" not in result, result
+    assert (result["devices"], result["batch_size"], result["per_device_batch"]) == (
+        2, 32, 16,
+    )
+    assert result["compiles"] == {"funkeras": 1, "hand-written": 1}
+    expected = result["step_ms"]["funkeras"] / result["step_ms"]["hand-written"]
+    assert result["ratio"] == pytest.approx(expected)
+    text = distributed.format_distributed(result)
+    assert "ratio funkeras / hand-written" in text and "2 cpu devices" in text
+    assert cli.build_parser().parse_args(["--distributed"]).distributed == 8

@@ -9,6 +9,8 @@ hand-written `jax.jit` step and to funkeras' jit mode, compile counts and the
 memory held. `--json`, `--csv`, `--markdown` and `--png` write the results;
 `--peers` adds other libraries (each in its own process) and `--sweep` a
 width/depth sweep of MLPs (compile time against step time, eager against jit).
+`--distributed` times the data-parallel step on simulated CPU devices against a
+hand-written `NamedSharding` step, in its own process (`funkeras.bench.distributed`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from funkeras.bench import report
+from funkeras.bench.distributed import format_distributed, run_distributed
 from funkeras.bench.peers import PEERS, format_peers, run_peers
 from funkeras.bench.runner import MODES, run_workload
 from funkeras.bench.sweep import format_sweep, run_sweep
@@ -134,6 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add a width/depth sweep of MLPs (jit against eager)",
     )
+    p.add_argument(
+        "--distributed",
+        nargs="?",
+        const=8,
+        default=None,
+        type=int,
+        metavar="DEVICES",
+        help="also time the DataParallel MLP step on DEVICES simulated CPU devices "
+        "(default 8) against a hand-written NamedSharding jit step",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
 
@@ -223,6 +236,17 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
             "timed alternately in that process)"
         )
         print(format_peers(peers))
+    if args.distributed:
+        dist = run_distributed(
+            args.distributed,
+            "mlp",
+            rounds=repeats or 5,
+            steps=8 if args.quick else 32,
+            log=log,
+        )
+        payload["distributed"] = dist
+        print("\nDistributed (own process, simulated devices)")
+        print(format_distributed(dist))
     payload["environment"]["load_average_end"] = _loadavg()
     payload["environment"]["wall_s"] = round(time.perf_counter() - started, 1)
     print(
@@ -269,6 +293,9 @@ def markdown_report(payload: dict[str, Any]) -> str:
         lines += ["", "Sweep:", "", "```", format_sweep(payload["sweep"]), "```"]
     if payload.get("peers"):
         lines += ["", "Peers:", "", "```", format_peers(payload["peers"]), "```"]
+    if payload.get("distributed"):
+        text = format_distributed(payload["distributed"])
+        lines += ["", "Distributed:", "", "```", text, "```"]
     return "\n".join(lines) + "\n"
 
 

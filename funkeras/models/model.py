@@ -391,7 +391,15 @@ class Model(Trainer, Layer):
         if self._params is not None and self._state is not None:
             return
         graph = self.require_graph("weights")
-        init = jax.jit(lambda k: fn.graph_init(graph, k))
+        dist = self._distribution()
+        if dist is None:
+            init = jax.jit(lambda k: fn.graph_init(graph, k))
+        else:
+            # Under a distribution every weight is made directly in its layout.
+            init = jax.jit(
+                lambda k: fn.graph_init(graph, k),
+                out_shardings=dist.weight_shardings(*self.param_shapes()),
+            )
         params, state = init(jax.random.key(self.seed))
         # A nested model that already holds weights (trained, loaded) keeps
         # them: transfer learning. The pure `init` always starts fresh.

@@ -19,6 +19,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from funkeras import distribution as distribution_lib
 from funkeras import losses as losses_lib
 from funkeras import metrics as metrics_lib
 from funkeras import optimizers as optimizers_lib
@@ -77,6 +78,7 @@ class Trainer:
         steps_per_execution: int = 1,
         execution: str | None = None,
         jit_compile: Any = "auto",
+        distribution: Any = None,
     ) -> None:
         """Configure training: optimizer, loss, metrics and how steps run.
 
@@ -98,6 +100,10 @@ class Trainer:
             execution: `"jit"` (default: the static graph), `"eager"` (op by op:
                 `print`/`breakpoint()` inside layers), or `"layerwise"`.
             jit_compile: Keras' flag; `False` means `execution="eager"`.
+            distribution: A `fk.distribution.DataParallel` or `ModelParallel`
+                for this model; None takes the global one
+                (`fk.distribution.set_distribution`) at this call. Needs
+                `execution="jit"`. Not saved with the model.
 
         Changing `trainable` flags later requires compiling again, as in Keras.
         Compiling again resets the optimizer state.
@@ -124,6 +130,14 @@ class Trainer:
                 f"{owner}: `steps_per_execution` must be a positive int, got "
                 f"{steps_per_execution!r}."
             )
+        if distribution is None:
+            distribution = distribution_lib.distribution()
+        elif not isinstance(distribution, distribution_lib.Distribution):
+            raise TypeError(
+                f"{owner}: `distribution` must be a `fk.distribution.DataParallel` or "
+                f"`ModelParallel`, got {type(distribution).__name__}."
+            )
+        get_executor(execution, distribution)  # refuses eager/layerwise with one
         tx = optimizers_lib.get(optimizer)
         if loss is not None:
             _check_losses(loss)
@@ -136,6 +150,7 @@ class Trainer:
             weighted_metrics=weighted_metrics,
             steps_per_execution=steps_per_execution,
             execution=execution,
+            distribution=distribution,
         )
         self._runner = None
         self.opt_state = None
@@ -319,7 +334,7 @@ class Trainer:
             apply_fn=self.apply,
             objective=objective,
             optimizer=tx,
-            executor=get_executor(cfg["execution"]),
+            executor=get_executor(cfg["execution"], cfg["distribution"]),
             steps_per_execution=cfg["steps_per_execution"],
             penalty_fn=self.penalty if self.has_penalty() else None,
             loss_fn=loss_fn,
@@ -329,15 +344,26 @@ class Trainer:
             graph=graph,
             sparse_check=sparse_check,
             uses_key=self.uses_key,
+            distribution=cfg["distribution"],
         )
+        if cfg["distribution"] is not None:
+            # Weights made before the distribution was known move to their layout.
+            params, state, _ = self._runner.place_weights(self.params, self.state)
+            self.publish(params, state, self.opt_state)
         if self.opt_state is None:
-            self.opt_state = tx.init(self.params)
+            self.opt_state = self._runner.init_optimizer_state(self.params, self.state)
             if self._pending_rate is not None:
                 self.opt_state = optimizers_lib.set_learning_rate(
                     self.opt_state, self._pending_rate
                 )
                 self._pending_rate = None
         return self._runner
+
+    def _distribution(self) -> Any:
+        """The distribution weights are made in: the compile's, else the global."""
+        if self._compile_config is not None:
+            return self._compile_config["distribution"]
+        return distribution_lib.distribution()
 
     def compile_stats(self) -> dict[str, dict[str, Any]]:
         """Per step function: how many times it was compiled (traced) and called."""
@@ -803,12 +829,14 @@ class Trainer:
             return self.make_runner()
         runner = self._plain_runner
         if runner is None:
+            dist = distribution_lib.distribution()
             runner = Runner(
                 apply_fn=self.apply,
                 objective=None,
                 optimizer=None,
-                executor=get_executor("jit"),
+                executor=get_executor("jit", dist),
                 predict_step=self._custom_predict_step(),
+                distribution=dist,
             )
             self._plain_runner = runner
         return runner
@@ -851,16 +879,17 @@ class Trainer:
                 sample_weight=_class_weights(class_weight, batch.y, batch.sample_weight)
             )
         runner = self.make_runner()
-        ts = TrainState.create(
-            copy_tree(self.params),
-            copy_tree(self.state),
-            copy_tree(self.opt_state),
-            runner.init_metrics(),
-            jax.random.key(self.seed),
-            step=self.progress.step,
-            epoch=self.progress.epoch,
-        )
-        ts, logs = runner.train_host_program()(ts, batch)
+        with runner.scope():
+            ts = TrainState.create(
+                copy_tree(self.params),
+                copy_tree(self.state),
+                copy_tree(self.opt_state),
+                runner.init_metrics(),
+                jax.random.key(self.seed),
+                step=self.progress.step,
+                epoch=self.progress.epoch,
+            )
+            ts, logs = runner.train_host_program()(ts, to_device(batch))
         self.publish(ts.params, ts.state, ts.opt_state)
         self.progress.step = int(ts.step)
         return self._result(logs, return_dict)
@@ -876,16 +905,20 @@ class Trainer:
         self._require_compiled("test_on_batch")
         batch = self.make_batch(x, y, sample_weight)
         runner = self.make_runner()
-        _, logs = runner.test_host_program()(
-            self.params, self.state, runner.init_metrics(), batch
-        )
+        with runner.scope():
+            _, logs = runner.test_host_program()(
+                *to_device((self.params, self.state)), runner.init_metrics(),
+                to_device(batch),
+            )
         return self._result(logs, return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
         """Outputs for one batch, as NumPy."""
         x = jax.tree.map(lambda a: as_host_array(a, "x"), x)
         self._build_from_data(x)
-        y = self._predict_runner().predict_host_program()(self.params, self.state, x)
+        runner = self._predict_runner()
+        with runner.scope():
+            y = runner.predict_host_program()(*to_device((self.params, self.state)), x)
         return jax.tree.map(np.asarray, y)
 
 

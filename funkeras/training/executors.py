@@ -10,6 +10,15 @@ An executor has one job: turn a pure function into something to call. A
 graph-walking executor (`"layerwise"`) supplies its own train step through
 `make_train_step`, runs the train programs (`wrap(..., train=True)`) as Python,
 and runs blocks as Python loops (`fuses_steps = False`).
+
+Only `"jit"` runs under a distribution (`funkeras.distribution`): each program
+is compiled once with its shardings, and an output that is fed back to the
+next call (the train state, the metric carry, the batch counter) keeps the
+sharding its argument had, so the second call reuses the first one's program;
+the other outputs (logs, predictions) are replicated.
+`"eager"` and `"layerwise"` refuse a distribution: they exist to look at
+concrete values between ops or layers, which a sharded array spread over
+devices does not serve.
 """
 
 from __future__ import annotations
@@ -162,6 +171,10 @@ class JitExecutor(Executor):
     name = "jit"
     fuses_steps = True
 
+    def __init__(self, distribution: Any = None) -> None:
+        super().__init__()
+        self.distribution = distribution
+
     def wrap(
         self,
         fn: Callable[..., Any],
@@ -171,19 +184,78 @@ class JitExecutor(Executor):
         train: bool = False,
     ) -> Callable[..., Any]:
         del train
-        jitted = jax.jit(self._counted(fn, name), donate_argnums=donate_argnums)
-        return self._timed(jitted, name)
+        counted = self._counted(fn, name)
+        if self.distribution is None:
+            jitted = jax.jit(counted, donate_argnums=donate_argnums)
+            return self._timed(jitted, name)
+        compiled: list[Callable[..., Any]] = []
+
+        def sharded(*args: Any) -> Any:
+            # Built at the first call, when the arguments (placed by the loop)
+            # show the shardings the fed-back outputs must keep.
+            if not compiled:
+                compiled.append(
+                    jax.jit(
+                        counted,
+                        donate_argnums=donate_argnums,
+                        out_shardings=_kept_shardings(
+                            fn, args, self.distribution.replicated
+                        ),
+                    )
+                )
+            return compiled[0](*args)
+
+        return self._timed(sharded, name)
+
+
+def _signature(tree: Any) -> Any:
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple((tuple(a.shape), a.dtype) for a in leaves)
+
+
+def _kept_shardings(
+    fn: Callable[..., Any], args: tuple[Any, ...], replicated: Any
+) -> Any:
+    """`out_shardings` for `fn(*args)`: an output with the structure, shapes and
+    dtypes of an argument takes that argument's shardings; the others (logs,
+    predictions) are replicated, so every process can read them."""
+    out = jax.eval_shape(fn, *args)
+    signatures = [(_signature(a), a) for a in args if jax.tree.leaves(a)]
+
+    def match(value: Any) -> Any:
+        sig = _signature(value)
+        for arg_sig, arg in signatures:
+            if arg_sig == sig:
+                return jax.tree.map(lambda a: a.sharding, arg)
+        return replicated
+
+    if type(out) is tuple:
+        return tuple(match(o) for o in out)
+    return match(out)
 
 
 EXECUTIONS = ("jit", "eager", "layerwise")
 
 
-def get_executor(execution: str) -> Executor:
-    """An executor by name: `"jit"`, `"eager"` or `"layerwise"`."""
+def get_executor(execution: str, distribution: Any = None) -> Executor:
+    """An executor by name: `"jit"`, `"eager"` or `"layerwise"`.
+
+    `distribution` (a `funkeras.distribution` object, or None) runs the programs
+    over its mesh; only `"jit"` takes one.
+    """
     cls = _EXECUTORS.get(execution)
     if cls is None:
         raise ValueError(
             f"compile: `execution` must be one of {list(EXECUTIONS)}, got "
             f"{execution!r}."
         )
-    return cls()
+    if distribution is None:
+        return cls()
+    if cls is not JitExecutor:
+        raise ValueError(
+            f"compile: `execution={execution!r}` runs on one device and cannot take "
+            f"the distribution {type(distribution).__name__}; use `execution='jit'` "
+            "(the default), or call `fk.distribution.set_distribution(None)` before "
+            "`compile` to debug on one device."
+        )
+    return JitExecutor(distribution)

@@ -31,7 +31,15 @@ from funkeras.training.data import ArrayData, IterableData
 from funkeras.training.executors import Executor
 from funkeras.training.host import TrainHost
 from funkeras.training.objective import Objective
-from funkeras.training.state import Batch, TrainState, copy_tree, to_device
+from funkeras.training.state import (
+    Batch,
+    TrainState,
+    batch_to_device,
+    constrain_batch,
+    copy_tree,
+    placement,
+    to_device,
+)
 from funkeras.training.steps import (
     BAD_LABELS,
     NONFINITE,
@@ -72,7 +80,7 @@ def prefetch(batches: Iterator[tuple[Batch, int]], depth: int = 2) -> Iterator[A
     """Copy the next `depth` batches to the device while the current step runs."""
     queue: list[tuple[Batch, int]] = []
     for batch, n in batches:
-        queue.append((to_device(batch), n))
+        queue.append((batch_to_device(batch), n))
         if len(queue) > depth - 1:
             yield queue.pop(0)
     yield from queue
@@ -132,7 +140,8 @@ def _gather(data: Any, order: jax.Array, i: jax.Array, batch_size: int) -> Batch
     def take(tree: Any) -> Any:
         return None if tree is None else jax.tree.map(lambda a: _rows(a, rows), tree)
 
-    return Batch(take(x), take(y), take(sw), mask)
+    # Under a distribution each device gathers only its rows of the batch.
+    return constrain_batch(Batch(take(x), take(y), take(sw), mask))
 
 
 _jit_gather = jax.jit(_gather, static_argnums=3)
@@ -228,6 +237,8 @@ class Runner:
         graph: The model's graph description (for the layerwise executor).
         sparse_check: Optional `check(y) -> bool` flagging out-of-range labels.
         uses_key: Whether `apply` draws random numbers (else no step key).
+        distribution: A `funkeras.distribution` distribution (the executor
+            must be the jit one built with it), or None for one device.
     """
 
     def __init__(
@@ -246,7 +257,10 @@ class Runner:
         graph: Any = None,
         sparse_check: Callable[[Any], jax.Array] | None = None,
         uses_key: bool = True,
+        distribution: Any = None,
     ) -> None:
+        self.distribution = distribution
+        self._weight_layouts: dict[Any, Any] = {}
         self.apply_fn = apply_fn
         self.objective = objective
         self.optimizer = optimizer
@@ -373,8 +387,10 @@ class Runner:
                 step = self.train_step(**flags)
 
             # Unfused executors run the step without an outer jit: gather the
-            # batch with one compiled call rather than op by op.
-            gather = _gather if fuse else _jit_gather
+            # batch with one compiled call rather than op by op. (Under a
+            # distribution the step is always jitted, and the gather's batch
+            # split must be traced with it, not cached from another run.)
+            gather = _gather if fuse or self.distribution is not None else _jit_gather
 
             def one(ts: TrainState, data: Any, order: jax.Array) -> Any:
                 batch = gather(data, order, ts.batch, batch_size)
@@ -501,7 +517,7 @@ class Runner:
         def build() -> Callable[..., Any]:
             def one(params: Any, state: Any, i: Any, x: Any, order: Any) -> Any:
                 rows, _ = _slice_order(order, i, batch_size)
-                xb = jax.tree.map(lambda a: _rows(a, rows), x)
+                xb = constrain_batch(jax.tree.map(lambda a: _rows(a, rows), x))
                 return predict(params, state, xb), i + 1
 
             if k == 1:
@@ -548,23 +564,91 @@ class Runner:
         host.publish(ts.params, ts.state, ts.opt_state)
         return ts.params, ts.state, ts.opt_state
 
-    @staticmethod
     def reread(
-        host: TrainHost, ts: TrainState, published: tuple[Any, Any, Any]
+        self, host: TrainHost, ts: TrainState, published: tuple[Any, Any, Any]
     ) -> TrainState:
         """Pick up weights or optimizer state a callback replaced (copied, as donated)."""
         p, s, o = published
+        if host.params is p and host.state is s and host.opt_state is o:
+            return ts
+        if self.distribution is not None:  # back into their layout first
+            params, state, opt_state = self.place_weights(
+                host.params, host.state, host.opt_state
+            )
+        else:
+            params, state, opt_state = host.params, host.state, host.opt_state
         if host.params is not p:
-            ts = ts._replace(params=copy_tree(host.params))
+            ts = ts._replace(params=copy_tree(params))
         if host.state is not s:
-            ts = ts._replace(state=copy_tree(host.state))
+            ts = ts._replace(state=copy_tree(state))
         if host.opt_state is not o:
-            ts = ts._replace(opt_state=copy_tree(host.opt_state))
+            ts = ts._replace(opt_state=copy_tree(opt_state))
         return ts
+
+    # -- placement over a distribution's mesh ------------------------------------------
+
+    def scope(self) -> Any:
+        """A `with` block placing arrays on this runner's distribution's mesh."""
+        return placement(self.distribution)
+
+    def weight_shardings(self, params: Any, state: Any) -> tuple[Any, Any]:
+        """The distribution's `NamedSharding` per weight (checked once per tree)."""
+        key = (jax.tree.structure(params), jax.tree.structure(state))
+        found = self._weight_layouts.get(key)
+        if found is None:
+            found = self._weight_layouts[key] = self.distribution.weight_shardings(
+                params, state
+            )
+        return found
+
+    def place_weights(self, params: Any, state: Any, opt_state: Any = None) -> Any:
+        """`(params, state, opt_state)` in their layout on the mesh (moved only
+        where they are not there yet); on the default device without one."""
+        if self.distribution is None:
+            return to_device((params, state, opt_state))
+        ps, ss = self.weight_shardings(params, state)
+        os_ = (
+            None if opt_state is None
+            else self.distribution.like_params(opt_state, params, ps)
+        )
+        return jax.device_put((params, state, opt_state), (ps, ss, os_))
+
+    def init_optimizer_state(self, params: Any, state: Any) -> Any:
+        """The optimizer state of `params`, created directly in its layout (a
+        moment mirrors its weight's sharding; counts are replicated)."""
+        if self.distribution is None:
+            return self.optimizer.init(params)
+        params = self.place_weights(params, state)[0]
+        shapes = jax.eval_shape(self.optimizer.init, params)
+        ps = self.weight_shardings(params, state)[0]
+        shardings = self.distribution.like_params(shapes, params, ps)
+        return jax.jit(self.optimizer.init, out_shardings=shardings)(params)
 
     # -- loops --------------------------------------------------------------------
 
     def fit(
+        self, host: TrainHost, data: ArrayData | IterableData, **kwargs: Any
+    ) -> TrainState:
+        """Train from `initial_epoch` to `epochs` (see `_fit`), on the mesh of the
+        runner's distribution if it has one."""
+        if self.distribution is not None and isinstance(data, ArrayData):
+            self._check_array_data("fit")
+            self.distribution.check_batch_size(data.batch_size, "fit")
+        with self.scope():
+            return self._fit(host, data, **kwargs)
+
+    @staticmethod
+    def _check_array_data(what: str) -> None:
+        """Array data is placed whole on every device: one process only."""
+        if jax.process_count() > 1:
+            raise ValueError(
+                f"{what}: in a run of {jax.process_count()} processes, pass each "
+                "process' own part of the data as an iterable of batches (a "
+                "generator or loader; `batch_size` is per process). Arrays are "
+                "placed whole on every device, which holds in one process only."
+            )
+
+    def _fit(
         self,
         host: TrainHost,
         data: ArrayData | IterableData,
@@ -584,10 +668,13 @@ class Runner:
         point a callback sets in `on_train_begin` moves the start (`_resume`).
         """
         # What the steps donate is copied, by one compiled call for all of it.
+        params, state, opt_state = host.params, host.state, host.opt_state
+        if self.distribution is not None:
+            params, state, opt_state = self.place_weights(params, state, opt_state)
         ts = TrainState.create(
-            host.params,
-            host.state,
-            host.opt_state,
+            params,
+            state,
+            opt_state,
             self._metrics0(),
             self._key_data(seed),
             step=host.progress.step,
@@ -680,9 +767,10 @@ class Runner:
             if isinstance(data, ArrayData)
             else None
         )
-        metrics, epoch_arr, batch_arr, run.order = _epoch_inputs(
-            self._metrics0(), epoch, first_batch, order
-        )
+        inputs = _epoch_inputs(self._metrics0(), epoch, first_batch, order)
+        if self.distribution is not None:
+            inputs = to_device(inputs)
+        metrics, epoch_arr, batch_arr, run.order = inputs
         ts = ts._replace(metrics=metrics, epoch=epoch_arr, batch=batch_arr)
         published = self.publish(host, ts)
         run.callbacks.call("on_epoch_begin", epoch, Logs({}))
@@ -816,6 +904,17 @@ class Runner:
         return self.reread(host, ts, published)
 
     def evaluate(
+        self, host: TrainHost, data: ArrayData | IterableData, **kwargs: Any
+    ) -> dict[str, float]:
+        """Run the test step over `data`; return the final logs as floats (see
+        `_evaluate`), on the mesh of the runner's distribution if it has one."""
+        if self.distribution is not None and isinstance(data, ArrayData):
+            self._check_array_data("evaluate")
+            self.distribution.check_batch_size(data.batch_size, "evaluate")
+        with self.scope():
+            return self._evaluate(host, data, **kwargs)
+
+    def _evaluate(
         self,
         host: TrainHost,
         data: ArrayData | IterableData,
@@ -823,8 +922,7 @@ class Runner:
         steps: int | None,
         callbacks: CallbackList,
     ) -> dict[str, float]:
-        """Run the test step over `data`; return the final logs as floats."""
-        params, state = to_device((host.params, host.state))
+        params, state, _ = self.place_weights(host.params, host.state)
         metrics = self.init_metrics()
         logs: dict[str, Any] | None = None
         callbacks.call("on_test_begin", Logs({}))
@@ -848,6 +946,8 @@ class Runner:
             for b, (batch, _n) in enumerate(data.batches()):
                 if hooks:
                     callbacks.call("on_test_batch_begin", b, Logs({}))
+                if self.distribution is not None:
+                    batch = batch_to_device(batch)
                 metrics, logs = program(params, state, metrics, batch)
                 if hooks:
                     callbacks.call("on_test_batch_end", b, Logs(logs))
@@ -857,7 +957,15 @@ class Runner:
         callbacks.call("on_test_end", out)
         return out
 
-    def predict(
+    def predict(self, host: TrainHost, x: Any, **kwargs: Any) -> Any:
+        """Outputs for every row of `x` (NumPy), in order (see `_predict`), on
+        the mesh of the runner's distribution if it has one."""
+        if self.distribution is not None and not kwargs.get("iterable"):
+            self._check_array_data("predict")
+        with self.scope():
+            return self._predict(host, x, **kwargs)
+
+    def _predict(
         self,
         host: TrainHost,
         x: Any,
@@ -867,8 +975,7 @@ class Runner:
         callbacks: CallbackList,
         iterable: bool,
     ) -> Any:
-        """Outputs for every row of `x` (NumPy), in order."""
-        params, state = to_device((host.params, host.state))
+        params, state, _ = self.place_weights(host.params, host.state)
         outs: list[Any] = []
         callbacks.call("on_predict_begin", Logs({}))
         begin_hooks = callbacks.has("on_predict_batch_begin")
@@ -877,6 +984,10 @@ class Runner:
             data = ArrayData(x, None, None, batch_size)
             # Fewer rows than a batch: one batch of exactly those rows (as Keras).
             batch_size = data.batch_size = min(batch_size, data.n)
+            if self.distribution is not None:
+                # Rounded up to split evenly: the extra rows are padding, cut below.
+                shards = self.distribution.batch_shards
+                batch_size = data.batch_size = -(-batch_size // shards) * shards
             n_steps = data.steps(steps)
             per_call = self.steps_per_call
             order = to_device(data.order(0, 0, False, n_steps, per_call))
@@ -900,6 +1011,8 @@ class Runner:
             for b, (batch, n) in enumerate(source.batches()):
                 if begin_hooks:
                     callbacks.call("on_predict_batch_begin", b, Logs({}))
+                if self.distribution is not None:
+                    batch = batch_to_device(batch)
                 y = program(params, state, batch.x)
                 outs.append(y)
                 counts.append(n)

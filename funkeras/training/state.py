@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from funkeras.typing import Params, PRNGKey, State
 
-__all__ = ["TrainState", "Batch", "copy_tree", "to_device", "default_device", "step_key"]
+__all__ = [
+    "TrainState",
+    "Batch",
+    "copy_tree",
+    "to_device",
+    "default_device",
+    "step_key",
+    "placement",
+    "active_distribution",
+    "batch_to_device",
+    "constrain_batch",
+]
 
 
 class TrainState(NamedTuple):
@@ -62,6 +76,8 @@ class TrainState(NamedTuple):
             key = jax.random.key_data(key)
         tree = to_device((params, state, opt_state, metrics))
         tree, key, counters = _start_arrays(tree, key, step, epoch)
+        if _ACTIVE[0] is not None:  # counters made in the program: on the mesh too
+            key, counters = to_device((key, counters))
         params, state, opt_state, metrics = tree
         return cls(params, state, opt_state, metrics, key, *counters, callbacks={})
 
@@ -104,12 +120,43 @@ def step_key(ts: TrainState) -> jax.Array:
 
 
 def default_device() -> Any:
-    """The device steps run on: JAX's configured default, else the first device."""
+    """The device steps run on: JAX's configured default, else this process'
+    first device (in a multi-process run, `jax.devices()[0]` may be another's)."""
     device = jax.config.jax_default_device
-    return device if device is not None else jax.devices()[0]
+    return device if device is not None else jax.local_devices()[0]
 
 
 _SHARDINGS: dict[Any, Any] = {}
+_ACTIVE: list[Any] = [None]
+
+
+@contextlib.contextmanager
+def placement(distribution: Any) -> Iterator[None]:
+    """Place arrays on `distribution`'s mesh inside the block (None: one device).
+
+    The loop enters it around `fit`, `evaluate` and `predict` of a runner that
+    has a distribution (`funkeras.distribution`): `to_device` then replicates
+    over the mesh, `batch_to_device` splits batches along the batch axis, and
+    `constrain_batch` does the same inside a compiled step.
+    """
+    previous = _ACTIVE[0]
+    _ACTIVE[0] = distribution
+    try:
+        yield
+    finally:
+        _ACTIVE[0] = previous
+
+
+def active_distribution() -> Any:
+    """The distribution of the enclosing `placement` block, or None."""
+    return _ACTIVE[0]
+
+
+def _on_mesh(a: Any, mesh: Any) -> bool:
+    sharding = getattr(a, "sharding", None)
+    return (
+        isinstance(sharding, jax.sharding.NamedSharding) and sharding.mesh == mesh
+    )
 
 
 @jax.jit
@@ -125,19 +172,27 @@ def to_device(tree: Any, *, copy: bool = False) -> Any:
     once, whatever produced its inputs. Leaves already there move nothing; with
     `copy`, they are copied by one compiled call rather than one transfer each.
     """
-    device = default_device()
-    sharding = _SHARDINGS.get(device)
-    if sharding is None:
-        sharding = _SHARDINGS[device] = jax.sharding.SingleDeviceSharding(device)
+    dist = _ACTIVE[0]
+    if dist is None:
+        device = default_device()
+        sharding = _SHARDINGS.get(device)
+        if sharding is None:
+            sharding = _SHARDINGS[device] = jax.sharding.SingleDeviceSharding(device)
+        target: Any = device
+    else:
+        # Under a distribution: anything already on the mesh (weights in their
+        # layout, split batches) stays; the rest is replicated over the mesh.
+        sharding = target = dist.replicated
     leaves, treedef = jax.tree.flatten(tree)
     placed = [
-        isinstance(a, jax.Array) and a.committed and a.sharding == sharding
+        isinstance(a, jax.Array) and a.committed
+        and (a.sharding == sharding if dist is None else _on_mesh(a, dist.mesh))
         and not jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key)
         for a in leaves
     ]
     moving = [a for a, ok in zip(leaves, placed, strict=True) if not ok]
     if moving:
-        moved = iter(jax.device_put(moving, device))
+        moved = iter(jax.device_put(moving, target))
         leaves = [a if ok else next(moved) for a, ok in zip(leaves, placed, strict=True)]
     if copy:
         arrays = [a for a in leaves if isinstance(a, jax.Array)]
@@ -151,3 +206,24 @@ def to_device(tree: Any, *, copy: bool = False) -> Any:
 def copy_tree(tree: Any) -> Any:
     """A committed copy of every array leaf (what `fit` donates must not alias)."""
     return to_device(tree, copy=True)
+
+
+def batch_to_device(batch: Any) -> Any:
+    """A host batch on the device(s): split along the batch axis under a
+    distribution (each process passing its own rows), else as `to_device`."""
+    dist = _ACTIVE[0]
+    if dist is None:
+        return to_device(batch)
+    leaves = jax.tree.leaves(batch)
+    if leaves:
+        dist.check_batch_size(int(np.shape(leaves[0])[0]), "fit/evaluate/predict")
+    return dist.distribute_batch(batch)
+
+
+def constrain_batch(batch: Any) -> Any:
+    """Inside a compiled step: split `batch` along the batch axis of the active
+    distribution (no-op without one), so each device computes its rows."""
+    dist = _ACTIVE[0]
+    if dist is None:
+        return batch
+    return jax.lax.with_sharding_constraint(batch, dist.data_sharding)
