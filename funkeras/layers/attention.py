@@ -57,7 +57,7 @@ def _large_negative(dtype: Any) -> float:
     return -3e4 if jnp.dtype(dtype) == jnp.float16 else -1e9
 
 
-def masked_softmax(scores: Array, mask: Array | None, axes: Sequence[int]) -> Array:
+def _masked_softmax(scores: Array, mask: Array | None, axes: Sequence[int]) -> Array:
     """Keras' `Softmax(axis=axes)(scores, mask=mask)`: masked positions get no
     weight, and a row with every position masked is all zeros."""
     if mask is not None:
@@ -82,7 +82,7 @@ def _dropout(x: Array, rate: float, key: PRNGKey | None, owner: Any) -> Array:
     return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
 
 
-def causal_mask(q_len: Any, k_len: Any) -> Array:
+def _causal_mask(q_len: Any, k_len: Any) -> Array:
     """`(1, T, S)` booleans, True where query position i may see key position j <= i."""
     rows = jnp.arange(q_len)[:, None]
     cols = jnp.arange(k_len)[None, :]
@@ -119,7 +119,7 @@ def _combine_masks(
     if key_mask is not None:
         auto = both(auto, jnp.asarray(key_mask).astype(bool)[..., None, :])
     if use_causal_mask:
-        auto = both(auto, causal_mask(q_len, k_len))
+        auto = both(auto, _causal_mask(q_len, k_len))
     if sliding_window is not None:
         auto = both(auto, _window_mask(q_len, k_len, sliding_window))
     if attention_mask is not None:
@@ -722,14 +722,14 @@ class MultiHeadAttention(Layer):
             )
             return out, None
         if causal_only:
-            am = causal_mask(q.shape[1], v.shape[1])
+            am = _causal_mask(q.shape[1], v.shape[1])
         dot, combine, scores_rank = _attention_equations(rank, axes)
         q = q * jnp.asarray(scale, q.dtype)
         scores = jnp.einsum(dot, k, q)
         if am is not None:
             am = _expand_mask(am, scores.ndim, len(axes))
         norm = tuple(range(scores_rank - len(axes), scores_rank))
-        scores = masked_softmax(scores, am, norm)
+        scores = _masked_softmax(scores, am, norm)
         dropped = scores
         if self.dropout > 0.0 and training:
             dropped = _dropout(scores, self.dropout, key, self)
@@ -996,12 +996,12 @@ class GroupedQueryAttention(Layer):
             repeats = self.num_query_heads // self.num_key_value_heads
             k, v = jnp.repeat(k, repeats, axis=2), jnp.repeat(v, repeats, axis=2)
             if causal_only:
-                am = causal_mask(q_len, k_len)
+                am = _causal_mask(q_len, k_len)
             q = q * jnp.asarray(scale, q.dtype)
             scores = jnp.einsum("bquh,bkuh->buqk", q, k)
             if am is not None:
                 am = _expand_mask(am, scores.ndim, 1)
-            scores = masked_softmax(scores, am, (-1,))
+            scores = _masked_softmax(scores, am, (-1,))
             dropped = scores
             if self.dropout > 0.0 and training:
                 dropped = _dropout(scores, self.dropout, key, self)
@@ -1151,7 +1151,7 @@ class _ScoreAttention(Layer):
         scores = self._scores(params, q, k)
         scores_mask = None if v_mask is None else jnp.asarray(v_mask).astype(bool)
         if use_causal_mask:
-            causal = causal_mask(scores.shape[-2], scores.shape[-1])
+            causal = _causal_mask(scores.shape[-2], scores.shape[-1])
             scores_mask = (
                 causal if scores_mask is None else (scores_mask[..., None, :] & causal)
             )

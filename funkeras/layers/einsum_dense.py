@@ -146,7 +146,7 @@ def analyze_einsum(
     return tuple(kernel), bias, tuple(out), input_axes, output_axes
 
 
-def draw_kernel(
+def _draw_kernel(
     init: Any,
     key: PRNGKey,
     shape: Sequence[int],
@@ -263,7 +263,7 @@ class EinsumDense(Layer):
         )
         kernel_key, bias_key = jax.random.split(key)
         params = {
-            "kernel": draw_kernel(
+            "kernel": _draw_kernel(
                 initializers.get(self.kernel_initializer),
                 kernel_key,
                 kernel_shape,
