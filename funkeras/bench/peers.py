@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from funkeras.bench import workloads_transformer
 from funkeras.bench.handwritten import HandWritten
 from funkeras.bench.runner import plan_epochs
 from funkeras.bench.workloads import get_workload
@@ -85,6 +86,8 @@ def _keras(workload: Any, x: np.ndarray, y: np.ndarray, batch: int, eager: bool)
             + [L.Dense(sizes[-1])]
         )
     model = keras.Sequential(layers)
+    if workload.name == "transformer":
+        model = workloads_transformer.keras_model()
     opt = (
         keras.optimizers.SGD(workload.learning_rate)
         if workload.optimizer == "sgd"
