@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import funkeras as fk
@@ -43,7 +42,14 @@ SMOKE_LOSS_BELOW = 1.2
 def sentence(rng: np.random.Generator) -> str:
     pick = lambda words: words[rng.integers(len(words))]  # noqa: E731
     return " ".join(
-        [pick(DETERMINERS), pick(NOUNS), pick(VERBS), pick(DETERMINERS), pick(NOUNS), "."]
+        [
+            pick(DETERMINERS),
+            pick(NOUNS),
+            pick(VERBS),
+            pick(DETERMINERS),
+            pick(NOUNS),
+            ".",
+        ]
     )
 
 
