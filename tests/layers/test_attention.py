@@ -611,3 +611,23 @@ def test_symbolic_calls_give_keras_shapes():
     assert out.shape == (None, 4, 9) and scores.shape == (None, 3, 4, 5)
     out, scores = Attention()([q, fk.Input(shape=(5, 6))], return_attention_scores=True)
     assert out.shape == (None, 4, 6) and scores.shape == (None, 4, 5)
+
+
+def test_regularizers_reach_every_projection():
+    q = rand(2, 3, 4)
+    layer = MultiHeadAttention(2, 2, kernel_regularizer="l2", bias_regularizer="l1")
+    layer(q, q)
+    params, _ = layer.concrete_weights()
+    assert layer.has_penalty()
+    want = sum(
+        0.01 * np.sum(np.square(params[n]["kernel"]))
+        + 0.01 * np.sum(np.abs(params[n]["bias"]))
+        for n in ("query", "key", "value", "attention_output")
+    )
+    np.testing.assert_allclose(layer.penalty(params), want, rtol=1e-6)
+    dense = EinsumDense("ab,bc->ac", 3, bias_axes="c", kernel_regularizer="l2")
+    dense(rand(2, 4))
+    p, _ = dense.concrete_weights()
+    np.testing.assert_allclose(
+        dense.penalty(p), 0.01 * np.sum(np.square(p["kernel"])), rtol=1e-6
+    )
