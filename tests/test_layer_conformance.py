@@ -168,7 +168,8 @@ TABLE: dict[str, Row] = {
         {"query": (4, 6), "value": (4, 6), "key": (4, 3)},
     ),
     "group_query_attention": Row(
-        lambda d: GroupQueryAttention(3, 4, 2, dtype=d), {"query": (4, 6), "value": (5, 6)}
+        lambda d: GroupQueryAttention(3, 4, 2, dtype=d),
+        {"query": (4, 6), "value": (5, 6)},
     ),
     "attention_concat": Row(
         lambda d: Attention(use_scale=True, score_mode="concat", dtype=d), _two((4, 3))

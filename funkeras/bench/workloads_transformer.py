@@ -79,6 +79,7 @@ def make_data(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_model() -> Any:
+    """The funkeras model (seed 0): logits `(batch, SEQ, VOCAB)` from tokens."""
     tokens = fk.Input(shape=(SEQ,), dtype="int32")
     h = PositionEmbedding(SEQ)(Embedding(VOCAB, WIDTH)(tokens))
     for _ in range(BLOCKS):
@@ -93,6 +94,7 @@ def build_model() -> Any:
 
 
 def init_params(key: jax.Array) -> dict[str, Any]:
+    """The hand-written twin's params (Keras' initializers and einsum fans)."""
     keys = iter(jax.random.split(key, 3 + 6 * BLOCKS))
     hd = WIDTH // HEADS
 
@@ -137,6 +139,7 @@ def _layer_norm(x: jax.Array, g: jax.Array, b: jax.Array) -> jax.Array:
 
 
 def apply(params: dict[str, Any], x: jax.Array) -> jax.Array:
+    """The hand-written twin: the same network, `jax.nn.dot_product_attention`."""
     h = jnp.take(params["tok"], x, axis=0) + params["pos"][: x.shape[1]]
     scale = 1.0 / (WIDTH // HEADS) ** 0.5
     for p in params["blocks"]:
