@@ -190,7 +190,7 @@ def _dot_product_attention(
     )
 
 
-def _flat_masks(layer: Any, x: Any, sequence_mask: Any) -> tuple[Any, Any, Any]:
+def _flat_masks(x: Any, sequence_mask: Any) -> tuple[Any, Any, Any]:
     """`(query_mask, value_mask, key_mask)` from explicit masks or sequence masks."""
     seq = sequence_mask if isinstance(sequence_mask, dict) else {}
     found = []
@@ -201,7 +201,6 @@ def _flat_masks(layer: Any, x: Any, sequence_mask: Any) -> tuple[Any, Any, Any]:
         found.append(m)
     if x.get("key") is None:
         found[2] = None  # Keras ignores a key mask when key is value
-    del layer
     return found[0], found[1], found[2]
 
 
@@ -656,7 +655,7 @@ class MultiHeadAttention(Layer):
         )
         given_key = x.get("key")
         key_in = value if given_key is None else autocast(given_key, self.dtype)
-        qm, vm, km = _flat_masks(self, x, sequence_mask)
+        qm, vm, km = _flat_masks(x, sequence_mask)
         am = x.get("attention_mask")
         spec = {
             n: None if t is None else jax.ShapeDtypeStruct(t.shape[1:], t.dtype)
@@ -956,7 +955,7 @@ class GroupedQueryAttention(Layer):
         )
         given_key = x.get("key")
         key_in = value if given_key is None else autocast(given_key, self.dtype)
-        qm, vm, km = _flat_masks(self, x, sequence_mask)
+        qm, vm, km = _flat_masks(x, sequence_mask)
         am = x.get("attention_mask")
         q_len, k_len = query.shape[1], value.shape[1]
         causal_only = (
