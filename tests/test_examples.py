@@ -120,3 +120,10 @@ def test_accelerators():
             result["platform"] == "gpu" and "cuda" in run["params_on"].lower()
         )
     assert result["eager_over_jit"] > 1  # op-by-op dispatch costs more than one program
+
+
+def test_transformer_lm(capsys):
+    result = run_example("transformer_lm")
+    assert result["loss"] < result["target"]  # the example's stated smoke target
+    assert len(result["sample"]) == 80
+    assert "target: below" in capsys.readouterr().out

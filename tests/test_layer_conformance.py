@@ -19,9 +19,16 @@ import jax.numpy as jnp
 import pytest
 
 import funkeras.layers
+from funkeras.layers.attention import (
+    AdditiveAttention,
+    Attention,
+    GroupQueryAttention,
+    MultiHeadAttention,
+)
 from funkeras.layers.base import InputLayer, Layer
 from funkeras.layers.convolutional import Conv1D, Conv2D
 from funkeras.layers.core import Activation, Dense, Embedding, Identity
+from funkeras.layers.einsum_dense import EinsumDense
 from funkeras.layers.merging import (
     Add,
     Average,
@@ -148,6 +155,28 @@ TABLE: dict[str, Row] = {
     "concatenate_three_axis_minus2": Row(
         lambda d: Concatenate(axis=-2, dtype=d), [(1, 2), (2, 2), (3, 2)]
     ),
+    # attention
+    "einsum_dense": Row(
+        lambda d: EinsumDense("abc,cde->abde", (None, 2, 3), bias_axes="de", dtype=d),
+        (4, 5),
+    ),
+    "multi_head_attention": Row(
+        lambda d: MultiHeadAttention(2, 3, dtype=d), {"query": (4, 6), "value": (5, 6)}
+    ),
+    "multi_head_attention_dropout": Row(
+        lambda d: MultiHeadAttention(2, 3, value_dim=2, dropout=0.2, dtype=d),
+        {"query": (4, 6), "value": (4, 6), "key": (4, 3)},
+    ),
+    "group_query_attention": Row(
+        lambda d: GroupQueryAttention(3, 4, 2, dtype=d),
+        {"query": (4, 6), "value": (5, 6)},
+    ),
+    "attention_concat": Row(
+        lambda d: Attention(use_scale=True, score_mode="concat", dtype=d), _two((4, 3))
+    ),
+    "additive_attention_dropout": Row(
+        lambda d: AdditiveAttention(dropout=0.3, dtype=d), [(4, 3), (5, 3)]
+    ),
 }
 
 DTYPES = ("float32", "bfloat16")
@@ -155,6 +184,8 @@ DTYPES = ("float32", "bfloat16")
 
 def _spec(row: Row, layer_dtype: str) -> Any:
     dtype = row.dtype or layer_dtype
+    if isinstance(row.spec, dict):
+        return {k: jax.ShapeDtypeStruct(s, dtype) for k, s in row.spec.items()}
     if isinstance(row.spec, list):
         return [jax.ShapeDtypeStruct(s, dtype) for s in row.spec]
     return jax.ShapeDtypeStruct(row.spec, dtype)

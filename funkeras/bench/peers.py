@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from funkeras.bench import workloads_transformer
 from funkeras.bench.handwritten import HandWritten
 from funkeras.bench.runner import plan_epochs
 from funkeras.bench.workloads import get_workload
@@ -77,6 +78,8 @@ def _keras(workload: Any, x: np.ndarray, y: np.ndarray, batch: int, eager: bool)
             L.Flatten(),
             L.Dense(10),
         ]
+    elif workload.name == "transformer":
+        layers = None  # a functional model (workloads_transformer.keras_model)
     else:
         sizes = workload.layers
         layers = (
@@ -84,7 +87,10 @@ def _keras(workload: Any, x: np.ndarray, y: np.ndarray, batch: int, eager: bool)
             + [L.Dense(n, activation="relu") for n in sizes[1:-1]]
             + [L.Dense(sizes[-1])]
         )
-    model = keras.Sequential(layers)
+    if layers is None:
+        model = workloads_transformer.keras_model()
+    else:
+        model = keras.Sequential(layers)
     opt = (
         keras.optimizers.SGD(workload.learning_rate)
         if workload.optimizer == "sgd"

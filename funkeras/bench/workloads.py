@@ -30,6 +30,7 @@ import optax
 
 import funkeras as fk
 from funkeras import optimizers
+from funkeras.bench import workloads_transformer
 from funkeras.layers import Conv2D, Dense, Flatten, MaxPooling2D
 from funkeras.losses import SparseCategoricalCrossentropy
 
@@ -318,6 +319,9 @@ WORKLOADS: dict[str, Workload] = {
         title="tiny MLP 16-32-1, batch 32, Adam (dispatch-bound)",
     ),
 }
+
+
+WORKLOADS["transformer"] = Workload(**workloads_transformer.WORKLOAD_ARGS)
 
 
 def get_workload(name: str) -> Workload:

@@ -1,8 +1,15 @@
 """Layers: hyperparameters plus pure `init` and `apply` (see `base.Layer`)."""
 
+from funkeras.layers.attention import (
+    AdditiveAttention,
+    Attention,
+    GroupQueryAttention,
+    MultiHeadAttention,
+)
 from funkeras.layers.base import InputLayer, Layer
 from funkeras.layers.convolutional import Conv1D, Conv2D
 from funkeras.layers.core import Activation, Dense, Embedding, Identity
+from funkeras.layers.einsum_dense import EinsumDense
 from funkeras.layers.merging import (
     Add,
     Average,
@@ -74,4 +81,9 @@ __all__ = [
     "maximum",
     "minimum",
     "concatenate",
+    "EinsumDense",
+    "MultiHeadAttention",
+    "GroupQueryAttention",
+    "Attention",
+    "AdditiveAttention",
 ]

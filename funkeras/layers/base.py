@@ -218,6 +218,13 @@ class Layer:
     # pooling consume it.
     consumes_sequence_mask: ClassVar[bool] = False
 
+    # Keras' order of the layer's weight names (params keys) where it is not
+    # the default (Keras' usual kernel, bias, ... order, then alphabetical):
+    # MultiHeadAttention's sublayers go query, key, value, attention_output.
+    # `get_weights`/`set_weights` follow it (jit sorts dict keys, so the order
+    # comes from the layer).
+    weight_order: ClassVar[tuple[str, ...]] = ()
+
     def __init__(
         self,
         *,

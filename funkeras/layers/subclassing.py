@@ -695,7 +695,9 @@ def ordered_names(layer: Any, tree: dict) -> list[str]:
     """`tree`'s keys in Keras' order for `layer`: its variables in creation
     order, then its sublayers in attribute order (jit sorts dict keys, so the
     order comes from the layer, not the dict)."""
-    names = [n for n in variables_of(layer) if n in tree]
+    names = [] if layer is None else [n for n in variables_of(layer) if n in tree]
+    order = getattr(layer, "weight_order", ())
+    names += [n for n in order if n in tree and n not in names]
     if is_layer(layer) and hasattr(layer, "call"):
         names += [n for n in layer.__dict__.get("_fk_sublayers", {}) if n in tree]
     rank = {n: i for i, n in enumerate(KERAS_WEIGHT_ORDER)}

@@ -691,6 +691,8 @@ def _leaf_paths(layer: Any, tree: dict[str, Any]) -> list[tuple[str, ...]]:
     order for a Keras-style layer), then its sublayers' (attribute order)."""
     keras_style = sc.is_keras_style(layer, Layer.call)
     names = sc.ordered_names(layer, tree) if keras_style else _ordered(tree)
+    first = [n for n in getattr(layer, "weight_order", ()) if n in tree]
+    names = first + [n for n in names if n not in first]
     out = [(n,) for n in names if not isinstance(tree[n], dict)]
     for n in names:
         if isinstance(tree[n], dict):
