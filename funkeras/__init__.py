@@ -8,6 +8,7 @@ through Keras' `compile`/`fit`/`evaluate`/`predict`.
 from funkeras import (
     activations,
     callbacks,
+    constraints,
     errors,
     initializers,
     inspect,
@@ -36,6 +37,7 @@ __all__ = [
     "load_model",
     "activations",
     "callbacks",
+    "constraints",
     "errors",
     "initializers",
     "inspect",

@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.core import Var
 
-from funkeras import initializers, regularizers
+from funkeras import constraints, initializers, regularizers
 from funkeras._validation import normalize_dtype, shape_str, to_snake_case
 from funkeras.random import next_seed
 
@@ -199,6 +199,7 @@ class Variable:
         initializer: Any,
         trainable: bool,
         regularizer: Any = None,
+        constraint: Any = None,
     ) -> None:
         self.owner = owner
         self.name = name
@@ -206,7 +207,11 @@ class Variable:
         self.dtype = dtype
         self.initializer = initializers.get(initializer)
         self.trainable = trainable
-        self.regularizer = None if regularizer is None else regularizers.get(regularizer)
+        self.regularizer = (
+            None if regularizer is None else regularizers.get(regularizer)
+        )
+        # Applied to the weight after each optimizer update (Keras' semantics).
+        self.constraint = constraints.get(constraint)
 
     @property
     def path(self) -> str:
@@ -342,12 +347,6 @@ def add_variable(
 ) -> Variable:
     """Record a new variable on `owner` (Keras' `add_weight` / `add_variable`)."""
     label = f"{type(owner).__name__}(name={getattr(owner, 'name', None)!r})"
-    if constraint is not None:
-        raise ValueError(
-            f"{label}.add_weight: `constraint` is not supported for weights made "
-            "with `add_weight` (the optimizer update is not followed by a "
-            "projection here); apply it in `call` to the weight you read instead."
-        )
     shape = () if shape is None else tuple(shape)
     for d in shape:
         if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 0:
@@ -379,7 +378,7 @@ def add_variable(
             "names are the keys of the layer's params and must be unique."
         )
     var = Variable(owner, name, tuple(int(d) for d in shape), dtype, initializer,
-                   bool(trainable), regularizer)
+                   bool(trainable), regularizer, constraint)
     variables[name] = var
     return var
 

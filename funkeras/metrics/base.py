@@ -16,9 +16,9 @@ import jax
 import jax.numpy as jnp
 
 from funkeras import losses
-from funkeras.layers import subclassing as sc
 from funkeras._catalogue import Catalogue
 from funkeras._validation import normalize_dtype, shape_str, to_snake_case
+from funkeras.layers import subclassing as sc
 from funkeras.losses.base import div_no_nan, per_sample
 from funkeras.typing import Array, ArrayLike
 

@@ -60,6 +60,9 @@ __all__ = [
     "keras_test_step",
     "keras_predict_step",
     "stateless_apply",
+    "get_path",
+    "put_path",
+    "tracked_metrics",
 ]
 
 
@@ -166,20 +169,27 @@ def is_keras_step(method: Callable[..., Any], funkeras_arity: int) -> bool:
 # ----------------------------------------------------------------------------
 
 
-def _get(tree: Any, path: tuple[str, ...]) -> Any:
+def get_path(tree: Any, path: tuple[str, ...]) -> Any:
+    """`tree[path[0]][path[1]]...`."""
     for k in path:
         tree = tree[k]
     return tree
 
 
-def _skeleton(tree: Any) -> Any:
-    return {k: _skeleton(v) for k, v in tree.items()} if isinstance(tree, dict) else None
-
-
-def _put(tree: dict, path: tuple[str, ...], value: Any) -> None:
+def put_path(tree: dict, path: tuple[str, ...], value: Any) -> None:
+    """Set `tree[path[0]]...[path[-1]] = value` (the dicts on the way exist)."""
     for k in path[:-1]:
         tree = tree[k]
     tree[path[-1]] = value
+
+
+_get, _put = get_path, put_path
+
+
+def _skeleton(tree: Any) -> Any:
+    if not isinstance(tree, dict):
+        return None
+    return {k: _skeleton(v) for k, v in tree.items()}
 
 
 def _value(v: Any) -> Any:
@@ -231,7 +241,9 @@ class VariableLayout:
 
     def check(self, owner: str, what: str, values: Any, slots: list[Any]) -> None:
         if not isinstance(values, list | tuple) or len(values) != len(slots):
-            got = len(values) if isinstance(values, list | tuple) else type(values).__name__
+            got: Any = type(values).__name__
+            if isinstance(values, list | tuple):
+                got = len(values)
             raise ValueError(
                 f"{owner}: `{what}` must be a list of {len(slots)} arrays in the "
                 f"order of `model.{what}`, got {got}."
@@ -502,7 +514,9 @@ def keras_train_step(step: Callable[..., Any], layout: VariableLayout,
     return train_step
 
 
-def keras_test_step(step: Callable[..., Any], layout: VariableLayout) -> Callable[..., Any]:
+def keras_test_step(
+    step: Callable[..., Any], layout: VariableLayout
+) -> Callable[..., Any]:
     """`(params, state, metrics, batch) -> (metrics, logs)` running Keras'
     `test_step(state, data)`, `step`."""
 
@@ -522,7 +536,9 @@ def keras_test_step(step: Callable[..., Any], layout: VariableLayout) -> Callabl
     return test_step
 
 
-def keras_predict_step(step: Callable[..., Any], layout: VariableLayout) -> Callable[..., Any]:
+def keras_predict_step(
+    step: Callable[..., Any], layout: VariableLayout
+) -> Callable[..., Any]:
     """`(params, state, x) -> y` running Keras' `predict_step(state, data)`,
     which returns `(y_pred, non_trainable_variables)` (or just `y_pred`)."""
 

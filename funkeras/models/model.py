@@ -480,6 +480,29 @@ class Model(Trainer, Layer):
         walk(graph, params, state, (), self.trainable)
         return out
 
+    def weight_constraints(self) -> dict[tuple[str, ...], Callable[[Any], Any]]:
+        """The constraint of every constrained weight, by its path in `params`
+        (`add_weight(constraint=...)` of Keras-style layers)."""
+        graph = self.require_graph("weights")
+        params = self.param_shapes()[0]
+        out: dict[tuple[str, ...], Callable[[Any], Any]] = {}
+
+        def walk(g: Graph, p: Params, prefix: tuple[str, ...]) -> None:
+            for layer in g.layers:
+                sub = getattr(layer, "graph", None)
+                lp = p[layer.name]
+                if sub is not None:
+                    walk(sub, lp, (*prefix, layer.name))
+                    continue
+                owner = layer.model if isinstance(layer, SubclassedCall) else layer
+                for n in _leaf_paths(owner, lp):
+                    found = _constraint_of(owner, n)
+                    if found is not None:
+                        out[(*prefix, layer.name, *n)] = found
+
+        walk(graph, params, ())
+        return out
+
     @staticmethod
     def _get_path(tree: Any, path: tuple[str, ...]) -> Any:
         for k in path:
@@ -688,6 +711,18 @@ def _leaf_paths(layer: Any, tree: dict[str, Any]) -> list[tuple[str, ...]]:
             sub = sc.sublayer(layer, n) if keras_style else None
             out += [(n, *p) for p in _leaf_paths(sub, tree[n])]
     return out
+
+
+def _constraint_of(owner: Any, path: tuple[str, ...]) -> Any:
+    """The constraint of the `add_weight` variable at `path` under `owner`."""
+    for k in path[:-1]:
+        owner = sc.sublayer(owner, k) if sc.is_keras_style(owner, Layer.call) else None
+        if owner is None:
+            return None
+    if not sc.is_keras_style(owner, Layer.call):
+        return None
+    var = sc.variables_of(owner).get(path[-1])
+    return None if var is None else var.constraint
 
 
 def _as_spec(shape: Any) -> InputSpec:

@@ -294,6 +294,12 @@ class Trainer:
             tx = optax.multi_transform(
                 {"train": tx, "freeze": optax.set_to_zero()}, labels
             )
+        constraints = {
+            path: c for path, c in self.weight_constraints().items()
+            if keras_jax.get_path(mask, path)
+        }
+        if constraints:
+            tx = _constrained(tx, constraints)
         loss_fn = None
         if type(self).compute_loss is not Trainer.compute_loss:
 
@@ -598,8 +604,8 @@ class Trainer:
         training = bool(kwargs.pop("training", False) or False)
         if kwargs:
             raise TypeError(
-                f"{self._owner()}.stateless_call: unexpected arguments {sorted(kwargs)} "
-                "(it takes the inputs, `training` and `return_losses`)."
+                f"{self._owner()}.stateless_call: unexpected arguments "
+                f"{sorted(kwargs)} (it takes the inputs, `training` and `return_losses`)."
             )
         x = args[0] if len(args) == 1 else list(args)
         if self.graph is None:
@@ -640,7 +646,9 @@ class Trainer:
             trainable_variables, non_trainable_variables, "stateless_compute_loss"
         )
         scope = keras_jax.current_scope()
-        with keras_jax.step_scope() if scope is None else contextlib.nullcontext(scope) as sc:
+        entered = (keras_jax.step_scope() if scope is None
+                   else contextlib.nullcontext(scope))
+        with entered as sc:
             sc.params = params
             loss = self._call_compute_loss(x, y, y_pred, sample_weight, training)
         return loss, (trainable_variables, non_trainable_variables, metrics_variables)
@@ -648,7 +656,8 @@ class Trainer:
     def _call_compute_loss(self, x: Any, y: Any, y_pred: Any, sw: Any,
                            training: bool) -> Any:
         params = inspect.signature(self.compute_loss).parameters
-        if "training" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        if "training" in params or var_kw:
             return self.compute_loss(x, y, y_pred, sw, training=training)
         return self.compute_loss(x, y, y_pred, sw)
 
@@ -732,7 +741,9 @@ class Trainer:
         if type(self).predict_step is Trainer.predict_step:
             return None
         if keras_jax.is_keras_step(self.predict_step, 3):
-            return keras_jax.keras_predict_step(self.predict_step, self.variable_layout())
+            return keras_jax.keras_predict_step(
+                self.predict_step, self.variable_layout()
+            )
         return _check_step_override(
             self.predict_step, "predict_step", "params, state, x", "y"
         )
@@ -1164,6 +1175,24 @@ class Trainer:
         self._build_from_data(x)
         y = self._predict_runner().predict_host_program()(self.params, self.state, x)
         return jax.tree.map(np.asarray, y)
+
+
+def _constrained(tx: Any, constraints: dict[tuple[str, ...], Any]) -> Any:
+    """`tx` whose updates land each constrained weight on `c(w + update)`:
+    Keras applies a weight's constraint after every optimizer update. The
+    optimizer state keeps `tx`'s structure."""
+
+    def update(updates: Any, state: Any, params: Any = None, **extra: Any) -> Any:
+        updates, state = tx.update(updates, state, params, **extra)
+        updates = jax.tree.map(lambda u: u, updates)  # fresh dicts to write into
+        for path, constraint in constraints.items():
+            p = keras_jax.get_path(params, path)
+            u = keras_jax.get_path(updates, path)
+            new = jax.numpy.asarray(constraint(p + u), p.dtype)
+            keras_jax.put_path(updates, path, (new - p).astype(u.dtype))
+        return updates, state
+
+    return optax.GradientTransformationExtraArgs(tx.init, update)
 
 
 class _StepProgress(Callback):
