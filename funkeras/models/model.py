@@ -480,6 +480,23 @@ class Model(Trainer, Layer):
         walk(graph, params, state, (), self.trainable)
         return out
 
+    def has_activity_losses(self) -> bool:
+        """Whether a Keras-style layer's `call` adds a loss that depends on its
+        inputs (Keras' activity terms, `add_loss(rate * mean(inputs))`)."""
+        self._ensure_weights()  # `init` tells which layers add such losses
+
+        def walk(g: Graph) -> bool:
+            for layer in g.layers:
+                sub = getattr(layer, "graph", None)
+                if sub is not None and walk(sub):
+                    return True
+                owner = layer.model if isinstance(layer, SubclassedCall) else layer
+                if sc.keras_activity(owner):
+                    return True
+            return False
+
+        return walk(self.require_graph("losses"))
+
     def weight_constraints(self) -> dict[tuple[str, ...], Callable[[Any], Any]]:
         """The constraint of every constrained weight, by its path in `params`
         (`add_weight(constraint=...)` of Keras-style layers)."""
@@ -605,9 +622,14 @@ class Model(Trainer, Layer):
             key = jax.random.fold_in(
                 jax.random.key(self.seed), self.__dict__["_fk_ncalls"]
             )
-        y, state = self.apply(
-            self.params, self.state, x, training=training, key=key, mask=mask
-        )
+        with sc.collect_losses() as added:
+            y, state = self.apply(
+                self.params, self.state, x, training=training, key=key, mask=mask
+            )
+        # Keras' `model.losses` after a call: the call's activity terms, then
+        # the weight penalties.
+        penalty = [self.penalty(self.params)] if self.has_penalty() else []
+        self.__dict__["_fk_losses"] = [*added, *penalty]
         if training:
             self._state = state
         return y

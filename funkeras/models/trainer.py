@@ -27,6 +27,7 @@ from funkeras.callbacks.callback import Callback, CallbackList
 from funkeras.callbacks.history import History
 from funkeras.callbacks.progbar import ProgbarLogger
 from funkeras.errors import NotCompiledError
+from funkeras.layers import subclassing as sc
 from funkeras.layers.core import Embedding
 from funkeras.losses.probabilistic import loss_kind
 from funkeras.models import keras_jax
@@ -287,6 +288,13 @@ class Trainer:
             label_shapes=_label_shapes(y, self.output_names),
             owner=f"{self._owner()}.compile",
         )
+        if cfg["execution"] == "layerwise" and self.has_activity_losses():
+            raise ValueError(
+                f"{self._owner()}.compile: a layer of this model adds a loss that "
+                "depends on its inputs (`add_loss` in `call`); the layerwise "
+                "executor differentiates layer by layer and does not carry such "
+                "losses yet. Use execution='jit' or 'eager'."
+            )
         tx = cfg["tx"]
         mask = self.trainable_mask()
         if not all(jax.tree.leaves(mask)):
@@ -475,6 +483,8 @@ class Trainer:
             total, _ = runner.objective.loss(y, y_pred, sample_weight, mask)
             if scope.params is not None and self.has_penalty():
                 total = total + self.penalty(scope.params)
+            for added in scope.losses or []:  # `add_loss` terms of the inputs
+                total = total + added
             return total
         mask = (
             np.ones((batch,), bool)
@@ -620,12 +630,15 @@ class Trainer:
             scope.params = params
         elif training and self.uses_key:
             key = jax.random.key(self.seed)
-        y, new_state = self.apply(params, state, x, training=training, key=key,
-                                  mask=mask)
+        with sc.collect_losses() as added:
+            y, new_state = self.apply(params, state, x, training=training, key=key,
+                                      mask=mask)
+        if scope is not None:
+            scope.losses = list(added)
         _, ntv = layout.split(params, new_state)
         if return_losses:
             losses = [self.penalty(params)] if self.has_penalty() else []
-            return y, ntv, losses
+            return y, ntv, [*added, *losses]
         return y, ntv
 
     def stateless_compute_loss(
