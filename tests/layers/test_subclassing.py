@@ -143,7 +143,8 @@ def test_input_dependent_add_loss_leaves_apply_through_collect_losses():
     x = jnp.arange(6.0).reshape(2, 3)
     with fk.layers.subclassing.collect_losses() as added:
         layer.apply(params, state, x)
-    np.testing.assert_allclose([float(v) for v in added], [np.mean(np.arange(6.0) ** 2)])
+    want = np.mean(np.arange(6.0) ** 2)
+    np.testing.assert_allclose([float(v) for v in added], [want])
 
 
 def test_nested_layers_in_attributes_lists_and_dicts():
