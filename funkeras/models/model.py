@@ -75,6 +75,32 @@ class SubclassedCall(Layer):
     def has_penalty(self) -> bool:
         return sc.keras_has_penalty(self.model)
 
+    def compute_output_spec(self, input_spec: InputSpec, **options: Any) -> InputSpec:
+        """As `Layer.compute_output_spec`; a `call` that builds shapes from the
+        batch size (`random.normal(shape=(ops.shape(x)[0], d))`, Keras' VAE)
+        cannot run on a symbolic batch, and is traced on a batch of 2 instead."""
+        try:
+            return super().compute_output_spec(input_spec, **options)
+        except ValueError as e:
+            if not isinstance(e.__cause__, jax.errors.InconclusiveDimensionOperation):
+                raise
+            try:
+                params, state = jax.eval_shape(
+                    lambda k: self.init(k, input_spec), jax.random.key(0)
+                )
+                x = jax.tree.map(
+                    lambda s: jax.ShapeDtypeStruct((2, *s.shape), s.dtype), input_spec
+                )
+                y, _ = jax.eval_shape(
+                    lambda p, s, x: self.apply(p, s, x, training=False, **options),
+                    params, state, x,
+                )
+            except Exception:
+                raise e from None
+            return jax.tree.map(
+                lambda a: jax.ShapeDtypeStruct(tuple(a.shape[1:]), a.dtype), y
+            )
+
 
 @register_builtin("Functional", model=True)
 class Model(Trainer, Layer):

@@ -278,8 +278,12 @@ class Trainer:
         cfg = self._require_compiled("training")
         graph = self.require_graph("compile")
         output_shapes = [tuple(s.shape) for s in jax.tree.leaves(graph.output_spec)]
+        no_loss: Any = _NoLoss()
+        if cfg["loss"] is None and (self.has_activity_losses() or self.has_penalty()):
+            # Keras: a model whose layers add losses trains on those alone.
+            no_loss = _AddedLossesOnly()
         objective = Objective(
-            cfg["loss"] if cfg["loss"] is not None else _NoLoss(),
+            cfg["loss"] if cfg["loss"] is not None else no_loss,
             self.output_names,
             loss_weights=cfg["loss_weights"],
             metrics=cfg["metrics"],
@@ -1313,6 +1317,17 @@ class _NoLoss:
         raise ValueError(
             "compile: no `loss` was given; pass one to `compile` to train or evaluate."
         )
+
+
+class _AddedLossesOnly:
+    """The compiled loss of a model compiled without `loss` whose layers add
+    losses (`add_loss`, regularizers): zero, so the added losses are the loss."""
+
+    name = "added_losses"
+
+    def __call__(self, y_true: Any, y_pred: Any) -> Any:
+        del y_true
+        return jax.numpy.zeros((jax.tree.leaves(y_pred)[0].shape[0],), np.float32)
 
 
 def _label_shapes(y: Any, names: list[str]) -> list[Any] | None:
