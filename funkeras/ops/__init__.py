@@ -320,7 +320,8 @@ def _reads_variables(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def op(*args: Any, **kwargs: Any) -> Any:
-        return fn(*builtins.map(_value, args), **{k: _value(v) for k, v in kwargs.items()})
+        kwargs = {k: _value(v) for k, v in kwargs.items()}
+        return fn(*builtins.map(_value, args), **kwargs)
 
     return op
 
