@@ -17,14 +17,7 @@ Example:
     [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
 """
 
-import builtins
-import functools
-from collections.abc import Callable
-from typing import Any
-
-import jax
-import numpy as np
-
+from funkeras.ops import variables as _variables
 from funkeras.ops.core import (  # noqa: A004
     cond,
     fori_loop,
@@ -300,32 +293,8 @@ __all__ = [
 ]
 
 
-def _value(a: Any) -> Any:
-    """A layer variable (an object with `__jax_array__`, not an array) as its
-    array; lists and tuples of them too."""
-    if isinstance(a, jax.Array | np.ndarray):
-        return a
-    if hasattr(a, "__jax_array__"):
-        return a.__jax_array__()
-    if isinstance(a, list | tuple) and builtins.any(
-        hasattr(v, "__jax_array__") for v in a
-    ):
-        return type(a)(_value(v) for v in a)
-    return a
 
-
-def _reads_variables(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn` taking layer variables (`self.w` in a Keras-style `call`) as Keras'
-    ops do: JAX's jitted functions no longer convert `__jax_array__` objects."""
-
-    @functools.wraps(fn)
-    def op(*args: Any, **kwargs: Any) -> Any:
-        kwargs = {k: _value(v) for k, v in kwargs.items()}
-        return fn(*builtins.map(_value, args), **kwargs)
-
-    return op
-
-
+# Keras' ops take layer variables (`self.w` in a Keras-style `call`).
 for _name in __all__:
-    globals()[_name] = _reads_variables(globals()[_name])
+    globals()[_name] = _variables.reads_variables(globals()[_name])
 del _name

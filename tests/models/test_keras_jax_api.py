@@ -100,7 +100,7 @@ def fit_pair(cls, *, n=32, batch_size=8, epochs=2, execution="jit", **compile_kw
     return models, hist
 
 
-@pytest.mark.parametrize("execution", ["jit", "eager"])
+@pytest.mark.parametrize("execution", ["jit", "eager", "layerwise"])
 def test_keras_train_step_equals_funkeras_fit(execution):
     (keras_style, plain), (hk, hp) = fit_pair(GuideStep, execution=execution)
     for a, b in zip(keras_style.get_weights(), plain.get_weights(), strict=True):
