@@ -75,3 +75,11 @@ def test_subclassed_model_whose_call_uses_the_batch_size_builds_and_trains():
     hist = vae.fit(x, x, batch_size=4, epochs=2, verbose=0).history
     assert vae.output_spec.shape == (3,)
     assert len(hist["loss"]) == 2 and np.all(np.isfinite(hist["loss"]))
+
+
+def test_a_layer_has_no_weights_before_its_first_call():
+    layer = layers.Dense(3)
+    assert layer.weights == [] and layer.trainable_weights == []
+    assert layer.non_trainable_weights == []
+    layer(np.ones((1, 4), np.float32))
+    assert [w.shape for w in layer.weights] == [(4, 3), (3,)]
