@@ -3,6 +3,8 @@ of variables, `test_step`/`predict_step(self, state, data)`, `stateless_call`,
 `stateless_compute_loss`, `optimizer.stateless_apply` and the metrics'
 `stateless_*` methods, against funkeras' own `fit`/`evaluate`."""
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -284,3 +286,55 @@ def test_funkeras_train_step_signature_still_wins():
         m.fit(x, y, batch_size=8, epochs=1, verbose=0)
     for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_allclose(wa, wb, rtol=1e-6)
+
+
+def test_the_guide_step_matches_keras_on_jax():
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "jax":
+        pytest.skip("Keras runs on another backend")
+
+    class KerasStep(keras.Model):
+        def train_step(self, state, data):
+            trainable, non_trainable, optimizer_vars, metrics_vars = state
+            x, y = data
+
+            def loss_fn(trainable, non_trainable, metrics_vars):
+                y_pred, non_trainable = self.stateless_call(
+                    trainable, non_trainable, x, training=True)
+                loss, (_, non_trainable, metrics_vars) = self.stateless_compute_loss(
+                    trainable, non_trainable, metrics_vars, x=x, y=y, y_pred=y_pred,
+                    training=True)
+                return loss, (y_pred, non_trainable, metrics_vars)
+
+            (loss, (y_pred, non_trainable, metrics_vars)), grads = jax.value_and_grad(
+                loss_fn, has_aux=True)(trainable, non_trainable, metrics_vars)
+            trainable, optimizer_vars = self.optimizer.stateless_apply(
+                optimizer_vars, grads, trainable)
+            new_vars, logs = [], {}
+            for metric in self.metrics:
+                n = len(new_vars)
+                these = metrics_vars[n:n + len(metric.variables)]
+                if metric.name == "loss":
+                    these = metric.stateless_update_state(these, loss)
+                else:
+                    these = metric.stateless_update_state(these, y, y_pred)
+                logs[metric.name] = metric.stateless_result(these)
+                new_vars += these
+            return logs, (trainable, non_trainable, optimizer_vars, new_vars)
+
+    x, y = data(32)
+    inp = keras.Input(shape=(4,))
+    theirs = KerasStep(inp, keras.layers.Dense(1)(
+        keras.layers.Dense(8, activation="relu")(inp)))
+    finp = fk.Input(shape=(4,))
+    ours = GuideStep(finp, L.Dense(1)(L.Dense(8, activation="relu")(finp)), seed=0)
+    theirs.set_weights(ours.get_weights())
+    theirs.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse", metrics=["mae"])
+    ours.compile(optimizer=fk.optimizers.SGD(0.05), loss="mse", metrics=["mae"])
+    hk = theirs.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+    hf = ours.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+    for name in ("loss", "mae"):
+        np.testing.assert_allclose(hf[name], hk[name], rtol=1e-5)
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
