@@ -288,6 +288,7 @@ def test_funkeras_train_step_signature_still_wins():
         np.testing.assert_allclose(wa, wb, rtol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # inside Keras
 def test_the_guide_step_matches_keras_on_jax():
     os.environ.setdefault("KERAS_BACKEND", "jax")
     keras = pytest.importorskip("keras")
