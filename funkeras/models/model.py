@@ -730,9 +730,17 @@ class Model(Trainer, Layer):
 
     @classmethod
     def from_config(
-        cls, config: dict[str, Any], resolve: Callable[[str], type] | None = None
+        cls, config: dict[str, Any], resolve: Callable[[str], type] | None = None,
+        custom_objects: dict[str, Any] | None = None,
     ) -> Model:
-        """Rebuild a model from `get_config()` (weights are created fresh)."""
+        """Rebuild a model from `get_config()` (weights are created fresh).
+
+        `custom_objects` (Keras' argument) names classes the config uses that
+        are not registered: `{"CustomDense": CustomDense}`.
+        """
+        if custom_objects:
+            with saving.custom_object_scope(custom_objects):
+                return cls.from_config(config, resolve)
         if cls.call is not Layer.call:
             config = dict(config)
             build = config.pop("build_input_shape", None)

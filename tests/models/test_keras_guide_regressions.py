@@ -83,3 +83,24 @@ def test_a_layer_has_no_weights_before_its_first_call():
     assert layer.non_trainable_weights == []
     layer(np.ones((1, 4), np.float32))
     assert [w.shape for w in layer.weights] == [(4, 3), (3,)]
+
+
+def test_model_from_config_takes_custom_objects():
+    class Scale(layers.Layer):
+        def __init__(self, factor=2.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def call(self, x):
+            return x * self.factor
+
+        def get_config(self):
+            return {**super().get_config(), "factor": self.factor}
+
+    inp = fk.Input((3,))
+    model = fk.Model(inp, Scale(3.0)(inp))
+    with fk.saving.custom_object_scope({"Scale": Scale}):
+        config = model.get_config()
+    new = fk.Model.from_config(config, custom_objects={"Scale": Scale})
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_allclose(np.asarray(new(x)), 3.0 * x)
