@@ -216,8 +216,11 @@ def test_layer_on_arrays_for_protocol_layers():
     k, b = dense.get_weights()
     np.testing.assert_allclose(np.asarray(y), x @ k + b, rtol=1e-6)
     assert len(dense.trainable_weights) == 2 and dense.non_trainable_weights == []
+    assert fk.layers.Dense(2).weights == []  # not built yet, as Keras
+    inside = fk.layers.Dense(2)
+    inside(fk.Input(shape=(3,)))  # its weights live in the model it joins
     with pytest.raises(ValueError, match="called on an array"):
-        fk.layers.Dense(2).weights
+        inside.weights
 
 
 def test_get_config_follows_keras_rule():
