@@ -619,7 +619,8 @@ class Trainer:
         if kwargs:
             raise TypeError(
                 f"{self._owner()}.stateless_call: unexpected arguments "
-                f"{sorted(kwargs)} (it takes the inputs, `training` and `return_losses`)."
+                f"{sorted(kwargs)} (it takes the inputs, `training` and "
+                "`return_losses`)."
             )
         x = args[0] if len(args) == 1 else list(args)
         if self.graph is None:
