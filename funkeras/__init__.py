@@ -8,6 +8,7 @@ through Keras' `compile`/`fit`/`evaluate`/`predict`.
 from funkeras import (
     activations,
     callbacks,
+    constraints,
     distribution,
     errors,
     initializers,
@@ -37,6 +38,7 @@ __all__ = [
     "load_model",
     "activations",
     "callbacks",
+    "constraints",
     "distribution",
     "errors",
     "initializers",

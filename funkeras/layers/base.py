@@ -471,16 +471,24 @@ class Layer:
             )
         return store
 
+    def _unbuilt(self) -> bool:
+        """Never called on arrays nor on symbolic tensors: no weights yet."""
+        return self.concrete_weights() is None and not self.inbound_nodes
+
     @property
     def weights(self) -> list[Array]:
         """All weights as arrays, Keras' order (own trainable, own non-trainable,
-        then each sublayer's)."""
+        then each sublayer's); `[]` before the layer is first called, as Keras."""
+        if self._unbuilt():
+            return []
         params, state = self._require_concrete("weights")
         return [a for _, a in sc.flat_weights(self, params, state)]
 
     @property
     def trainable_weights(self) -> list[Array]:
         """The trainable weights as arrays (none if `trainable=False`)."""
+        if self._unbuilt():
+            return []
         params, state = self._require_concrete("trainable_weights")
         if not self.trainable:
             return []
@@ -489,6 +497,8 @@ class Layer:
     @property
     def non_trainable_weights(self) -> list[Array]:
         """The non-trainable weights (all of them if `trainable=False`)."""
+        if self._unbuilt():
+            return []
         params, state = self._require_concrete("non_trainable_weights")
         return [a for p, a in sc.flat_weights(self, params, state) if not p or not self.trainable]
 

@@ -22,8 +22,9 @@ in a scope. Here:
 - The losses a call adds (and the sublayers' regularization penalties) reach
   training through `penalty(params)`, which re-runs `call` in inference mode on
   a zero batch of one row and sums them. A loss that depends on the *inputs*
-  cannot be computed from the params alone: `penalty` finds that out by tracing
-  and raises a clear error rather than return a wrong number.
+  (an activity term) cannot be computed from the params alone: `init` finds
+  that out by tracing, and such a layer's losses leave each `apply` through
+  `collect_losses`, which the train and test steps open and add to the loss.
 
 Nothing here knows about graphs, models or training.
 """
@@ -44,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.core import Var
 
-from funkeras import initializers, regularizers
+from funkeras import constraints, initializers, regularizers
 from funkeras._validation import normalize_dtype, shape_str, to_snake_case
 from funkeras.random import next_seed
 
@@ -73,6 +74,8 @@ __all__ = [
     "flat_weights",
     "trainable_mask",
     "set_flat_weights",
+    "collect_losses",
+    "keras_activity",
 ]
 
 
@@ -199,6 +202,7 @@ class Variable:
         initializer: Any,
         trainable: bool,
         regularizer: Any = None,
+        constraint: Any = None,
     ) -> None:
         self.owner = owner
         self.name = name
@@ -206,7 +210,11 @@ class Variable:
         self.dtype = dtype
         self.initializer = initializers.get(initializer)
         self.trainable = trainable
-        self.regularizer = None if regularizer is None else regularizers.get(regularizer)
+        self.regularizer = (
+            None if regularizer is None else regularizers.get(regularizer)
+        )
+        # Applied to the weight after each optimizer update (Keras' semantics).
+        self.constraint = constraints.get(constraint)
 
     @property
     def path(self) -> str:
@@ -342,12 +350,6 @@ def add_variable(
 ) -> Variable:
     """Record a new variable on `owner` (Keras' `add_weight` / `add_variable`)."""
     label = f"{type(owner).__name__}(name={getattr(owner, 'name', None)!r})"
-    if constraint is not None:
-        raise ValueError(
-            f"{label}.add_weight: `constraint` is not supported for weights made "
-            "with `add_weight` (the optimizer update is not followed by a "
-            "projection here); apply it in `call` to the weight you read instead."
-        )
     shape = () if shape is None else tuple(shape)
     for d in shape:
         if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 0:
@@ -379,7 +381,7 @@ def add_variable(
             "names are the keys of the layer's params and must be unique."
         )
     var = Variable(owner, name, tuple(int(d) for d in shape), dtype, initializer,
-                   bool(trainable), regularizer)
+                   bool(trainable), regularizer, constraint)
     variables[name] = var
     return var
 
@@ -538,6 +540,15 @@ def keras_init(layer: Any, key: Any, input_spec: Any) -> tuple[dict, dict]:
     # What the zero call added (a sublayer penalty, an add_loss) says whether
     # `penalty` has anything to compute.
     layer.__dict__["_fk_adds_loss"] = bool(frame.losses)
+    if frame.losses:
+        # An added loss that depends on the inputs (an activity term) cannot
+        # come from `penalty(params)`: every call's losses then leave `apply`
+        # through `collect_losses` instead.
+        zero_state = dict(frame.state)
+        layer.__dict__["_fk_activity"] = _depends_on_inputs(
+            lambda x: _sum_losses(keras_call(layer, frame.params, zero_state, (x,))[2]),
+            _zeros(input_spec),
+        )
     for name in tracked_layers(layer):
         if name in frame.fresh:
             params[name], state[name] = frame.fresh[name]
@@ -565,9 +576,42 @@ def keras_apply(layer: Any, params: dict, state: dict, x: Any, *,
                 training: bool = False, key: Any = None,
                 mask: Any = None) -> tuple[Any, dict]:
     """`apply` of a Keras-style layer (the protocol's signature)."""
-    y, state, _ = keras_call(layer, params, state, (x,), training=training,
-                             key=key, mask=mask)
+    y, state, losses = keras_call(layer, params, state, (x,), training=training,
+                                  key=key, mask=mask)
+    sink = _LOSSES.get()
+    if sink is not None and losses and keras_activity(layer):
+        sink.append(_sum_losses(losses))
     return y, state
+
+
+_LOSSES: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+    "funkeras_added_losses", default=None
+)
+
+
+@contextlib.contextmanager
+def collect_losses() -> Iterator[list[Any]]:
+    """Collect the input-dependent losses of the Keras-style layers `apply`d in
+    the block (one scalar per call of a layer whose `add_loss` depends on its
+    inputs, its weight penalties included); a train or test step adds their
+    sum to the batch's loss."""
+    token = _LOSSES.set([])
+    try:
+        yield _LOSSES.get()
+    finally:
+        _LOSSES.reset(token)
+
+
+def keras_activity(layer: Any) -> bool:
+    """Whether the layer's `call` adds a loss that depends on its inputs."""
+    return bool(layer.__dict__.get("_fk_activity", False))
+
+
+def _sum_losses(losses: list[Any]) -> Any:
+    total = jnp.zeros((), jnp.float32)
+    for loss in losses:
+        total = total + jnp.sum(jnp.asarray(_unwrap(loss), jnp.float32))
+    return total
 
 
 def _depends_on_inputs(fn: Callable[[Any], Any], x: Any) -> bool:
@@ -580,15 +624,17 @@ def _depends_on_inputs(fn: Callable[[Any], Any], x: Any) -> bool:
 
 
 def keras_has_penalty(layer: Any) -> bool:
-    """Whether the layer's calls add losses (True until `init` has told)."""
-    return bool(layer.__dict__.get("_fk_adds_loss", True))
+    """Whether the layer's calls add weight-only losses (True until `init` has
+    told; False when they depend on the inputs: see `collect_losses`)."""
+    return bool(layer.__dict__.get("_fk_adds_loss", True)) and not keras_activity(layer)
 
 
 def keras_penalty(layer: Any, params: dict) -> Any:
     """The losses `call` adds (and its sublayers' penalties), from the params.
 
     Re-runs `call` in inference mode on a zero batch of one row, with the
-    initial state. Raises if an added loss depends on the inputs.
+    initial state. Zero for a layer whose added losses depend on its inputs
+    (they leave each call through `collect_losses`).
     """
     spec = layer.__dict__.get("_fk_input_spec")
     if spec is None or not keras_has_penalty(layer):
@@ -597,22 +643,9 @@ def keras_penalty(layer: Any, params: dict) -> Any:
     state = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), state0)
 
     def losses_of(x: Any) -> Any:
-        _, _, losses = keras_call(layer, params, state, (x,))
-        total = jnp.zeros((), jnp.float32)
-        for loss in losses:
-            total = total + jnp.sum(jnp.asarray(_unwrap(loss), jnp.float32))
-        return total
+        return _sum_losses(keras_call(layer, params, state, (x,))[2])
 
-    x = _zeros(spec)
-    if _depends_on_inputs(losses_of, x):
-        raise ValueError(
-            f"{type(layer).__name__}(name={layer.name!r}): `call` adds a loss that "
-            "depends on its inputs (`add_loss` of an activity term). funkeras "
-            "computes added losses from the weights alone (`penalty(params)`), so "
-            "only weight-dependent `add_loss` values reach the training loss. "
-            "Compute input-dependent terms in the model's `compute_loss` instead."
-        )
-    return losses_of(x)
+    return losses_of(_zeros(spec))
 
 
 def call_sublayer(parent: Any, frame: Frame, layer: Any, args: tuple[Any, ...],

@@ -7,16 +7,18 @@ A metric object holds configuration only; its state is a dict of arrays that
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from funkeras import losses
-from funkeras.layers import subclassing as sc
 from funkeras._catalogue import Catalogue
 from funkeras._validation import normalize_dtype, shape_str, to_snake_case
+from funkeras.layers import subclassing as sc
 from funkeras.losses.base import div_no_nan, per_sample
 from funkeras.typing import Array, ArrayLike
 
@@ -29,7 +31,29 @@ __all__ = [
     "MeanMetricWrapper",
     "row_weights",
     "num_outputs",
+    "row_mask_scope",
 ]
+
+
+_ROW_MASK: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    "funkeras_metric_row_mask", default=None
+)
+
+
+@contextlib.contextmanager
+def row_mask_scope(mask: Any) -> Iterator[None]:
+    """Within the block, `stateless_update_state` counts only the rows `mask` marks.
+
+    A Keras-style `train_step(state, data)` runs inside it: a short last batch
+    is padded by repeating rows, and the padding must not reach the metrics.
+    Per-row values (leading axis of the mask's length) are masked; a scalar
+    (a batch's loss) counts once, as in Keras.
+    """
+    token = _ROW_MASK.set(mask)
+    try:
+        yield
+    finally:
+        _ROW_MASK.reset(token)
 
 
 State = dict[str, Array]
@@ -242,6 +266,69 @@ class Metric:
         with sc.bind(self, sc.Frame({}, dict(state))):
             return sc.unwrap(self.keras_result())
 
+    # -- Keras' stateless API (a list of arrays for the metric's variables) ------
+
+    def _state_names(self) -> list[str]:
+        names = self.__dict__.get("_fk_state_names")
+        if names is None:
+            names = list(self.concrete_weights()[1])
+            self.__dict__["_fk_state_names"] = names
+        return names
+
+    @property
+    def variables(self) -> list[Any]:
+        """The metric's variables in Keras' order (handles for a Keras-style
+        metric, the current arrays otherwise); `len(metric.variables)` is how
+        many entries the metric takes in Keras' flat `metrics_variables`."""
+        if self._keras_style():
+            return list(sc.variables_of(self).values())
+        state = self.concrete_weights()[1]
+        return [state[n] for n in self._state_names()]
+
+    def stateless_update_state(
+        self, metric_variables: Any, *args: Any, **kwargs: Any
+    ) -> list[Any]:
+        """Keras' `stateless_update_state`: the variables after one more batch.
+
+        Pure: `metric_variables` is a list in `variables` order; the new list
+        is returned. Inside a Keras-style train step, padding rows are masked.
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> import funkeras as fk
+            >>> m = fk.metrics.MeanAbsoluteError()
+            >>> v = m.stateless_update_state(m.stateless_reset_state(),
+            ...                              jnp.zeros((2, 1)), jnp.ones((2, 1)))
+            >>> float(m.stateless_result(v))
+            1.0
+        """
+        names = self._state_names()
+        if len(metric_variables) != len(names):
+            raise ValueError(
+                f"{self!r}.stateless_update_state: expected {len(names)} variables "
+                f"({names}), got {len(metric_variables)}."
+            )
+        state = dict(zip(names, (sc.unwrap(v) for v in metric_variables), strict=True))
+        mask = _ROW_MASK.get()
+        if mask is not None and args:
+            first = jnp.asarray(sc.unwrap(args[-1]))
+            if first.ndim and first.shape[0] == jnp.shape(mask)[0]:
+                kwargs = {**kwargs, "mask": mask}
+        new = self.update(state, *args, **kwargs)
+        return [new[n] for n in names]
+
+    def stateless_result(self, metric_variables: Any) -> Any:
+        """Keras' `stateless_result`: the value for the variables given."""
+        names = self._state_names()
+        return self.result(
+            dict(zip(names, (sc.unwrap(v) for v in metric_variables), strict=True))
+        )
+
+    def stateless_reset_state(self) -> list[Any]:
+        """Keras' `stateless_reset_state`: the initial variables, as a list."""
+        state = self.init()
+        return [state[n] for n in self._state_names()]
+
     def get_config(self) -> dict[str, Any]:
         """The metric's configuration as a JSON-safe dict (`from_config` inverts it)."""
         return {"name": self.name, "dtype": self.dtype}
@@ -309,7 +396,8 @@ class Mean(Metric):
         if values.ndim == 0:
             weight = jnp.ones((), self.dtype)
             if sample_weight is not None:
-                weight = weight * jnp.asarray(sample_weight, self.dtype).reshape(())
+                # Keras broadcasts a scalar over per-row weights: sum of weights.
+                weight = weight * jnp.sum(jnp.asarray(sample_weight, self.dtype))
             if mask is not None:
                 weight = weight * jnp.sum(jnp.asarray(mask).astype(self.dtype))
             return {

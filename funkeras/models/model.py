@@ -75,6 +75,32 @@ class SubclassedCall(Layer):
     def has_penalty(self) -> bool:
         return sc.keras_has_penalty(self.model)
 
+    def compute_output_spec(self, input_spec: InputSpec, **options: Any) -> InputSpec:
+        """As `Layer.compute_output_spec`; a `call` that builds shapes from the
+        batch size (`random.normal(shape=(ops.shape(x)[0], d))`, Keras' VAE)
+        cannot run on a symbolic batch, and is traced on a batch of 2 instead."""
+        try:
+            return super().compute_output_spec(input_spec, **options)
+        except ValueError as e:
+            if not isinstance(e.__cause__, jax.errors.InconclusiveDimensionOperation):
+                raise
+            try:
+                params, state = jax.eval_shape(
+                    lambda k: self.init(k, input_spec), jax.random.key(0)
+                )
+                x = jax.tree.map(
+                    lambda s: jax.ShapeDtypeStruct((2, *s.shape), s.dtype), input_spec
+                )
+                y, _ = jax.eval_shape(
+                    lambda p, s, x: self.apply(p, s, x, training=False, **options),
+                    params, state, x,
+                )
+            except Exception:
+                raise e from None
+            return jax.tree.map(
+                lambda a: jax.ShapeDtypeStruct(tuple(a.shape[1:]), a.dtype), y
+            )
+
 
 @register_builtin("Functional", model=True)
 class Model(Trainer, Layer):
@@ -488,6 +514,46 @@ class Model(Trainer, Layer):
         walk(graph, params, state, (), self.trainable)
         return out
 
+    def has_activity_losses(self) -> bool:
+        """Whether a Keras-style layer's `call` adds a loss that depends on its
+        inputs (Keras' activity terms, `add_loss(rate * mean(inputs))`)."""
+        self._ensure_weights()  # `init` tells which layers add such losses
+
+        def walk(g: Graph) -> bool:
+            for layer in g.layers:
+                sub = getattr(layer, "graph", None)
+                if sub is not None and walk(sub):
+                    return True
+                owner = layer.model if isinstance(layer, SubclassedCall) else layer
+                if sc.keras_activity(owner):
+                    return True
+            return False
+
+        return walk(self.require_graph("losses"))
+
+    def weight_constraints(self) -> dict[tuple[str, ...], Callable[[Any], Any]]:
+        """The constraint of every constrained weight, by its path in `params`
+        (`add_weight(constraint=...)` of Keras-style layers)."""
+        graph = self.require_graph("weights")
+        params = self.param_shapes()[0]
+        out: dict[tuple[str, ...], Callable[[Any], Any]] = {}
+
+        def walk(g: Graph, p: Params, prefix: tuple[str, ...]) -> None:
+            for layer in g.layers:
+                sub = getattr(layer, "graph", None)
+                lp = p[layer.name]
+                if sub is not None:
+                    walk(sub, lp, (*prefix, layer.name))
+                    continue
+                owner = layer.model if isinstance(layer, SubclassedCall) else layer
+                for n in _leaf_paths(owner, lp):
+                    found = _constraint_of(owner, n)
+                    if found is not None:
+                        out[(*prefix, layer.name, *n)] = found
+
+        walk(graph, params, ())
+        return out
+
     @staticmethod
     def _get_path(tree: Any, path: tuple[str, ...]) -> Any:
         for k in path:
@@ -590,9 +656,14 @@ class Model(Trainer, Layer):
             key = jax.random.fold_in(
                 jax.random.key(self.seed), self.__dict__["_fk_ncalls"]
             )
-        y, state = self.apply(
-            self.params, self.state, x, training=training, key=key, mask=mask
-        )
+        with sc.collect_losses() as added:
+            y, state = self.apply(
+                self.params, self.state, x, training=training, key=key, mask=mask
+            )
+        # Keras' `model.losses` after a call: the call's activity terms, then
+        # the weight penalties.
+        penalty = [self.penalty(self.params)] if self.has_penalty() else []
+        self.__dict__["_fk_losses"] = [*added, *penalty]
         if training:
             self._state = state
         return y
@@ -668,9 +739,17 @@ class Model(Trainer, Layer):
 
     @classmethod
     def from_config(
-        cls, config: dict[str, Any], resolve: Callable[[str], type] | None = None
+        cls, config: dict[str, Any], resolve: Callable[[str], type] | None = None,
+        custom_objects: dict[str, Any] | None = None,
     ) -> Model:
-        """Rebuild a model from `get_config()` (weights are created fresh)."""
+        """Rebuild a model from `get_config()` (weights are created fresh).
+
+        `custom_objects` (Keras' argument) names classes the config uses that
+        are not registered: `{"CustomDense": CustomDense}`.
+        """
+        if custom_objects:
+            with saving.custom_object_scope(custom_objects):
+                return cls.from_config(config, resolve)
         if cls.call is not Layer.call:
             config = dict(config)
             build = config.pop("build_input_shape", None)
@@ -699,6 +778,18 @@ def _leaf_paths(layer: Any, tree: dict[str, Any]) -> list[tuple[str, ...]]:
             sub = sc.sublayer(layer, n) if keras_style else None
             out += [(n, *p) for p in _leaf_paths(sub, tree[n])]
     return out
+
+
+def _constraint_of(owner: Any, path: tuple[str, ...]) -> Any:
+    """The constraint of the `add_weight` variable at `path` under `owner`."""
+    for k in path[:-1]:
+        owner = sc.sublayer(owner, k) if sc.is_keras_style(owner, Layer.call) else None
+        if owner is None:
+            return None
+    if not sc.is_keras_style(owner, Layer.call):
+        return None
+    var = sc.variables_of(owner).get(path[-1])
+    return None if var is None else var.constraint
 
 
 def _as_spec(shape: Any) -> InputSpec:

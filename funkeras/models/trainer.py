@@ -7,6 +7,7 @@ nothing of the `Model` class.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 import sys
@@ -27,8 +28,10 @@ from funkeras.callbacks.callback import Callback, CallbackList
 from funkeras.callbacks.history import History
 from funkeras.callbacks.progbar import ProgbarLogger
 from funkeras.errors import NotCompiledError
+from funkeras.layers import subclassing as sc
 from funkeras.layers.core import Embedding
 from funkeras.losses.probabilistic import loss_kind
+from funkeras.models import keras_jax
 from funkeras.training.data import (
     ArrayData,
     IterableData,
@@ -43,6 +46,7 @@ from funkeras.training.host import Progress
 from funkeras.training.loop import Runner
 from funkeras.training.objective import Objective
 from funkeras.training.state import Batch, TrainState, copy_tree, to_device
+from funkeras.utils.dataset import unpack_x_y_sample_weight
 
 __all__ = ["Trainer"]
 
@@ -62,6 +66,11 @@ class Trainer:
         self._sparse_outputs: list[tuple[int, int]] = []
         self._bound_optimizer: Any = None
         self._pending_rate: float | None = None
+        # Keras' JAX API: the variable layout, the optimizer's state structure
+        # and the compiled loss tracker / metrics (made with the runner).
+        self._layout: keras_jax.VariableLayout | None = None
+        self._opt_treedef: Any = None
+        self._compiled_metrics: list[Any] = []
         self.progress = Progress()
         self.history: History | None = None
 
@@ -156,6 +165,9 @@ class Trainer:
         self.opt_state = None
         self._bound_optimizer = None
         self._pending_rate = None
+        self._layout = None
+        self._opt_treedef = None
+        self._compiled_metrics = []
 
     @property
     def compiled(self) -> bool:
@@ -176,7 +188,9 @@ class Trainer:
         if not isinstance(tx, optimizers_lib.Optimizer):
             return tx
         if self._bound_optimizer is None:
-            self._bound_optimizer = tx.bound(self._read_rate, self._write_rate)
+            self._bound_optimizer = tx.bound(
+                self._read_rate, self._write_rate, self._stateless_apply
+            )
         return self._bound_optimizer
 
     def _read_rate(self) -> Any:
@@ -279,8 +293,12 @@ class Trainer:
         cfg = self._require_compiled("training")
         graph = self.require_graph("compile")
         output_shapes = [tuple(s.shape) for s in jax.tree.leaves(graph.output_spec)]
+        no_loss: Any = _NoLoss()
+        if cfg["loss"] is None and (self.has_activity_losses() or self.has_penalty()):
+            # Keras: a model whose layers add losses trains on those alone.
+            no_loss = _AddedLossesOnly()
         objective = Objective(
-            cfg["loss"] if cfg["loss"] is not None else _NoLoss(),
+            cfg["loss"] if cfg["loss"] is not None else no_loss,
             self.output_names,
             loss_weights=cfg["loss_weights"],
             metrics=cfg["metrics"],
@@ -289,6 +307,13 @@ class Trainer:
             label_shapes=_label_shapes(y, self.output_names),
             owner=f"{self._owner()}.compile",
         )
+        if cfg["execution"] == "layerwise" and self.has_activity_losses():
+            raise ValueError(
+                f"{self._owner()}.compile: a layer of this model adds a loss that "
+                "depends on its inputs (`add_loss` in `call`); the layerwise "
+                "executor differentiates layer by layer and does not carry such "
+                "losses yet. Use execution='jit' or 'eager'."
+            )
         tx = cfg["tx"]
         mask = self.trainable_mask()
         if not all(jax.tree.leaves(mask)):
@@ -296,6 +321,12 @@ class Trainer:
             tx = optax.multi_transform(
                 {"train": tx, "freeze": optax.set_to_zero()}, labels
             )
+        constraints = {
+            path: c for path, c in self.weight_constraints().items()
+            if keras_jax.get_path(mask, path)
+        }
+        if constraints:
+            tx = _constrained(tx, constraints)
         loss_fn = None
         if type(self).compute_loss is not Trainer.compute_loss:
 
@@ -303,15 +334,41 @@ class Trainer:
                 weight = mask.astype(np.float32) if sw is None else sw * mask
                 return self.compute_loss(x, y, y_pred, weight)
 
-        custom_step = None
-        if type(self).train_step is not Trainer.train_step:
-            custom_step = self.train_step
-        custom_test = None
-        if type(self).test_step is not Trainer.test_step:
-            custom_test = _check_step_override(
-                self.test_step, "test_step", "params, state, metrics, batch",
-                "(metrics, logs)",
+        self._layout = keras_jax.VariableLayout(
+            self._weight_entries(), self.param_shapes()
+        )
+        self._opt_treedef = jax.tree.structure(jax.eval_shape(tx.init, self.params))
+        self._compiled_metrics = [metrics_lib.Mean(name="loss")]
+        if objective.metrics:
+            self._compiled_metrics.append(keras_jax.CompileMetrics(objective))
+        keras_train = type(self).train_step is not Trainer.train_step and (
+            keras_jax.is_keras_train_step(self.train_step)
+        )
+        keras_test = type(self).test_step is not Trainer.test_step and (
+            keras_jax.is_keras_step(self.test_step, 4)
+        )
+        custom_step = custom_test = None
+        runner_objective: Any = objective
+        if keras_train or keras_test:
+            # Keras' JAX contract: the train state is seen as Keras' four lists,
+            # the metric states as the variables of `self.metrics`.
+            runner_objective = keras_jax.KerasMetrics(objective, lambda: self.metrics)
+            custom_step = keras_jax.keras_train_step(
+                self.train_step if keras_train else self._keras_train_step,
+                self._layout, self._opt_treedef, self.uses_key,
             )
+            custom_test = keras_jax.keras_test_step(
+                self.test_step if keras_test else self._keras_test_step,
+                self._layout,
+            )
+        else:
+            if type(self).train_step is not Trainer.train_step:
+                custom_step = self.train_step
+            if type(self).test_step is not Trainer.test_step:
+                custom_test = _check_step_override(
+                    self.test_step, "test_step", "params, state, metrics, batch",
+                    "(metrics, logs)",
+                )
         sparse = [
             (i, shape[-1])
             for i, (fn, shape) in enumerate(
@@ -332,7 +389,7 @@ class Trainer:
         self._sparse_outputs = sparse
         self._runner = Runner(
             apply_fn=self.apply,
-            objective=objective,
+            objective=runner_objective,
             optimizer=tx,
             executor=get_executor(cfg["execution"], cfg["distribution"]),
             steps_per_execution=cfg["steps_per_execution"],
@@ -428,60 +485,309 @@ class Trainer:
     # -- overridable pieces (Keras' customization points) ----------------------------
 
     def compute_loss(
-        self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
     ) -> Any:
         """The scalar training loss. Override it on a subclass to customize the loss.
 
         An override receives `sample_weight` with padding rows weighted 0 (a short
         final batch is padded); the regularization penalty is added after it.
+
+        Inside a Keras-style `train_step(state, data)` / `test_step` it is
+        Keras' `compute_loss`: the compiled loss over the batch's real rows,
+        plus the regularization penalty of the weights of the latest
+        `stateless_call` (or `stateless_compute_loss`).
         """
-        del x
+        del x, training
         runner = self.make_runner()
+        batch = jax.tree.leaves(y_pred)[0].shape[0]
+        scope = keras_jax.current_scope()
+        if scope is not None:
+            mask = scope.rows(batch)
+            if mask is None:
+                mask = np.ones((batch,), bool)
+            total, _ = runner.objective.loss(y, y_pred, sample_weight, mask)
+            if scope.params is not None and self.has_penalty():
+                total = total + self.penalty(scope.params)
+            for added in scope.losses or []:  # `add_loss` terms of the inputs
+                total = total + added
+            return total
         mask = (
-            np.ones((jax.tree.leaves(y_pred)[0].shape[0],), bool)
+            np.ones((batch,), bool)
             if sample_weight is None
             else sample_weight > 0
         )
         total, _ = runner.objective.loss(y, y_pred, sample_weight, mask)
         return total
 
-    def train_step(
-        self, train_state: TrainState, batch: Batch
-    ) -> tuple[TrainState, Any]:
+    def train_step(self, *args: Any) -> Any:
         """One pure training step. Override on a subclass for a custom loop (a GAN).
 
-        Must be pure and jit-compatible: `(TrainState, Batch) -> (TrainState, logs)`
-        where logs is a dict of scalar arrays.
-        """
-        return self.make_runner().default_train_step()(train_state, batch)
+        Two contracts are honoured:
 
-    def test_step(
-        self, params: Any, state: Any, metrics: Any, batch: Batch
-    ) -> tuple[Any, dict[str, Any]]:
+        - funkeras': `train_step(self, train_state, batch) -> (train_state,
+          logs)` on a `TrainState` and a `Batch`;
+        - Keras' JAX one: `train_step(self, state, data) -> (logs, state)` with
+          `state = (trainable_variables, non_trainable_variables,
+          optimizer_variables, metrics_variables)`, lists of arrays (see
+          `stateless_call`, `optimizer.stateless_apply`, `self.metrics`).
+
+        The override is Keras' when its arguments are named `(state, data)`.
+        Either way it must be pure and jit-compatible (it is compiled once).
+        `super().train_step(...)` runs the built-in one of the same contract.
+        """
+        if len(args) == 2 and not isinstance(args[0], TrainState):
+            return self._keras_train_step(*args)
+        return self.make_runner().default_train_step()(*args)
+
+    def test_step(self, *args: Any) -> Any:
         """One pure evaluation step, used by `evaluate`, `test_on_batch` and fit's
         validation. Override on a subclass to customize evaluation.
 
-        Must be pure and jit-compatible: `(params, state, metrics, batch) ->
-        (metrics, logs)`, `metrics` the metric states (`runner.init_metrics()`'s
-        structure) and logs a dict of scalar arrays. `super().test_step(...)`
-        runs the built-in one.
+        funkeras' contract: `(params, state, metrics, batch) -> (metrics, logs)`,
+        `metrics` the metric states (`runner.init_metrics()`'s structure) and
+        logs a dict of scalar arrays. Keras' JAX contract: `test_step(self,
+        state, data) -> (logs, state)` with `state = (trainable_variables,
+        non_trainable_variables, metrics_variables)`. Pure and jit-compatible;
+        `super().test_step(...)` runs the built-in one.
         """
-        return self.make_runner().default_test_step()(params, state, metrics, batch)
+        if len(args) == 2:
+            return self._keras_test_step(*args)
+        return self.make_runner().default_test_step()(*args)
 
-    def predict_step(self, params: Any, state: Any, x: Any) -> Any:
+    def predict_step(self, *args: Any) -> Any:
         """One pure prediction step, used by `predict` and `predict_on_batch`.
         Override on a subclass to customize prediction (post-processing, several
         outputs).
 
-        Must be pure and jit-compatible: `(params, state, x) -> y`, `y` an array
-        or a pytree of arrays with the batch axis first. `super().predict_step(...)`
-        runs the built-in one.
+        funkeras' contract: `(params, state, x) -> y`, `y` an array or a pytree
+        of arrays with the batch axis first. Keras' JAX contract:
+        `predict_step(self, state, data) -> (y, non_trainable_variables)` with
+        `state = (trainable_variables, non_trainable_variables)`.
+        `super().predict_step(...)` runs the built-in one.
         """
-        return self._predict_runner().default_predict_step()(params, state, x)
+        if len(args) == 2:
+            tv, ntv = args[0]
+            x, _, _ = unpack_x_y_sample_weight(args[1])
+            return self.stateless_call(tv, ntv, x, training=False)
+        return self._predict_runner().default_predict_step()(*args)
+
+    # -- Keras' JAX customization API -----------------------------------------------
+
+    @property
+    def metrics(self) -> list[Any]:
+        """The metrics as Keras lists them: once the model is compiled and its
+        runner made, the loss tracker (`Mean(name="loss")`) and, when `compile`
+        got metrics, `"compile_metrics"`; then the `fk.metrics.Metric` objects
+        the model holds as attributes. A Keras-style `train_step(state, data)`
+        receives their variables, in this order, as `metrics_variables`.
+        """
+        return [*self._compiled_metrics, *keras_jax.tracked_metrics(self)]
+
+    def variable_layout(self) -> keras_jax.VariableLayout:
+        """Where `trainable_variables`/`non_trainable_variables` live in
+        `(params, state)` (made with the runner; fresh before it)."""
+        if self._layout is not None:
+            return self._layout
+        return keras_jax.VariableLayout(self._weight_entries(), self.param_shapes())
+
+    @property
+    def trainable_variables(self) -> list[Any]:
+        """Keras' `model.trainable_variables`: the trained weights in Keras'
+        order, as `ModelVariable`s (`.value`, `.assign`)."""
+        return [keras_jax.ModelVariable(self, path, p, t)
+                for path, p, t in self._weight_entries() if t]
+
+    @property
+    def non_trainable_variables(self) -> list[Any]:
+        """Keras' `model.non_trainable_variables`: frozen weights and layer
+        state (BatchNorm's moving statistics), in Keras' order."""
+        return [keras_jax.ModelVariable(self, path, p, t)
+                for path, p, t in self._weight_entries() if not t]
+
+    @property
+    def variables(self) -> list[Any]:
+        """`trainable_variables + non_trainable_variables`."""
+        return [*self.trainable_variables, *self.non_trainable_variables]
+
+    def stateless_call(
+        self,
+        trainable_variables: Any,
+        non_trainable_variables: Any,
+        *args: Any,
+        return_losses: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Keras' `stateless_call`: the model on `args` with the weights given.
+
+        Pure: `trainable_variables` and `non_trainable_variables` are lists in
+        the order of `model.trainable_variables` / `non_trainable_variables`
+        (arrays or the variables themselves). Returns `(outputs,
+        new_non_trainable_variables)`, plus the list of added losses with
+        `return_losses=True`. It is `apply` on the params and state those lists
+        make: `stateless_call(tv, ntv, x)[0]` equals `model.apply(params,
+        state, x)[0]`.
+
+        Example:
+            >>> import numpy as np
+            >>> import funkeras as fk
+            >>> model = fk.Sequential([fk.Input(shape=(3,)), fk.layers.Dense(2)])
+            >>> tv = [v.value for v in model.trainable_variables]
+            >>> y, ntv = model.stateless_call(tv, [], np.ones((4, 3), np.float32))
+            >>> y.shape
+            (4, 2)
+        """
+        training = bool(kwargs.pop("training", False) or False)
+        if kwargs:
+            raise TypeError(
+                f"{self._owner()}.stateless_call: unexpected arguments "
+                f"{sorted(kwargs)} (it takes the inputs, `training` and "
+                "`return_losses`)."
+            )
+        x = args[0] if len(args) == 1 else list(args)
+        if self.graph is None:
+            self._build_from_data(x)
+        layout = self.variable_layout()
+        params, state = layout.merge(trainable_variables, non_trainable_variables)
+        scope = keras_jax.current_scope()
+        key = mask = None
+        if scope is not None:
+            key = scope.next_key() if self.uses_key else None
+            mask = scope.rows(jax.tree.leaves(x)[0].shape[0])
+            scope.params = params
+        elif training and self.uses_key:
+            key = jax.random.key(self.seed)
+        with sc.collect_losses() as added:
+            y, new_state = self.apply(params, state, x, training=training, key=key,
+                                      mask=mask)
+        if scope is not None:
+            scope.losses = list(added)
+        _, ntv = layout.split(params, new_state)
+        if return_losses:
+            losses = [self.penalty(params)] if self.has_penalty() else []
+            return y, ntv, [*added, *losses]
+        return y, ntv
+
+    def stateless_compute_loss(
+        self,
+        trainable_variables: Any,
+        non_trainable_variables: Any,
+        metrics_variables: Any,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> tuple[Any, tuple[Any, Any, Any]]:
+        """Keras' `stateless_compute_loss`: `compute_loss` with the weights given
+        (their regularization penalty included). Returns `(loss,
+        (trainable_variables, non_trainable_variables, metrics_variables))`."""
+        params, _ = self.variable_layout().merge(
+            trainable_variables, non_trainable_variables, "stateless_compute_loss"
+        )
+        scope = keras_jax.current_scope()
+        entered = (keras_jax.step_scope() if scope is None
+                   else contextlib.nullcontext(scope))
+        with entered as sc:
+            sc.params = params
+            loss = self._call_compute_loss(x, y, y_pred, sample_weight, training)
+        return loss, (trainable_variables, non_trainable_variables, metrics_variables)
+
+    def _call_compute_loss(self, x: Any, y: Any, y_pred: Any, sw: Any,
+                           training: bool) -> Any:
+        params = inspect.signature(self.compute_loss).parameters
+        var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        if "training" in params or var_kw:
+            return self.compute_loss(x, y, y_pred, sw, training=training)
+        return self.compute_loss(x, y, y_pred, sw)
+
+    def compute_loss_and_updates(
+        self,
+        trainable_variables: Any,
+        non_trainable_variables: Any,
+        metrics_variables: Any,
+        x: Any,
+        y: Any,
+        sample_weight: Any,
+        training: bool = False,
+        optimizer_variables: Any = None,
+    ) -> tuple[Any, tuple[Any, Any, Any]]:
+        """Keras' `compute_loss_and_updates`: `(loss, (y_pred,
+        non_trainable_variables, metrics_variables))`, differentiable in
+        `trainable_variables` (what the built-in Keras-style `train_step`
+        hands to `jax.value_and_grad`)."""
+        del optimizer_variables
+        y_pred, ntv = self.stateless_call(
+            trainable_variables, non_trainable_variables, x, training=training
+        )
+        loss, (_, ntv, mv) = self.stateless_compute_loss(
+            trainable_variables, ntv, metrics_variables, x=x, y=y, y_pred=y_pred,
+            sample_weight=sample_weight, training=training,
+        )
+        return loss, (y_pred, ntv, mv)
+
+    def _stateless_apply(self, optimizer_variables: Any, grads: Any,
+                         trainable_variables: Any) -> Any:
+        self.make_runner()
+        return keras_jax.stateless_apply(
+            self._runner.optimizer, self._opt_treedef, self.variable_layout(),
+            optimizer_variables, grads, trainable_variables,
+        )
+
+    def _keras_metrics_update(self, metrics_variables: Any, loss: Any, y: Any,
+                              y_pred: Any, sample_weight: Any) -> Any:
+        """Keras' built-in metric update: the loss tracker gets the loss
+        (weighted by the real rows), `"compile_metrics"` the batch; the logs are
+        every metric's result."""
+        view = keras_jax.KerasMetrics(None, lambda: self.metrics)
+        scope = keras_jax.current_scope()
+        batch = jax.tree.leaves(y_pred)[0].shape[0]
+        mask = None if scope is None else scope.rows(batch)
+        rows = batch if mask is None else jax.numpy.sum(mask.astype(np.float32))
+        new: list[Any] = []
+        logs: dict[str, Any] = {}
+        loss_tracker = self._compiled_metrics[0] if self._compiled_metrics else None
+        for metric, values in view.slices(metrics_variables):
+            if metric is loss_tracker:
+                values = metric.stateless_update_state(values, loss, sample_weight=rows)
+            elif isinstance(metric, keras_jax.CompileMetrics):
+                values = metric.stateless_update_state(values, y, y_pred, sample_weight)
+            logs[metric.name] = metric.stateless_result(values)
+            new += list(values)
+        return keras_jax.flatten_logs(logs), new
+
+    def _keras_train_step(self, state: Any, data: Any) -> Any:
+        """The built-in train step in Keras' JAX form."""
+        tv, ntv, ov, mv = state
+        x, y, sw = unpack_x_y_sample_weight(data)
+        grad_fn = jax.value_and_grad(self.compute_loss_and_updates, has_aux=True)
+        (loss, (y_pred, ntv, mv)), grads = grad_fn(tv, ntv, mv, x, y, sw, training=True)
+        tv, ov = self._stateless_apply(ov, grads, tv)
+        logs, mv = self._keras_metrics_update(mv, loss, y, y_pred, sw)
+        return logs, (tv, ntv, ov, mv)
+
+    def _keras_test_step(self, state: Any, data: Any) -> Any:
+        """The built-in test step in Keras' JAX form."""
+        tv, ntv, mv = state
+        x, y, sw = unpack_x_y_sample_weight(data)
+        y_pred, ntv = self.stateless_call(tv, ntv, x, training=False)
+        loss, (tv, ntv, mv) = self.stateless_compute_loss(
+            tv, ntv, mv, x=x, y=y, y_pred=y_pred, sample_weight=sw, training=False
+        )
+        logs, mv = self._keras_metrics_update(mv, loss, y, y_pred, sw)
+        return logs, (tv, ntv, mv)
 
     def _custom_predict_step(self) -> Any:
         if type(self).predict_step is Trainer.predict_step:
             return None
+        if keras_jax.is_keras_step(self.predict_step, 3):
+            return keras_jax.keras_predict_step(
+                self.predict_step, self.variable_layout()
+            )
         return _check_step_override(
             self.predict_step, "predict_step", "params, state, x", "y"
         )
@@ -922,6 +1228,24 @@ class Trainer:
         return jax.tree.map(np.asarray, y)
 
 
+def _constrained(tx: Any, constraints: dict[tuple[str, ...], Any]) -> Any:
+    """`tx` whose updates land each constrained weight on `c(w + update)`:
+    Keras applies a weight's constraint after every optimizer update. The
+    optimizer state keeps `tx`'s structure."""
+
+    def update(updates: Any, state: Any, params: Any = None, **extra: Any) -> Any:
+        updates, state = tx.update(updates, state, params, **extra)
+        updates = jax.tree.map(lambda u: u, updates)  # fresh dicts to write into
+        for path, constraint in constraints.items():
+            p = keras_jax.get_path(params, path)
+            u = keras_jax.get_path(updates, path)
+            new = jax.numpy.asarray(constraint(p + u), p.dtype)
+            keras_jax.put_path(updates, path, (new - p).astype(u.dtype))
+        return updates, state
+
+    return optax.GradientTransformationExtraArgs(tx.init, update)
+
+
 class _StepProgress(Callback):
     """`evaluate`'s and `predict`'s display: a tqdm bar over the batches
     (`verbose=1`, refreshed at most every 0.2 s) or one line at the end (`2`)."""
@@ -1027,6 +1351,17 @@ class _NoLoss:
         raise ValueError(
             "compile: no `loss` was given; pass one to `compile` to train or evaluate."
         )
+
+
+class _AddedLossesOnly:
+    """The compiled loss of a model compiled without `loss` whose layers add
+    losses (`add_loss`, regularizers): zero, so the added losses are the loss."""
+
+    name = "added_losses"
+
+    def __call__(self, y_true: Any, y_pred: Any) -> Any:
+        del y_true
+        return jax.numpy.zeros((jax.tree.leaves(y_pred)[0].shape[0],), np.float32)
 
 
 def _label_shapes(y: Any, names: list[str]) -> list[Any] | None:

@@ -17,6 +17,7 @@ Example:
     [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
 """
 
+from funkeras.ops import variables as _variables
 from funkeras.ops.core import (  # noqa: A004
     cond,
     fori_loop,
@@ -290,3 +291,10 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+
+
+
+# Keras' ops take layer variables (`self.w` in a Keras-style `call`).
+for _name in __all__:
+    globals()[_name] = _variables.reads_variables(globals()[_name])
+del _name

@@ -46,6 +46,7 @@ class Optimizer(optax.GradientTransformationExtraArgs):
     _class_name: str | None = None
     _arguments: dict[str, Any] | None = None
     _rate_access: tuple[Callable[[], Any], Callable[[float], None]] | None = None
+    _stateless: Callable[..., Any] | None = None
 
     def __new__(
         cls,
@@ -55,12 +56,45 @@ class Optimizer(optax.GradientTransformationExtraArgs):
         class_name: str | None = None,
         arguments: dict[str, Any] | None = None,
         rate_access: tuple[Callable[[], Any], Callable[[float], None]] | None = None,
+        stateless_apply: Callable[..., Any] | None = None,
     ) -> Optimizer:
         self = super().__new__(cls, init, update)
         self._class_name = class_name
         self._arguments = dict(arguments) if arguments is not None else None
         self._rate_access = rate_access
+        self._stateless = stateless_apply
         return self
+
+    def stateless_apply(
+        self, optimizer_variables: Any, grads: Any, trainable_variables: Any
+    ) -> tuple[list[Any], list[Any]]:
+        """Keras' `optimizer.stateless_apply` on a compiled model's optimizer.
+
+        Pure: returns `(new trainable_variables, new optimizer_variables)`, lists
+        in the order of `model.trainable_variables` and of the optimizer
+        variables a Keras-style `train_step(state, data)` receives (the leaves
+        of the optax state). Constraints of the weights are applied after the
+        update, as in Keras.
+
+        Example:
+            >>> import jax, numpy as np
+            >>> import funkeras as fk
+            >>> model = fk.Sequential([fk.Input(shape=(2,)), fk.layers.Dense(1)])
+            >>> model.compile(optimizer=fk.optimizers.SGD(0.1), loss="mse")
+            >>> tv = [v.value for v in model.trainable_variables]
+            >>> ov = jax.tree.leaves(model.make_runner() and model.opt_state)
+            >>> grads = [np.ones(v.shape, np.float32) for v in tv]
+            >>> new_tv, _ = model.optimizer.stateless_apply(ov, grads, tv)
+            >>> bool(np.allclose(new_tv[1], tv[1] - 0.1))
+            True
+        """
+        if self._stateless is None:
+            raise AttributeError(
+                f"{self._class_name or 'Optimizer'}.stateless_apply: only a compiled "
+                "model's optimizer (`model.optimizer`) knows the model's variables; "
+                "compile the model first."
+            )
+        return self._stateless(optimizer_variables, grads, trainable_variables)
 
     @property
     def class_name(self) -> str | None:
@@ -106,7 +140,8 @@ class Optimizer(optax.GradientTransformationExtraArgs):
         self._rate_access[1](value)
 
     def bound(
-        self, read: Callable[[], Any], write: Callable[[float], None]
+        self, read: Callable[[], Any], write: Callable[[float], None],
+        stateless_apply: Callable[..., Any] | None = None,
     ) -> Optimizer:
         """A copy whose `learning_rate` is read with `read()` and set with
         `write(value)` (how a model exposes the rate in its optimizer state).
@@ -122,6 +157,7 @@ class Optimizer(optax.GradientTransformationExtraArgs):
         return Optimizer(
             self.init, self.update, class_name=self._class_name,
             arguments=self._arguments, rate_access=(read, write),
+            stateless_apply=stateless_apply,
         )
 
     def get_config(self) -> dict[str, Any]:

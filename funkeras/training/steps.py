@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from funkeras.layers.subclassing import collect_losses
 from funkeras.training.objective import Objective
 from funkeras.training.state import Batch, TrainState, step_key
 
@@ -246,12 +247,14 @@ def make_train_step(
         key = step_key(ts) if uses_key else None
 
         def loss_of(params: Any) -> tuple[jax.Array, Any]:
-            y_pred, new_state = apply_fn(
-                params, ts.state, batch.x, training=True, key=key, mask=batch.mask
-            )
+            with collect_losses() as added:  # Keras-style `add_loss` of inputs
+                y_pred, new_state = apply_fn(
+                    params, ts.state, batch.x, training=True, key=key, mask=batch.mask
+                )
             total, parts = batch_loss(
                 batch, y_pred, objective_loss=objective_loss, loss_fn=config.loss_fn
             )
+            total = total + sum(added, jnp.zeros((), jnp.float32))
             if penalty is not None:
                 total = total + penalty(params)
             return total, (y_pred, new_state, parts)
@@ -294,12 +297,14 @@ def make_test_step(
     """
 
     def test_step(params: Any, state: Any, metrics: Any, batch: Batch) -> Any:
-        y_pred, _ = apply_fn(
-            params, state, batch.x, training=False, key=None, mask=batch.mask
-        )
+        with collect_losses() as added:
+            y_pred, _ = apply_fn(
+                params, state, batch.x, training=False, key=None, mask=batch.mask
+            )
         loss, parts = batch_loss(
             batch, y_pred, objective_loss=objective.loss, loss_fn=loss_fn
         )
+        loss = loss + sum(added, jnp.zeros((), jnp.float32))
         if penalty_fn is not None:
             loss = loss + penalty_fn(params)
         metrics = objective.update_metrics(

@@ -129,16 +129,22 @@ def test_add_weight_regularizer_counts():
     np.testing.assert_allclose(float(layer.penalty(params)), 0.5 * 3.0, rtol=1e-6)
 
 
-def test_input_dependent_add_loss_is_refused_clearly():
+def test_input_dependent_add_loss_leaves_apply_through_collect_losses():
     class Activity(fk.layers.Layer):
         def call(self, x):
             self.add_loss(jnp.mean(x ** 2))
             return x
 
     layer = Activity()
-    params, _ = layer.init(jax.random.key(0), jax.ShapeDtypeStruct((3,), jnp.float32))
-    with pytest.raises(ValueError, match="depends on its inputs"):
-        layer.penalty(params)
+    params, state = layer.init(jax.random.key(0),
+                               jax.ShapeDtypeStruct((3,), jnp.float32))
+    # not a weight penalty: penalty(params) stays 0, each call reports its own
+    assert float(layer.penalty(params)) == 0.0 and not layer.has_penalty()
+    x = jnp.arange(6.0).reshape(2, 3)
+    with fk.layers.subclassing.collect_losses() as added:
+        layer.apply(params, state, x)
+    want = np.mean(np.arange(6.0) ** 2)
+    np.testing.assert_allclose([float(v) for v in added], [want])
 
 
 def test_nested_layers_in_attributes_lists_and_dicts():
@@ -210,8 +216,11 @@ def test_layer_on_arrays_for_protocol_layers():
     k, b = dense.get_weights()
     np.testing.assert_allclose(np.asarray(y), x @ k + b, rtol=1e-6)
     assert len(dense.trainable_weights) == 2 and dense.non_trainable_weights == []
+    assert fk.layers.Dense(2).weights == []  # not built yet, as Keras
+    inside = fk.layers.Dense(2)
+    inside(fk.Input(shape=(3,)))  # its weights live in the model it joins
     with pytest.raises(ValueError, match="called on an array"):
-        fk.layers.Dense(2).weights
+        inside.weights
 
 
 def test_get_config_follows_keras_rule():
