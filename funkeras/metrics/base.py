@@ -429,15 +429,59 @@ class MeanMetricWrapper(Mean):
         y_pred: ArrayLike,
         sample_weight: ArrayLike | None = None,
         mask: ArrayLike | None = None,
+        sequence_mask: ArrayLike | None = None,
     ) -> State:
+        """Add a batch. `sequence_mask` (Keras' mask of `y_pred`, e.g. `(batch,
+        time)`) makes masked timesteps count for nothing, as Keras does: each
+        row adds the mean over its timesteps of `value * mask` to the total and
+        the mean of the mask to the count."""
         values = jnp.asarray(self.fn(y_true, y_pred, **self._fn_kwargs))
         if values.ndim == 0:
             raise ValueError(
                 f"{self!r}: the metric function returned a scalar; it must return one "
                 "value per sample, shape (batch,)."
             )
-        values = per_sample(values.astype(self.dtype))
+        values = values.astype(self.dtype)
+        if sequence_mask is not None:
+            return self._update_masked(state, values, sample_weight, mask, sequence_mask)
+        values = per_sample(values)
         return self._accumulate(state, values, row_weights(values, sample_weight, mask))
+
+    def _update_masked(
+        self,
+        state: State,
+        values: Array,
+        sample_weight: ArrayLike | None,
+        mask: ArrayLike | None,
+        sequence_mask: ArrayLike,
+    ) -> State:
+        seq = jnp.asarray(sequence_mask)
+        if values.ndim < seq.ndim or tuple(values.shape[: seq.ndim]) != tuple(
+            seq.shape
+        ):
+            raise ValueError(
+                f"{self!r}: the sequence mask of shape {shape_str(seq.shape)} does not "
+                f"fit the metric's values of shape {shape_str(values.shape)}; the mask "
+                "must cover their leading axes (batch, time)."
+            )
+        # Keras' `reduce_to_samplewise_values`: values are averaged down to the
+        # mask's rank, weighted by it, and each row counts the mean of its weights.
+        if values.ndim > seq.ndim:
+            values = jnp.mean(values, axis=tuple(range(seq.ndim, values.ndim)))
+        weights = seq.astype(self.dtype)
+        rows = row_weights(values, sample_weight, mask)
+        if rows is not None:
+            weights = weights * rows.astype(self.dtype).reshape(
+                (-1,) + (1,) * (seq.ndim - 1)
+            )
+        axes = tuple(range(1, seq.ndim))
+        weighted = jnp.where(weights != 0, values * weights, 0.0)
+        per_row = jnp.mean(weighted, axis=axes) if axes else weighted
+        counts = jnp.mean(weights, axis=axes) if axes else weights
+        return {
+            "total": state["total"] + jnp.sum(per_row),
+            "count": state["count"] + jnp.sum(counts),
+        }
 
     def get_config(self) -> dict[str, Any]:
         config = {**super().get_config(), **self._fn_kwargs}

@@ -335,6 +335,42 @@ class Model(Trainer, Layer):
             owner=self._owner(),
         )
 
+    def apply_masked(
+        self,
+        params: Params,
+        state: State,
+        x: Any,
+        *,
+        training: bool = False,
+        key: PRNGKey | None = None,
+        mask: Array | None = None,
+        sequence_mask: Any = None,
+    ) -> tuple[Any, State, Any]:
+        """`apply` with sequence masks in and out: `(outputs, state, output_masks)`.
+
+        `sequence_mask` mirrors `x` (a `(batch, time)` bool array or None per
+        input, or None); `output_masks` mirrors the outputs (None as a whole
+        when no output carries a mask). What a containing model and the train
+        and test steps call; `apply` is this without the masks. A subclass that
+        overrides `apply` gets its own `apply` here, with no masks out.
+        """
+        if type(self).apply is not Model.apply:
+            y, state = self.apply(
+                params, state, x, training=training, key=key, mask=mask
+            )
+            return y, state, None
+        return fn.graph_apply_masked(
+            self.require_graph("apply"),
+            params,
+            state,
+            x,
+            training=training,
+            key=key,
+            mask=mask,
+            sequence_mask=sequence_mask,
+            owner=self._owner(),
+        )
+
     def penalty(self, params: Params) -> Array:
         """The sum of the layers' regularization penalties."""
         return fn.graph_penalty(self.require_graph("penalty"), params)

@@ -329,6 +329,7 @@ class Trainer:
             graph=graph,
             sparse_check=sparse_check,
             uses_key=self.uses_key,
+            masked_apply_fn=self.apply_masked,
         )
         if self.opt_state is None:
             self.opt_state = tx.init(self.params)

@@ -228,6 +228,10 @@ class Runner:
         graph: The model's graph description (for the layerwise executor).
         sparse_check: Optional `check(y) -> bool` flagging out-of-range labels.
         uses_key: Whether `apply` draws random numbers (else no step key).
+        masked_apply_fn: Optional `apply` that also returns the outputs'
+            sequence masks, `(y, state, output_masks)` (a model's
+            `apply_masked`); the built-in train and test steps use it so that
+            masked timesteps count for nothing in the loss and metrics.
     """
 
     def __init__(
@@ -246,8 +250,10 @@ class Runner:
         graph: Any = None,
         sparse_check: Callable[[Any], jax.Array] | None = None,
         uses_key: bool = True,
+        masked_apply_fn: Callable[..., Any] | None = None,
     ) -> None:
         self.apply_fn = apply_fn
+        self.masked_apply_fn = masked_apply_fn
         self.objective = objective
         self.optimizer = optimizer
         self.executor = executor
@@ -311,12 +317,18 @@ class Runner:
             sparse_check=self.sparse_check if sparse_check else None,
             results=results,
             uses_key=self.uses_key,
+            output_masks=self.masked_apply_fn is not None,
         )
         cache_key = ("default_step", config)
         if cache_key in self._programs:
             return self._programs[cache_key]
         step = self.executor.make_train_step(
-            make_train_step(self.apply_fn, self.objective, self.optimizer, config),
+            make_train_step(
+                self.masked_apply_fn or self.apply_fn,
+                self.objective,
+                self.optimizer,
+                config,
+            ),
             graph=self.graph,
             objective=self.objective,
             optimizer=self.optimizer,
@@ -433,10 +445,11 @@ class Runner:
         """The built-in `(params, state, metrics, batch) -> (metrics, logs)` (what
         a `test_step` override may call)."""
         return make_test_step(
-            self.apply_fn,
+            self.masked_apply_fn or self.apply_fn,
             self.objective,
             penalty_fn=self.penalty_fn,
             loss_fn=self.loss_fn,
+            output_masks=self.masked_apply_fn is not None,
         )
 
     def default_predict_step(self) -> Callable[..., Any]:
