@@ -78,13 +78,19 @@ class SymbolicTensor(SymbolicValue):
         explicit sequence masks (`layer(x, mask=m)`), and is appended to
         `layer.inbound_nodes` (what `layer.output` reads).
         """
+        if mask is not None and hasattr(layer, "apply_masked"):
+            raise ValueError(
+                f"{layer_label(layer)}: a model takes its inputs' masks from the "
+                "tensors it is called on, not from `mask=`. Call a layer with "
+                "`mask=` before the model instead."
+            )
         node = Node(
             layer=layer,
             inputs=inputs,
             outputs=None,
             options=dict(options or {}),
             training=training,
-            mask=mask,
+            mask=None if mask is None else list(mask),
         )
         flat, treedef = jax.tree.flatten(output_spec)
         outs = [SymbolicTensor(spec, node, i) for i, spec in enumerate(flat)]
@@ -105,6 +111,7 @@ def record_node(
     *,
     options: dict[str, Any] | None = None,
     training: bool | None = None,
+    mask: list[Any] | None = None,
 ) -> Any:
     """Record `layer` called on the already-bound inputs `x`; return its outputs.
 
@@ -119,7 +126,7 @@ def record_node(
     options = dict(options or {})
     output_spec = layer.compute_output_spec(spec_tree(x), **options)
     return leaves[0].record_call(
-        layer, x, output_spec, options=options, training=training
+        layer, x, output_spec, options=options, training=training, mask=mask
     )
 
 

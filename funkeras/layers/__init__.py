@@ -32,6 +32,7 @@ from funkeras.layers.pooling import (
 )
 from funkeras.layers.regularization import Dropout
 from funkeras.layers.reshaping import Flatten, Permute, Reshape
+from funkeras.layers.core import Masking
 
 # `serialize`/`deserialize` (Keras' `keras.layers.serialize`) use the saving
 # registry, which sits above the layers: `funkeras.saving` attaches them.
@@ -74,4 +75,5 @@ __all__ = [
     "maximum",
     "minimum",
     "concatenate",
+    "Masking",
 ]

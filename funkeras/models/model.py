@@ -64,10 +64,33 @@ class SubclassedCall(Layer):
     def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
         return sc.keras_init(self.model, key, input_spec)
 
-    def apply(self, params, state, x, *, training=False, key=None, mask=None):
+    consumes_sequence_mask = True
+
+    def apply(
+        self,
+        params,
+        state,
+        x,
+        *,
+        training=False,
+        key=None,
+        mask=None,
+        sequence_mask=None,
+    ):
         return sc.keras_apply(
-            self.model, params, state, x, training=training, key=key, mask=mask
+            self.model,
+            params,
+            state,
+            x,
+            training=training,
+            key=key,
+            mask=mask,
+            sequence_mask=sequence_mask,
         )
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The subclassed model's own `compute_mask`."""
+        return self.model.compute_mask(inputs, mask)
 
     def penalty(self, params: Params) -> Array:
         return sc.keras_penalty(self.model, params)
