@@ -435,6 +435,9 @@ class MeanMetricWrapper(Mean):
         time)`) makes masked timesteps count for nothing, as Keras does: each
         row adds the mean over its timesteps of `value * mask` to the total and
         the mean of the mask to the count."""
+        if sequence_mask is not None:
+            values = self._per_timestep(y_true, y_pred, jnp.asarray(sequence_mask))
+            return self._update_masked(state, values, sample_weight, mask, sequence_mask)
         values = jnp.asarray(self.fn(y_true, y_pred, **self._fn_kwargs))
         if values.ndim == 0:
             raise ValueError(
@@ -442,10 +445,34 @@ class MeanMetricWrapper(Mean):
                 "value per sample, shape (batch,)."
             )
         values = values.astype(self.dtype)
-        if sequence_mask is not None:
-            return self._update_masked(state, values, sample_weight, mask, sequence_mask)
         values = per_sample(values)
         return self._accumulate(state, values, row_weights(values, sample_weight, mask))
+
+    def _per_timestep(self, y_true: ArrayLike, y_pred: ArrayLike, seq: Array) -> Array:
+        """The function's value at every masked position, shape `seq.shape`.
+
+        The mask's axes (batch, time) are folded into the batch axis, so a
+        per-sample function gives one value per timestep (Keras' per-step
+        values before the mask weights them).
+        """
+        y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
+        n = seq.ndim
+        lead = tuple(seq.shape)
+        if tuple(y_pred.shape[:n]) != lead or tuple(y_true.shape[:n]) != lead or (
+            y_pred.ndim == n
+        ):
+            raise ValueError(
+                f"{self!r}: the sequence mask of shape {shape_str(lead)} does not fit "
+                f"y_true.shape={shape_str(y_true.shape)} and "
+                f"y_pred.shape={shape_str(y_pred.shape)}; the mask must cover their "
+                "leading axes (batch, time)."
+            )
+        values = self.fn(
+            y_true.reshape((-1, *y_true.shape[n:])),
+            y_pred.reshape((-1, *y_pred.shape[n:])),
+            **self._fn_kwargs,
+        )
+        return per_sample(jnp.asarray(values).astype(self.dtype)).reshape(lead)
 
     def _update_masked(
         self,
