@@ -21,7 +21,7 @@ import pytest
 import funkeras.layers
 from funkeras.layers.base import InputLayer, Layer
 from funkeras.layers.convolutional import Conv1D, Conv2D
-from funkeras.layers.core import Activation, Dense, Embedding, Identity
+from funkeras.layers.core import Activation, Dense, Embedding, Identity, Masking
 from funkeras.layers.merging import (
     Add,
     Average,
@@ -148,6 +148,10 @@ TABLE: dict[str, Row] = {
     "concatenate_three_axis_minus2": Row(
         lambda d: Concatenate(axis=-2, dtype=d), [(1, 2), (2, 2), (3, 2)]
     ),
+    "embedding_mask_zero": Row(
+        lambda d: Embedding(4, 3, mask_zero=True, dtype=d), (5,), "int32"
+    ),
+    "masking": Row(lambda d: Masking(0.5, dtype=d), (4, 3)),
 }
 
 DTYPES = ("float32", "bfloat16")

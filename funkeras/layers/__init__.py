@@ -2,7 +2,7 @@
 
 from funkeras.layers.base import InputLayer, Layer
 from funkeras.layers.convolutional import Conv1D, Conv2D
-from funkeras.layers.core import Activation, Dense, Embedding, Identity
+from funkeras.layers.core import Activation, Dense, Embedding, Identity, Masking
 from funkeras.layers.merging import (
     Add,
     Average,
@@ -32,7 +32,6 @@ from funkeras.layers.pooling import (
 )
 from funkeras.layers.regularization import Dropout
 from funkeras.layers.reshaping import Flatten, Permute, Reshape
-from funkeras.layers.core import Masking
 
 # `serialize`/`deserialize` (Keras' `keras.layers.serialize`) use the saving
 # registry, which sits above the layers: `funkeras.saving` attaches them.

@@ -14,9 +14,9 @@ import jax
 import jax.numpy as jnp
 
 from funkeras import losses
-from funkeras.layers import subclassing as sc
 from funkeras._catalogue import Catalogue
 from funkeras._validation import normalize_dtype, shape_str, to_snake_case
+from funkeras.layers import subclassing as sc
 from funkeras.losses.base import div_no_nan, per_sample
 from funkeras.typing import Array, ArrayLike
 
@@ -437,7 +437,9 @@ class MeanMetricWrapper(Mean):
         the mean of the mask to the count."""
         if sequence_mask is not None:
             values = self._per_timestep(y_true, y_pred, jnp.asarray(sequence_mask))
-            return self._update_masked(state, values, sample_weight, mask, sequence_mask)
+            return self._update_masked(
+                state, values, sample_weight, mask, sequence_mask
+            )
         values = jnp.asarray(self.fn(y_true, y_pred, **self._fn_kwargs))
         if values.ndim == 0:
             raise ValueError(

@@ -57,7 +57,9 @@ def _keras_weights(km):
 
 
 def _weights(model):
-    return {k: {n: np.asarray(v) for n, v in d.items()} for k, d in model.params.items()}
+    return {
+        k: {n: np.asarray(v) for n, v in d.items()} for k, d in model.params.items()
+    }
 
 
 # -- the walker --------------------------------------------------------------------
@@ -178,7 +180,8 @@ def test_batchnorm_training_moments_skip_masked_steps_as_keras():
     x = rng.normal(size=(3, 4, 2)).astype(np.float32)
     m = np.array([[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]], bool)
     ours = L.BatchNormalization()
-    params, state = ours.init(jax.random.key(0), jax.ShapeDtypeStruct((4, 2), jnp.float32))
+    spec = jax.ShapeDtypeStruct((4, 2), jnp.float32)
+    params, state = ours.init(jax.random.key(0), spec)
     y, new_state = ours.apply(params, state, x, training=True, sequence_mask=m)
     theirs = keras.layers.BatchNormalization()
     y_k = theirs(x, training=True, mask=m)
@@ -199,7 +202,8 @@ def _pooled_model():
 
 
 def _pooled_reference(w, x):
-    h = np.tanh(w["embedding"]["embeddings"][x] @ w["dense"]["kernel"] + w["dense"]["bias"])
+    h = w["embedding"]["embeddings"][x] @ w["dense"]["kernel"] + w["dense"]["bias"]
+    h = np.tanh(h)
     keep = (x != 0)[..., None]
     pooled = np.sum(h * keep, 1) / np.sum(keep, 1)
     return pooled @ w["dense_1"]["kernel"] + w["dense_1"]["bias"]
@@ -338,7 +342,7 @@ def test_loss_refuses_a_mask_that_does_not_fit():
         loss(TAGS, np.ones((4, 4, 3)) / 3, sequence_mask=np.ones((4, 5), bool))
 
 
-# -- Keras-style layers, explicit masks, variable lengths, saving -------------------------
+# -- Keras-style layers, explicit masks, variable lengths, saving ---------------------
 
 
 class KerasMaskedMean(L.Layer):
