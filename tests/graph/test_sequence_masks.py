@@ -109,6 +109,22 @@ def test_nested_model_passes_masks_through_its_inputs_and_outputs():
     np.testing.assert_array_equal(np.asarray(masks[1]), X != 0)
     want = np.sum(np.where((X != 0)[..., None], h_val, 0.0), 1)
     np.testing.assert_allclose(y, want, atol=1e-6)
+    # The layerwise executor walks into the nested model; the mask follows.
+    single = fk.Model(inp, out, seed=0)
+    single.set_weights(model.get_weights())
+    target = np.zeros((4, 3), np.float32)
+    w0, after = single.get_weights(), {}
+    for execution in EXECUTIONS:
+        single.set_weights(w0)
+        single.compile(optimizer="sgd", loss="mse", execution=execution)
+        np.testing.assert_allclose(
+            single.evaluate(X, target, verbose=0), np.mean(want**2), rtol=1e-5
+        )
+        single.fit(X, target, batch_size=4, verbose=0)
+        after[execution] = single.get_weights()
+    for execution in ("eager", "layerwise"):
+        for a, b in zip(after["jit"], after[execution], strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-6)
 
 
 # -- the layers that make, pass and merge masks --------------------------------------
