@@ -378,6 +378,27 @@ class KerasMaskedMean(L.Layer):
         return None
 
 
+class KerasPassThrough(L.Layer):
+    """Keras-style: `self.supports_masking = True` passes the mask on."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return 2.0 * inputs
+
+
+def test_keras_style_supports_masking_set_in_init_passes_the_mask():
+    inp = fk.Input(shape=(None,), dtype="int32")
+    h = KerasPassThrough()(L.Embedding(10, 3, mask_zero=True)(inp))
+    model = fk.Model(inp, [h, KerasPassThrough()(h)], seed=0)
+    _, _, masks = graph_apply_masked(model.graph, model.params, model.state, X)
+    for m in masks:
+        np.testing.assert_array_equal(np.asarray(m), X != 0)
+    assert not KerasMaskedMean().compute_mask(X, X != 0)
+
+
 class KerasMaskMaker(L.Layer):
     """Keras-style: makes a mask with its own `compute_mask`."""
 
