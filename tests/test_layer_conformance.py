@@ -27,7 +27,7 @@ from funkeras.layers.attention import (
 )
 from funkeras.layers.base import InputLayer, Layer
 from funkeras.layers.convolutional import Conv1D, Conv2D
-from funkeras.layers.core import Activation, Dense, Embedding, Identity
+from funkeras.layers.core import Activation, Dense, Embedding, Identity, Masking
 from funkeras.layers.einsum_dense import EinsumDense
 from funkeras.layers.merging import (
     Add,
@@ -177,6 +177,10 @@ TABLE: dict[str, Row] = {
     "additive_attention_dropout": Row(
         lambda d: AdditiveAttention(dropout=0.3, dtype=d), [(4, 3), (5, 3)]
     ),
+    "embedding_mask_zero": Row(
+        lambda d: Embedding(4, 3, mask_zero=True, dtype=d), (5,), "int32"
+    ),
+    "masking": Row(lambda d: Masking(0.5, dtype=d), (4, 3)),
 }
 
 DTYPES = ("float32", "bfloat16")

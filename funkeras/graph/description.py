@@ -99,7 +99,7 @@ def build_graph(inputs: Any, outputs: Any, *, owner: str = "Model") -> Graph:
                 f"{owner}: the graph has a cycle through {' -> '.join(path)}."
             )
         state[id(node)] = 1
-        for t in node.input_tensors:
+        for t in [*node.input_tensors, *(m for _, m in node.mask_tensors)]:
             visit(t, (*path, layer_label(node.layer)))
         state[id(node)] = 2
         order.append(node)

@@ -70,18 +70,27 @@ class SymbolicTensor(SymbolicValue):
         *,
         options: dict[str, Any] | None = None,
         training: bool | None = None,
+        mask: Any = None,
     ) -> Any:
         """Record `layer(inputs)` as a `Node`; return its output tensors.
 
-        The node keeps the call's static `options` and `training` override and is
-        appended to `layer.inbound_nodes` (what `layer.output` reads).
+        The node keeps the call's static `options`, `training` override and
+        explicit sequence masks (`layer(x, mask=m)`), and is appended to
+        `layer.inbound_nodes` (what `layer.output` reads).
         """
+        if mask is not None and hasattr(layer, "apply_masked"):
+            raise ValueError(
+                f"{layer_label(layer)}: a model takes its inputs' masks from the "
+                "tensors it is called on, not from `mask=`. Call a layer with "
+                "`mask=` before the model instead."
+            )
         node = Node(
             layer=layer,
             inputs=inputs,
             outputs=None,
             options=dict(options or {}),
             training=training,
+            mask=None if mask is None else list(mask),
         )
         flat, treedef = jax.tree.flatten(output_spec)
         outs = [SymbolicTensor(spec, node, i) for i, spec in enumerate(flat)]
@@ -102,6 +111,7 @@ def record_node(
     *,
     options: dict[str, Any] | None = None,
     training: bool | None = None,
+    mask: list[Any] | None = None,
 ) -> Any:
     """Record `layer` called on the already-bound inputs `x`; return its outputs.
 
@@ -116,7 +126,7 @@ def record_node(
     options = dict(options or {})
     output_spec = layer.compute_output_spec(spec_tree(x), **options)
     return leaves[0].record_call(
-        layer, x, output_spec, options=options, training=training
+        layer, x, output_spec, options=options, training=training, mask=mask
     )
 
 
@@ -144,10 +154,20 @@ class Node:
     outputs: Any  # pytree of SymbolicTensor
     options: dict[str, Any] = field(default_factory=dict)
     training: bool | None = None
+    # `layer(x, mask=m)`: one symbolic bool tensor or None per input leaf (a
+    # list aligned with `input_tensors`), or None for a call without `mask=`.
+    mask: list[Any] | None = None
 
     @property
     def input_tensors(self) -> list[SymbolicTensor]:
         return jax.tree.leaves(self.inputs, is_leaf=is_symbolic)
+
+    @property
+    def mask_tensors(self) -> list[tuple[int, SymbolicTensor]]:
+        """The explicit masks of the call: `(input leaf index, mask tensor)`."""
+        if self.mask is None:
+            return []
+        return [(i, m) for i, m in enumerate(self.mask) if m is not None]
 
     @property
     def output_tensors(self) -> list[SymbolicTensor]:

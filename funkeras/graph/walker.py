@@ -5,7 +5,12 @@ value slots (each symbolic tensor gets a slot; its `id` keys the slot while the
 schedule is built). `walk` runs a schedule: it feeds each call the values of
 its input slots and stores what the call returns in its output slots; how a
 call runs (which params and state, which key, compiled or traced) is the
-caller's `call(step, xs) -> ys`. Two drivers use it:
+caller's `call(step, xs, ms) -> (ys, out_ms)`. Beside each slot's value the
+walker keeps its sequence mask (Keras' `(batch, time)` boolean, or None): a
+call receives its inputs' masks `ms` and returns its outputs' masks, which
+`apply_call` computes with the layer's `compute_mask` in the same trace.
+Whether a slot has a mask is known at trace time; the mask itself is a value.
+Two drivers use it:
 
 - a model's `apply` walks the graph's own nodes (a nested model is one call)
   under one trace, with `node_key(key, None, (i,))` for node `i`;
@@ -60,6 +65,8 @@ class CallStep:
             the nested model call it belongs to), or None.
         call_signature: A hashable of `options` and `training` (two calls of
             one layer share a compiled function only when theirs agree).
+        mask_leaves: For `layer(x, mask=m)`: the input leaves that the
+            explicit masks belong to; their slots end `in_slots`.
     """
 
     __slots__ = (
@@ -76,6 +83,7 @@ class CallStep:
         "options",
         "training",
         "call_signature",
+        "mask_leaves",
     )
 
     def __init__(
@@ -107,6 +115,7 @@ class CallStep:
             self.training,
             json.dumps(node.options, sort_keys=True),
         )
+        self.mask_leaves = tuple(i for i, _ in node.mask_tensors)
 
 
 class CastStep:
@@ -197,7 +206,9 @@ class Schedule:
                 continue
             out_tensors = node.output_tensors
             out_slots = tuple(self._new_slot(t) for t in out_tensors)
-            in_slots = tuple(env[t.id] for t in node.input_tensors)
+            in_slots = tuple(env[t.id] for t in node.input_tensors) + tuple(
+                env[t.id] for _, t in node.mask_tensors
+            )
             for t, s in zip(out_tensors, out_slots, strict=True):
                 env[t.id] = s
             self.ops.append(
@@ -284,33 +295,55 @@ class Schedule:
 def walk(
     schedule: Schedule,
     inputs: Sequence[Any],
-    call: Callable[[Any, tuple[Any, ...]], Sequence[Any]],
+    call: Callable[[Any, tuple[Any, ...], tuple[Any, ...]], Any],
     *,
     on_cast: Callable[[CastStep], None] | None = None,
-) -> list[Any]:
-    """Run `schedule`'s steps in order; return every slot's value.
+    input_masks: Sequence[Any] | None = None,
+) -> tuple[list[Any], list[Any]]:
+    """Run `schedule`'s steps in order; return every slot's value and mask.
 
     Args:
         schedule: The schedule.
         inputs: One value per graph input, already matched and cast.
-        call: `call(step, xs) -> ys`: runs one `CallStep` on its input values
-            (a tuple, in `step.in_slots` order) and returns its output leaves.
+        call: `call(step, xs, ms) -> (ys, out_ms)`: runs one `CallStep` on its
+            input values and their sequence masks (tuples in `step.in_slots`
+            order, None for a slot without a mask) and returns its output
+            leaves and their masks (a sequence of the same length, or None
+            when no output has a mask).
         on_cast: Called after each `CastStep` has run.
+        input_masks: The sequence masks of the graph inputs (a nested model
+            called on masked tensors), one per input or None.
+
+    Returns:
+        `(values, masks)`: per slot, its value and its sequence mask (None
+        where it has none).
     """
     vals: list[Any] = [None] * schedule.n_slots
+    masks: list[Any] = [None] * schedule.n_slots
     for s, v in zip(schedule.input_slots, inputs, strict=True):
         vals[s] = v
+    if input_masks is not None:
+        for s, m in zip(schedule.input_slots, input_masks, strict=True):
+            masks[s] = m
     for op in schedule.ops:
         if type(op) is CastStep:
             v = vals[op.src]
             vals[op.dst] = v.astype(op.dtype) if v.dtype != op.dtype else v
+            masks[op.dst] = masks[op.src]
             if on_cast is not None:
                 on_cast(op)
             continue
-        ys = call(op, tuple([vals[i] for i in op.in_slots]))
+        ys, out_ms = call(
+            op,
+            tuple([vals[i] for i in op.in_slots]),
+            tuple([masks[i] for i in op.in_slots]),
+        )
         for slot, y in zip(op.out_slots, ys, strict=True):
             vals[slot] = y
-    return vals
+        if out_ms is not None:
+            for slot, m in zip(op.out_slots, out_ms, strict=True):
+                masks[slot] = m
+    return vals, masks
 
 
 def apply_call(
@@ -323,8 +356,11 @@ def apply_call(
     training: bool,
     key: Any,
     mask: Any,
-) -> tuple[list[Any], Any]:
-    """Run `apply(params, state, inputs, ...)` for one call; return `(ys, state)`.
+    masks: Sequence[Any] | None = None,
+    returns_masks: bool = False,
+) -> tuple[list[Any], Any, tuple[Any, ...] | None]:
+    """Run `apply(params, state, inputs, ...)` for one call; return
+    `(ys, state, out_masks)`.
 
     `xs` are the input leaves (rebuilt into the node's input structure); `ys`
     the output leaves, checked against the number the graph recorded. The
@@ -333,27 +369,100 @@ def apply_call(
     forced into training mode without a key (`predict` passes none) gets a
     fixed key derived from its node path: a Dropout stays active, with the same
     mask for every batch of the same shape.
+
+    Sequence masks: `masks` holds the input leaves' masks (None entries for
+    leaves without one). A layer with `consumes_sequence_mask` gets them as
+    `sequence_mask=` (a pytree shaped like its input, or None when no input
+    has one); an explicit `layer(x, mask=m)` replaces them for that call. The
+    outputs' masks are the layer's `compute_mask(inputs, mask)`, traced with
+    `apply`; `out_masks` has one entry per output leaf, or is None when no
+    output has a mask. With `returns_masks`, `apply` itself takes
+    `sequence_mask=` and returns `(y, state, out_masks)` (a nested model, whose
+    own walk computes its outputs' masks).
     """
+    layer = step.layer
     if step.training is not None:
-        if step.training and key is None and step.layer.uses_key:
+        if step.training and key is None and layer.uses_key:
             key = node_key(jax.random.key(0), None, step.key_path)
         training = step.training
-    y, s_new = apply(
+    xs = list(xs)
+    if step.mask_leaves:
+        # `layer(x, mask=m)`: the explicit masks (the last input slots) replace
+        # whatever masks the inputs carry.
+        n = len(xs) - len(step.mask_leaves)
+        in_masks: list[Any] = [None] * n
+        for i, m in zip(step.mask_leaves, xs[n:], strict=True):
+            in_masks[i] = _as_mask(layer, m)
+        xs = xs[:n]
+    else:
+        in_masks = list(masks) if masks is not None else [None] * len(xs)
+    x = step.in_tree.unflatten(xs)
+    seq = (
+        step.in_tree.unflatten(in_masks)
+        if any(m is not None for m in in_masks)
+        else None
+    )
+    extra: dict[str, Any] = {}
+    if returns_masks or layer.consumes_sequence_mask:
+        extra["sequence_mask"] = seq
+    out = apply(
         params,
         state,
-        step.in_tree.unflatten(list(xs)),
+        x,
         training=training,
         key=key,
         mask=mask,
+        **extra,
         **step.options,
     )
+    if returns_masks:
+        y, s_new, out_masks = out
+        if out_masks is not None:
+            out_masks = step.out_tree.flatten_up_to(out_masks)
+    else:
+        y, s_new = out
+        out_masks = layer.compute_mask(x, seq)
     ys = jax.tree.leaves(y)
     if len(ys) != len(step.out_slots):
         raise ValueError(
-            f"{layer_label(step.layer)}: returned {len(ys)} output(s), the graph "
+            f"{layer_label(layer)}: returned {len(ys)} output(s), the graph "
             f"recorded {len(step.out_slots)}."
         )
-    return ys, s_new
+    return ys, s_new, _output_masks(layer, out_masks, len(ys))
+
+
+def _as_mask(layer: Any, m: Any) -> Any:
+    """A sequence mask as a bool array (None stays None)."""
+    if m is None:
+        return None
+    m = jnp.asarray(m)
+    if m.ndim < 1:
+        raise ValueError(
+            f"{layer_label(layer)}: a sequence mask must have a batch axis (shape "
+            f"(batch, time)), got a scalar."
+        )
+    return m if m.dtype == jnp.bool_ else m.astype(jnp.bool_)
+
+
+def _output_masks(layer: Any, found: Any, n: int) -> tuple[Any, ...] | None:
+    """`compute_mask`'s answer as one mask (or None) per output leaf.
+
+    One mask goes to the first output (as Keras attaches it); a list or tuple
+    must have one entry per output.
+    """
+    if found is None:
+        return None
+    if isinstance(found, list | tuple):
+        if len(found) != n:
+            raise ValueError(
+                f"{layer_label(layer)}: `compute_mask` returned {len(found)} masks "
+                f"for {n} output(s); return one mask (or None) per output."
+            )
+        items = list(found)
+    else:
+        items = [found] + [None] * (n - 1)
+    items = [_as_mask(layer, m) for m in items]
+    return None if all(m is None for m in items) else tuple(items)
 
 
 def node_key(key: Any, step: Any, key_path: Any) -> Any:

@@ -8,7 +8,7 @@ from funkeras.layers.attention import (
 )
 from funkeras.layers.base import InputLayer, Layer
 from funkeras.layers.convolutional import Conv1D, Conv2D
-from funkeras.layers.core import Activation, Dense, Embedding, Identity
+from funkeras.layers.core import Activation, Dense, Embedding, Identity, Masking
 from funkeras.layers.einsum_dense import EinsumDense
 from funkeras.layers.merging import (
     Add,
@@ -86,4 +86,5 @@ __all__ = [
     "GroupQueryAttention",
     "Attention",
     "AdditiveAttention",
+    "Masking",
 ]

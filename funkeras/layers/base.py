@@ -224,6 +224,16 @@ class Layer:
     # `get_weights`/`set_weights` follow it (jit sorts dict keys, so the order
     # comes from the layer).
     weight_order: ClassVar[tuple[str, ...]] = ()
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A Keras-style `call(inputs, mask=None)` receives the sequence mask, as
+        # in Keras: the class consumes it (unless it says otherwise).
+        super().__init_subclass__(**kwargs)
+        if (
+            "call" in cls.__dict__
+            and "consumes_sequence_mask" not in cls.__dict__
+            and sc.call_takes_mask(cls)
+        ):
+            cls.consumes_sequence_mask = True
 
     def __init__(
         self,
@@ -303,6 +313,7 @@ class Layer:
         training: bool = False,
         key: PRNGKey | None = None,
         mask: Array | None = None,
+        sequence_mask: Any = None,
     ) -> tuple[Any, State]:
         """Compute the layer's output; return `(y, state)`. Pure.
 
@@ -313,10 +324,20 @@ class Layer:
             training: Training mode (dropout active, batch statistics).
             key: A PRNG key, needed only by layers that draw random numbers.
             mask: Optional boolean `(batch,)` vector marking the real rows.
+            sequence_mask: For a layer with `consumes_sequence_mask`: its
+                inputs' sequence masks (see the class attribute). A Keras-style
+                `call(inputs, mask=None)` receives them as `mask`.
         """
         if self._keras_style():
             return sc.keras_apply(
-                self, params, state, x, training=training, key=key, mask=mask
+                self,
+                params,
+                state,
+                x,
+                training=training,
+                key=key,
+                mask=mask,
+                sequence_mask=sequence_mask,
             )
         raise TypeError(
             f"{layer_label(self)}: the layer class defines neither `apply` nor "
@@ -530,16 +551,20 @@ class Layer:
         training = bool(kwargs.pop("training", False) or False)
         keras_style = self._keras_style()
         options: dict[str, Any] = {}
-        mask = None
+        sequence_mask = None
         if keras_style:
-            mask = kwargs.pop("mask", None)
+            # Keras' `layer(x, mask=m)`: the sequence mask `call` receives.
+            sequence_mask = kwargs.pop("mask", None)
             args = tuple(jax.tree.map(jnp.asarray, a) for a in args)
             if not args:
                 raise TypeError(f"{layer_label(self)}: calling a layer needs inputs.")
             x = args[0] if len(args) == 1 else list(args)
         else:
+            sequence_mask = kwargs.pop("mask", None)
             x, options = self._bind(args, kwargs)
             x = jax.tree.map(jnp.asarray, x)
+            if sequence_mask is not None and self.consumes_sequence_mask:
+                options = {**options, "sequence_mask": jnp.asarray(sequence_mask)}
         if self.concrete_weights() is None:
             spec = jax.tree.map(
                 lambda a: jax.ShapeDtypeStruct(tuple(a.shape[1:]), a.dtype), x
@@ -558,7 +583,14 @@ class Layer:
             )
         if keras_style:
             y, state, losses = sc.keras_call(
-                self, params, state, args, kwargs, training=training, key=key, mask=mask
+                self,
+                params,
+                state,
+                args,
+                kwargs,
+                training=training,
+                key=key,
+                sequence_mask=sequence_mask,
             )
         else:
             y, state = self.apply(
@@ -686,9 +718,10 @@ class Layer:
                 else f"{label} takes one input tensor; got none."
             )
         if mask is not None:
-            raise ValueError(
-                f"{label}: `mask=` is not supported yet (sequence masks come with "
-                "the masking layers); call the layer without it."
+            raise TypeError(
+                f"{label}: `mask=` takes a sequence mask: a symbolic bool tensor "
+                "in a graph (or an array when calling the layer on arrays), got "
+                f"{type(mask).__name__}."
             )
         return args[0], {}
 
@@ -711,6 +744,12 @@ class Layer:
         if not any(is_symbolic_value(t) for t in everything):
             return self._call_on_arrays(*args, **kwargs)
         kwargs.pop("training", None)
+        explicit = None
+        if any(
+            is_symbolic_value(t)
+            for t in jax.tree.leaves(kwargs.get("mask"), is_leaf=is_symbolic_value)
+        ):
+            explicit = kwargs.pop("mask")
         x, options = self._bind(args, kwargs)
         leaves = jax.tree.leaves(x, is_leaf=is_symbolic_value)
         symbolic = [t for t in leaves if isinstance(t, SymbolicValue)]
@@ -722,10 +761,44 @@ class Layer:
                 f"of symbolic tensors and {type(other).__name__}."
             )
         input_spec = jax.tree.map(lambda t: t.spec, x, is_leaf=is_symbolic_value)
+        masks = None if explicit is None else self._explicit_masks(symbolic, explicit)
         output_spec = self.compute_output_spec(input_spec, **options)
+        if masks is None:
+            return symbolic[0].record_call(
+                self, x, output_spec, options=options, training=training
+            )
         return symbolic[0].record_call(
-            self, x, output_spec, options=options, training=training
+            self, x, output_spec, options=options, training=training, mask=masks
         )
+
+    def _explicit_masks(self, inputs: list[Any], mask: Any) -> list[Any]:
+        """`layer(x, mask=m)` on symbolic tensors: one mask (or None) per input."""
+        label = layer_label(self)
+        given = list(mask) if isinstance(mask, list | tuple) else [mask]
+        if len(given) != len(inputs):
+            raise ValueError(
+                f"{label}: `mask=` must give one mask (or None) per input tensor: "
+                f"{len(inputs)} input(s), got {len(given)} mask(s)."
+            )
+        for t, m in zip(inputs, given, strict=True):
+            if m is None:
+                continue
+            if not is_symbolic_value(m):
+                raise TypeError(
+                    f"{label}: in a graph, `mask=` must be symbolic tensors (or "
+                    f"None), got {type(m).__name__}."
+                )
+            if not (jnp.dtype(m.spec.dtype) == jnp.bool_) or not (
+                0 <= len(m.spec.shape) < len(t.spec.shape)
+            ):
+                raise ValueError(
+                    f"{label}: a sequence mask must be a bool tensor of shape "
+                    "(batch, time) covering the input's leading axes; got dtype "
+                    f"{jnp.dtype(m.spec.dtype).name} and shape "
+                    f"{shape_str((None, *public_shape(m.spec.shape)))} for an input "
+                    f"of shape {shape_str((None, *public_shape(t.spec.shape)))}."
+                )
+        return given
 
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """`bind_call(*args, **kwargs)` with clear errors and checked options."""
@@ -865,13 +938,16 @@ class SymbolicValue(abc.ABC):
         *,
         options: dict[str, Any] | None = None,
         training: bool | None = None,
+        mask: Any = None,
     ) -> Any:
         """Record `layer` called on `inputs`; return the symbolic outputs.
 
         `output_spec` is the pytree of output specs (no batch axis) the outputs
         take the structure of; `options` the call's static keyword options for
-        `apply`; `training` the call's forced mode (None: the model's). The
-        recorded node is appended to `layer.inbound_nodes`.
+        `apply`; `training` the call's forced mode (None: the model's); `mask`
+        the call's explicit sequence masks (`layer(x, mask=m)`: one symbolic
+        bool tensor or None per input leaf). The recorded node is appended to
+        `layer.inbound_nodes`.
         """
 
 

@@ -1,4 +1,4 @@
-"""Core layers: `Dense`, `Embedding`, `Identity`, `Activation`.
+"""Core layers: `Dense`, `Embedding`, `Identity`, `Activation`, `Masking`.
 
 Like Keras, a layer computes in its own `dtype`: floating inputs are cast to it on
 the way in (integer inputs are left to JAX's promotion), so a `float64` array or a
@@ -19,7 +19,7 @@ from funkeras.layers._common import autocast, check_single_spec, resolve
 from funkeras.layers.base import Layer, check_last_axis, layer_label
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
-__all__ = ["Dense", "Embedding", "Identity", "Activation"]
+__all__ = ["Dense", "Embedding", "Identity", "Activation", "Masking"]
 
 
 # ----------------------------------------------------------------------------
@@ -66,6 +66,7 @@ class Dense(Layer):
     """
 
     uses_key: ClassVar[bool] = False
+    supports_masking: ClassVar[bool] = True
 
     units: int
     activation: Any = None
@@ -145,6 +146,10 @@ class Embedding(Layer):
         embeddings_initializer: Initializer of the table. The default, `"uniform"`,
             is Keras' `RandomUniform(-0.05, 0.05)`.
         embeddings_regularizer: Optional regularizer of the table.
+        mask_zero: Whether index 0 is padding: the output then carries the
+            sequence mask `x != 0` (Keras' `mask_zero`), which RNNs, attention,
+            `GlobalAveragePooling1D` and the loss and metrics consume. Index 0
+            is still looked up; use `input_dim = vocabulary size + 1`.
 
     Input shape:
         `(batch, ...)` integer indices (declare `Input(..., dtype="int32")`).
@@ -173,6 +178,7 @@ class Embedding(Layer):
     output_dim: int
     embeddings_initializer: Any = "uniform"
     embeddings_regularizer: Any = None
+    mask_zero: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -191,6 +197,7 @@ class Embedding(Layer):
             self.embeddings_regularizer,
             regularizers.get,
         )
+        check_bool(owner, "mask_zero", self.mask_zero)
 
     def _check_index_dtype(self, dtype: Any, shape: tuple[Any, ...]) -> None:
         if not jnp.issubdtype(dtype, jnp.integer):
@@ -228,6 +235,13 @@ class Embedding(Layer):
         y = jnp.take(embeddings, x, axis=0)
         return y.astype(self.dtype), state
 
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """`inputs != 0` with `mask_zero=True` (Keras), else None."""
+        del mask
+        if not self.mask_zero:
+            return None
+        return jnp.not_equal(jnp.asarray(inputs), 0)
+
 
 @dataclass(eq=False)
 class Identity(Layer):
@@ -254,6 +268,7 @@ class Identity(Layer):
     """
 
     uses_key: ClassVar[bool] = False
+    supports_masking: ClassVar[bool] = True
 
     def apply(
         self,
@@ -297,6 +312,7 @@ class Activation(Layer):
     """
 
     uses_key: ClassVar[bool] = False
+    supports_masking: ClassVar[bool] = True
 
     activation: Any
 
@@ -321,3 +337,83 @@ class Activation(Layer):
     ) -> tuple[Array, State]:
         del params, training, key, mask
         return activations.get(self.activation)(autocast(x, self.dtype)), state
+
+
+@dataclass(eq=False)
+class Masking(Layer):
+    """Masks timesteps whose features all equal `mask_value` (Keras' `Masking`).
+
+    The output is the input with those timesteps zeroed, and it carries the
+    sequence mask `any(x != mask_value, axis=-1)`: True where a timestep has
+    some other value. Layers downstream that consume a mask (RNNs, attention,
+    `GlobalAveragePooling1D`, the loss and metrics) skip the masked steps.
+
+    Args:
+        mask_value: The value that marks a padded timestep.
+
+    Input shape:
+        `(batch, time, features)` (any rank >= 2: the last axis is compared).
+
+    Output shape:
+        Same as the input; sequence mask `(batch, time)`.
+
+    Params: none. State: none.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.layers.core import Masking
+        >>> layer = Masking(mask_value=0.0)
+        >>> x = jnp.array([[[1.0, 2.0], [0.0, 0.0], [3.0, 0.0]]])
+        >>> layer.compute_mask(x).tolist()
+        [[True, False, True]]
+        >>> layer.apply({}, {}, x)[0].tolist()
+        [[[1.0, 2.0], [0.0, 0.0], [3.0, 0.0]]]
+    """
+
+    uses_key: ClassVar[bool] = False
+    supports_masking: ClassVar[bool] = True
+
+    mask_value: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.mask_value, bool) or not isinstance(
+            self.mask_value, int | float
+        ):
+            raise TypeError(
+                f"{type(self).__name__}: `mask_value` must be a number, got "
+                f"{self.mask_value!r}."
+            )
+
+    def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
+        del key
+        spec = check_single_spec(self, input_spec)
+        if len(spec.shape) < 1:
+            raise ValueError(
+                f"{layer_label(self)}: expected inputs of shape (batch, time, "
+                f"features), got shape {shape_str((None, *spec.shape))}."
+            )
+        return {}, {}
+
+    def _keep(self, x: Array) -> Array:
+        return jnp.any(jnp.not_equal(x, self.mask_value), axis=-1)
+
+    def apply(
+        self,
+        params: Params,
+        state: State,
+        x: Array,
+        *,
+        training: bool = False,
+        key: PRNGKey | None = None,
+        mask: Array | None = None,
+    ) -> tuple[Array, State]:
+        del params, training, key, mask
+        x = autocast(jnp.asarray(x), self.dtype)
+        keep = self._keep(x)[..., None]
+        return jnp.where(keep, x, jnp.zeros((), x.dtype)), state
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """`any(inputs != mask_value, axis=-1)` (Keras)."""
+        del mask
+        return self._keep(autocast(jnp.asarray(inputs), self.dtype))

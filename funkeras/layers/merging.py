@@ -5,6 +5,11 @@ Each takes a list (or tuple) of at least two inputs; its `input_spec` is the lis
 of their specs. The elementwise merges need identical shapes (Keras would also
 broadcast equal-rank inputs; funkeras keeps it strict so a shape slip fails
 loudly at `init`). `Concatenate` needs equal shapes except on its axis.
+
+Sequence masks merge as Keras merges them: the elementwise merges OR their
+inputs' masks (no mask when an input has none); `Concatenate` ORs them along
+the last axis and joins them along the time axis (an input without a mask
+counts as all True).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ class _Merge(Layer):
     """Shared checks of the merging layers: a list of >= 2 inputs of fitting shapes."""
 
     uses_key: ClassVar[bool] = False
+    supports_masking: ClassVar[bool] = True
 
     _exact_count: ClassVar[int | None] = None
 
@@ -91,6 +97,19 @@ class _Merge(Layer):
 
     def _merge(self, xs: list[Array]) -> Array:
         raise TypeError(f"{layer_label(self)}: the class does not define `_merge`.")
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """Keras' rule: the OR of the inputs' masks; None if an input has none."""
+        del inputs
+        if mask is None:
+            return None
+        masks = list(mask)
+        if any(m is None for m in masks):
+            return None
+        out = masks[0]
+        for m in masks[1:]:
+            out = jnp.logical_or(out, m)
+        return out
 
     def apply(
         self,
@@ -333,6 +352,23 @@ class Concatenate(_Merge):
 
     def _merge(self, xs: list[Array]) -> Array:
         return jnp.concatenate(xs, axis=self.axis)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """Keras' rule: each mask broadcast to its input's shape (all True when
+        an input has none), concatenated along `axis`, then any over the last
+        axis: masks OR along the features axis and join along the time axis."""
+        if mask is None or all(m is None for m in mask):
+            return None
+        masks = []
+        for x, m in zip(inputs, mask, strict=True):
+            if m is None:
+                m = jnp.ones(x.shape, bool)
+            elif m.ndim < x.ndim:
+                m = jnp.broadcast_to(
+                    jnp.expand_dims(m, tuple(range(m.ndim, x.ndim))), x.shape
+                )
+            masks.append(m)
+        return jnp.any(jnp.concatenate(masks, axis=self.axis), axis=-1)
 
 
 # Keras' functional forms: build the layer and call it on the inputs.

@@ -167,6 +167,10 @@ class BatchNormalization(Layer):
     """
 
     uses_key: ClassVar[bool] = False
+    supports_masking: ClassVar[bool] = True
+    # Keras' BatchNormalization computes its training moments over the
+    # unmasked timesteps of a sequence mask.
+    consumes_sequence_mask: ClassVar[bool] = True
 
     axis: int = -1
     momentum: float = 0.99
@@ -259,6 +263,7 @@ class BatchNormalization(Layer):
         training: bool = False,
         key: PRNGKey | None = None,
         mask: Array | None = None,
+        sequence_mask: Array | None = None,
     ) -> tuple[Array, State]:
         """Normalize `x`; in training also return the updated moving statistics.
 
@@ -271,6 +276,9 @@ class BatchNormalization(Layer):
             key: Unused.
             mask: Optional boolean `(batch,)` vector; only rows marked `True`
                 contribute to the batch moments.
+            sequence_mask: Optional sequence mask of `x` (rank one less than
+                `x`, e.g. `(batch, time)`); only unmasked timesteps contribute
+                to the batch moments (Keras' masked moments).
 
         Returns:
             `(y, state)`: `y` has the shape and dtype of `x`.
@@ -291,7 +299,12 @@ class BatchNormalization(Layer):
 
         if training and self.trainable:
             reduce_axes = tuple(a for a in range(x.ndim) if a != axis)
-            mean, var, any_rows = _batch_moments(self, xc, reduce_axes, mask)
+            if sequence_mask is not None:
+                mean, var, any_rows = _masked_moments(
+                    self, xc, reduce_axes, mask, sequence_mask
+                )
+            else:
+                mean, var, any_rows = _batch_moments(self, xc, reduce_axes, mask)
             new_state = dict(state)
             for name, stat in (("moving_mean", mean), ("moving_variance", var)):
                 moving = state[name]
@@ -349,6 +362,36 @@ def _batch_moments(
     diff = jnp.where(rows, x - mean.reshape(_keep_shape(x, reduce_axes)), 0)
     var = jnp.sum(jnp.square(diff), axis=reduce_axes) / safe_count
     return mean, var, count > 0
+
+
+def _masked_moments(
+    layer: Layer,
+    x: Array,
+    reduce_axes: tuple[int, ...],
+    mask: Any,
+    sequence_mask: Any,
+) -> tuple[Array, Array, Array]:
+    """Keras' moments under a sequence mask (and the row mask, if any).
+
+    The mask is broadcast over the last axis; mean and variance divide by the
+    number of unmasked entries plus Keras' epsilon (1e-7), as Keras does.
+    """
+    seq = jnp.asarray(sequence_mask)
+    if seq.ndim != x.ndim - 1:
+        raise ValueError(
+            f"{layer_label(layer)}: the sequence mask must have one dimension less "
+            f"than the inputs, got mask.shape={shape_str(seq.shape)} for "
+            f"x.shape={shape_str(x.shape)}."
+        )
+    keep = jnp.broadcast_to(seq.astype(bool)[..., None], x.shape)
+    if mask is not None:
+        rows = jnp.asarray(mask).astype(bool)[(slice(None),) + (None,) * (x.ndim - 1)]
+        keep = keep & rows
+    count = jnp.sum(keep.astype(x.dtype), axis=reduce_axes)
+    mean = jnp.sum(jnp.where(keep, x, 0), axis=reduce_axes) / (count + 1e-7)
+    diff = jnp.where(keep, x - mean.reshape(_keep_shape(x, reduce_axes)), 0)
+    var = jnp.sum(jnp.square(diff), axis=reduce_axes) / (count + 1e-7)
+    return mean, var, jnp.any(count > 0)
 
 
 def _keep_shape(x: Array, reduce_axes: tuple[int, ...]) -> list[int]:
@@ -427,6 +470,7 @@ class LayerNormalization(Layer):
     """
 
     uses_key: ClassVar[bool] = False
+    supports_masking: ClassVar[bool] = True
 
     axis: int | list[int] = -1
     epsilon: float = 1e-3

@@ -360,13 +360,31 @@ class _GlobalPooling(Layer):
         training: bool = False,
         key: PRNGKey | None = None,
         mask: Array | None = None,
+        sequence_mask: Array | None = None,
     ) -> tuple[Array, State]:
-        """Return `(x reduced over its spatial axes, state)`."""
+        """Return `(x reduced over its spatial axes, state)`.
+
+        A `sequence_mask` (`(batch, steps)`, for the layers that consume one)
+        leaves the masked steps out of the mean, as Keras does.
+        """
         del params, training, key, mask
         x = jnp.asarray(x)
         check_spatial_rank(self, tuple(x.shape[1:]), self._rank)
         x = _cast_input(x, self._reduction, self.dtype)
         axes = tuple(range(1, self._rank + 1))
+        if sequence_mask is not None and self.consumes_sequence_mask:
+            keep = jnp.asarray(sequence_mask)
+            if tuple(keep.shape) != tuple(x.shape[: self._rank + 1]):
+                raise ValueError(
+                    f"{layer_label(self)}: the sequence mask must have shape "
+                    f"(batch, steps) = {shape_str(x.shape[: self._rank + 1])}, got "
+                    f"{shape_str(keep.shape)}."
+                )
+            keep = keep.astype(bool)[..., None]
+            total = jnp.sum(jnp.where(keep, x, 0), axis=axes, keepdims=self.keepdims)
+            count = jnp.sum(keep.astype(x.dtype), axis=axes, keepdims=self.keepdims)
+            # Keras divides by the count: a row with every step masked gives NaN.
+            return total / count, state
         if self._reduction == "max":
             return jnp.max(x, axis=axes, keepdims=self.keepdims), state
         # jnp.mean accumulates low-precision floats in float32.
@@ -376,6 +394,9 @@ class _GlobalPooling(Layer):
 @dataclass(eq=False)
 class GlobalAveragePooling1D(_GlobalPooling):
     """Mean over the steps axis: `y[b, c] = mean_t x[b, t, c]`.
+
+    With a sequence mask (from `Embedding(mask_zero=True)` or `Masking`), the
+    mean is over the unmasked steps only, as in Keras; the output has no mask.
 
     Args:
         data_format: `None` or "channels_last"; "channels_first" is refused.
@@ -400,6 +421,7 @@ class GlobalAveragePooling1D(_GlobalPooling):
 
     _rank: ClassVar[int] = 1
     _reduction: ClassVar[str] = "average"
+    consumes_sequence_mask: ClassVar[bool] = True
 
 
 @dataclass(eq=False)
@@ -434,6 +456,9 @@ class GlobalAveragePooling2D(_GlobalPooling):
 @dataclass(eq=False)
 class GlobalMaxPooling1D(_GlobalPooling):
     """Max over the steps axis: `y[b, c] = max_t x[b, t, c]`.
+
+    As in Keras 3, a sequence mask is not consumed: masked steps take part in
+    the max, and the output has no mask.
 
     Args:
         data_format: `None` or "channels_last"; "channels_first" is refused.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -52,6 +52,8 @@ class Dropout(Layer):
         >>> layer.apply({}, {}, x)[0].tolist()
         [[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]
     """
+
+    supports_masking: ClassVar[bool] = True
 
     rate: float
     noise_shape: Any = None

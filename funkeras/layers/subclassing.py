@@ -68,6 +68,7 @@ __all__ = [
     "keras_penalty",
     "keras_has_penalty",
     "call_sublayer",
+    "call_takes_mask",
     "KERAS_WEIGHT_ORDER",
     "ordered_names",
     "sublayer",
@@ -96,6 +97,8 @@ class Frame:
         training: The call's training flag (passed on to sublayers).
         key: The call's PRNG key (sublayer call `n` gets `fold_in(key, n)`).
         mask: The call's row mask (passed on to sublayers).
+        sequence_mask: The call's sequence mask (Keras' `mask` argument of
+            `call`), shaped like its inputs, or None.
         init_key: Set while `init` runs `call`: a sublayer met for the first
             time is initialised from it.
         fresh: The sublayers initialised during this call: `(params, state)`.
@@ -108,6 +111,7 @@ class Frame:
     training: bool = False
     key: Any = None
     mask: Any = None
+    sequence_mask: Any = None
     init_key: Any = None
     fresh: dict[str, Any] = dataclasses.field(default_factory=dict)
     calls: int = 0
@@ -419,6 +423,11 @@ def is_keras_style(layer: Any, base_call: Any) -> bool:
     return getattr(type(layer), "call", base_call) is not base_call
 
 
+def call_takes_mask(cls: type) -> bool:
+    """Whether a Keras-style `cls.call` names `mask` (it consumes sequence masks)."""
+    return _call_params(cls)[1]
+
+
 @functools.cache
 def _call_params(cls: type) -> tuple[bool, bool]:
     """Whether `cls.call` takes `training` and `mask` (Keras passes them if so)."""
@@ -505,7 +514,7 @@ def _run_call(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
     if takes_training:
         kwargs.setdefault("training", frame.training)
     if takes_mask:
-        kwargs.setdefault("mask", frame.mask)
+        kwargs.setdefault("mask", frame.sequence_mask)
     with bind(layer, frame):
         y = unwrap(layer.call(*args, **kwargs))
     for var in variables_of(layer).values():
@@ -565,19 +574,24 @@ def keras_call(
     training: bool = False,
     key: Any = None,
     mask: Any = None,
+    sequence_mask: Any = None,
 ) -> tuple[Any, dict, list[Any]]:
-    """Run `call` with the weights bound; return `(outputs, new_state, losses)`."""
-    frame = Frame(params, dict(state), training=training, key=key, mask=mask)
+    """Run `call` with the weights bound; return `(outputs, new_state, losses)`.
+
+    `mask` is the row mask (for sublayers); `sequence_mask` what `call`
+    receives as Keras' `mask`."""
+    frame = Frame(params, dict(state), training=training, key=key, mask=mask,
+                  sequence_mask=sequence_mask)
     y = _run_call(layer, tuple(args), kwargs or {}, frame)
     return y, frame.state, frame.losses
 
 
 def keras_apply(layer: Any, params: dict, state: dict, x: Any, *,
                 training: bool = False, key: Any = None,
-                mask: Any = None) -> tuple[Any, dict]:
+                mask: Any = None, sequence_mask: Any = None) -> tuple[Any, dict]:
     """`apply` of a Keras-style layer (the protocol's signature)."""
     y, state, losses = keras_call(layer, params, state, (x,), training=training,
-                                  key=key, mask=mask)
+                                  key=key, mask=mask, sequence_mask=sequence_mask)
     sink = _LOSSES.get()
     if sink is not None and losses and keras_activity(layer):
         sink.append(_sum_losses(losses))
@@ -678,7 +692,10 @@ def call_sublayer(parent: Any, frame: Frame, layer: Any, args: tuple[Any, ...],
     kwargs = dict(kwargs)
     training = kwargs.pop("training", frame.training)
     training = frame.training if training is None else training
-    mask = kwargs.pop("mask", frame.mask)
+    # `sub(x, mask=m)` in Keras' `call` gives the sublayer a sequence mask; the
+    # row mask always comes from the frame.
+    seq = kwargs.pop("mask", None)
+    mask = frame.mask
     key = None
     if frame.key is not None and getattr(layer, "uses_key", True):
         key = jax.random.fold_in(frame.key, frame.calls)
@@ -686,7 +703,8 @@ def call_sublayer(parent: Any, frame: Frame, layer: Any, args: tuple[Any, ...],
     params, state = frame.params[name], frame.state[name]
     if is_keras_style(layer, base_call):
         y, state, losses = keras_call(layer, params, state, args, kwargs,
-                                      training=training, key=key, mask=mask)
+                                      training=training, key=key, mask=mask,
+                                      sequence_mask=seq)
         frame.losses.extend(losses)
     else:
         if len(args) != 1 or kwargs:
@@ -695,8 +713,10 @@ def call_sublayer(parent: Any, frame: Frame, layer: Any, args: tuple[Any, ...],
                 f"(got {len(args)} positional and {sorted(kwargs)} keyword "
                 "arguments)."
             )
+        consumes = getattr(layer, "consumes_sequence_mask", False)
+        extra = {"sequence_mask": seq} if consumes else {}
         y, state = layer.apply(params, state, args[0], training=bool(training),
-                               key=key, mask=mask)
+                               key=key, mask=mask, **extra)
         has_penalty = getattr(layer, "has_penalty", None)
         if not callable(has_penalty) or has_penalty():
             frame.losses.append(layer.penalty(params))

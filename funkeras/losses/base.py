@@ -373,6 +373,23 @@ def _reduce_compiled(
     return div_no_nan(total, jnp.sum(real))
 
 
+def _with_sequence_mask(
+    owner: str, values: Array, valid: Array | None, sequence_mask: ArrayLike
+) -> Array:
+    """`valid` (or all True) AND a sequence mask covering `values`' leading axes."""
+    seq = jnp.asarray(sequence_mask).astype(bool)
+    if values.ndim < seq.ndim or tuple(values.shape[: seq.ndim]) != tuple(seq.shape):
+        raise ValueError(
+            f"{owner}: the sequence mask of shape {shape_str(seq.shape)} does not fit "
+            f"the loss values of shape {shape_str(values.shape)}; the mask must cover "
+            "their leading axes (batch, time). A loss that reduces over time cannot "
+            "take a per-timestep mask."
+        )
+    seq = jnp.expand_dims(seq, tuple(range(seq.ndim, values.ndim)))
+    seq = jnp.broadcast_to(seq, values.shape)
+    return seq if valid is None else jnp.logical_and(jnp.asarray(valid, bool), seq)
+
+
 def reduce_loss(
     per_sample: ArrayLike,
     sample_weight: ArrayLike | None = None,
@@ -476,6 +493,7 @@ class Loss:
         sample_weight: ArrayLike | None = None,
         *,
         mask: ArrayLike | None = None,
+        sequence_mask: ArrayLike | None = None,
     ) -> Array:
         """The reduced loss of a batch.
 
@@ -485,6 +503,9 @@ class Loss:
             sample_weight: Optional per-sample weights, shape `(batch,)`.
             mask: Optional boolean `(batch,)` vector of real rows; other rows
                 neither contribute nor count.
+            sequence_mask: Optional boolean mask of `y_pred`'s leading axes
+                (Keras' `(batch, time)` mask of a masked output): masked
+                timesteps neither contribute nor count, as in Keras.
 
         Returns:
             A scalar (or per-sample values with `reduction="none"`).
@@ -493,6 +514,10 @@ class Loss:
         if self.dtype is not None:
             y_pred = y_pred.astype(self.dtype)
         values, valid = self._elements(y_true, y_pred)
+        if sequence_mask is not None:
+            valid = _with_sequence_mask(
+                type(self).__name__, jnp.asarray(values), valid, sequence_mask
+            )
         return _reduce(
             type(self).__name__, values, valid, sample_weight, mask, self.reduction
         )

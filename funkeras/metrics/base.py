@@ -517,15 +517,88 @@ class MeanMetricWrapper(Mean):
         y_pred: ArrayLike,
         sample_weight: ArrayLike | None = None,
         mask: ArrayLike | None = None,
+        sequence_mask: ArrayLike | None = None,
     ) -> State:
+        """Add a batch. `sequence_mask` (Keras' mask of `y_pred`, e.g. `(batch,
+        time)`) makes masked timesteps count for nothing, as Keras does: each
+        row adds the mean over its timesteps of `value * mask` to the total and
+        the mean of the mask to the count."""
+        if sequence_mask is not None:
+            values = self._per_timestep(y_true, y_pred, jnp.asarray(sequence_mask))
+            return self._update_masked(
+                state, values, sample_weight, mask, sequence_mask
+            )
         values = jnp.asarray(self.fn(y_true, y_pred, **self._fn_kwargs))
         if values.ndim == 0:
             raise ValueError(
                 f"{self!r}: the metric function returned a scalar; it must return one "
                 "value per sample, shape (batch,)."
             )
-        values = per_sample(values.astype(self.dtype))
+        values = values.astype(self.dtype)
+        values = per_sample(values)
         return self._accumulate(state, values, row_weights(values, sample_weight, mask))
+
+    def _per_timestep(self, y_true: ArrayLike, y_pred: ArrayLike, seq: Array) -> Array:
+        """The function's value at every masked position, shape `seq.shape`.
+
+        The mask's axes (batch, time) are folded into the batch axis, so a
+        per-sample function gives one value per timestep (Keras' per-step
+        values before the mask weights them).
+        """
+        y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
+        n = seq.ndim
+        lead = tuple(seq.shape)
+        if tuple(y_pred.shape[:n]) != lead or tuple(y_true.shape[:n]) != lead or (
+            y_pred.ndim == n
+        ):
+            raise ValueError(
+                f"{self!r}: the sequence mask of shape {shape_str(lead)} does not fit "
+                f"y_true.shape={shape_str(y_true.shape)} and "
+                f"y_pred.shape={shape_str(y_pred.shape)}; the mask must cover their "
+                "leading axes (batch, time)."
+            )
+        values = self.fn(
+            y_true.reshape((-1, *y_true.shape[n:])),
+            y_pred.reshape((-1, *y_pred.shape[n:])),
+            **self._fn_kwargs,
+        )
+        return per_sample(jnp.asarray(values).astype(self.dtype)).reshape(lead)
+
+    def _update_masked(
+        self,
+        state: State,
+        values: Array,
+        sample_weight: ArrayLike | None,
+        mask: ArrayLike | None,
+        sequence_mask: ArrayLike,
+    ) -> State:
+        seq = jnp.asarray(sequence_mask)
+        if values.ndim < seq.ndim or tuple(values.shape[: seq.ndim]) != tuple(
+            seq.shape
+        ):
+            raise ValueError(
+                f"{self!r}: the sequence mask of shape {shape_str(seq.shape)} does not "
+                f"fit the metric's values of shape {shape_str(values.shape)}; the mask "
+                "must cover their leading axes (batch, time)."
+            )
+        # Keras' `reduce_to_samplewise_values`: values are averaged down to the
+        # mask's rank, weighted by it, and each row counts the mean of its weights.
+        if values.ndim > seq.ndim:
+            values = jnp.mean(values, axis=tuple(range(seq.ndim, values.ndim)))
+        weights = seq.astype(self.dtype)
+        rows = row_weights(values, sample_weight, mask)
+        if rows is not None:
+            weights = weights * rows.astype(self.dtype).reshape(
+                (-1,) + (1,) * (seq.ndim - 1)
+            )
+        axes = tuple(range(1, seq.ndim))
+        weighted = jnp.where(weights != 0, values * weights, 0.0)
+        per_row = jnp.mean(weighted, axis=axes) if axes else weighted
+        counts = jnp.mean(weights, axis=axes) if axes else weights
+        return {
+            "total": state["total"] + jnp.sum(per_row),
+            "count": state["count"] + jnp.sum(counts),
+        }
 
     def get_config(self) -> dict[str, Any]:
         config = {**super().get_config(), **self._fn_kwargs}

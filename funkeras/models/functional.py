@@ -20,6 +20,7 @@ from funkeras.graph import (
     Schedule,
     apply_call,
     check_input_spec,
+    match_inputs,
     node_key,
     prepare_inputs,
     spec_tree,
@@ -32,6 +33,7 @@ __all__ = [
     "Input",
     "graph_init",
     "graph_apply",
+    "graph_apply_masked",
     "graph_penalty",
     "graph_has_penalty",
     "graph_uses_key",
@@ -75,32 +77,83 @@ def graph_apply(
     as one function. Node `i` gets the key `fold_in(key, i)`, so a layer called
     twice draws two different dropout masks. `hook(node, y)`, when given, sees
     every node's output and may return a replacement (used by capture and
-    forward hooks).
+    forward hooks). Sequence masks travel between the layers (see
+    `graph_apply_masked`, which also returns the outputs' masks).
+    """
+    out, state, _ = graph_apply_masked(
+        graph,
+        params,
+        state,
+        x,
+        training=training,
+        key=key,
+        mask=mask,
+        owner=owner,
+        hook=hook,
+    )
+    return out, state
+
+
+def graph_apply_masked(
+    graph: Graph,
+    params: Params,
+    state: State,
+    x: Any,
+    *,
+    training: bool = False,
+    key: PRNGKey | None = None,
+    mask: Array | None = None,
+    sequence_mask: Any = None,
+    owner: str = "Model",
+    hook: Any = None,
+) -> tuple[Any, State, Any]:
+    """`graph_apply` that also takes its inputs' and returns its outputs'
+    sequence masks: `(outputs, new_state, output_masks)`.
+
+    `sequence_mask` has the structure of `x` (a `(batch, time)` bool array or
+    None per input), or is None. `output_masks` has the structure of the
+    outputs, a mask or None per output (None as a whole when no output has
+    one). A nested model runs through this, so masks cross model boundaries;
+    the train and test steps read `output_masks` so that masked timesteps
+    count for nothing in the loss and metrics.
     """
     inputs = prepare_inputs(graph, x, owner)
+    in_masks = (
+        None if sequence_mask is None else match_inputs(graph, sequence_mask, owner)
+    )
     schedule = _schedule(graph)
     state = dict(state)
 
-    def call(step: CallStep, xs: tuple[Any, ...]) -> list[Any]:
+    def call(
+        step: CallStep, xs: tuple[Any, ...], ms: tuple[Any, ...]
+    ) -> tuple[list[Any], Any]:
         layer = step.layer
         name = layer.name
-        ys, state[name] = apply_call(
+        nested = isinstance(getattr(layer, "graph", None), Graph) and hasattr(
+            layer, "apply_masked"
+        )
+        ys, state[name], out_ms = apply_call(
             step,
-            layer.apply,
+            layer.apply_masked if nested else layer.apply,
             params[name],
             state[name],
             xs,
             training=training,
             key=node_key(key, None, step.key_path) if layer.uses_key else None,
             mask=mask,
+            masks=ms,
+            returns_masks=nested,
         )
         if hook is not None:
             ys = jax.tree.leaves(hook(step.node, step.out_tree.unflatten(ys)))
-        return ys
+        return ys, out_ms
 
-    values = walk(schedule, inputs, call)
+    values, masks = walk(schedule, inputs, call, input_masks=in_masks)
     out = schedule.out_tree.unflatten([values[s] for s in schedule.output_slots])
-    return out, state
+    out_masks = [masks[s] for s in schedule.output_slots]
+    if all(m is None for m in out_masks):
+        return out, state, None
+    return out, state, schedule.out_tree.unflatten(out_masks)
 
 
 _SCHEDULES: weakref.WeakKeyDictionary[Graph, Schedule] = weakref.WeakKeyDictionary()

@@ -64,10 +64,33 @@ class SubclassedCall(Layer):
     def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
         return sc.keras_init(self.model, key, input_spec)
 
-    def apply(self, params, state, x, *, training=False, key=None, mask=None):
+    consumes_sequence_mask = True
+
+    def apply(
+        self,
+        params,
+        state,
+        x,
+        *,
+        training=False,
+        key=None,
+        mask=None,
+        sequence_mask=None,
+    ):
         return sc.keras_apply(
-            self.model, params, state, x, training=training, key=key, mask=mask
+            self.model,
+            params,
+            state,
+            x,
+            training=training,
+            key=key,
+            mask=mask,
+            sequence_mask=sequence_mask,
         )
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The subclassed model's own `compute_mask`."""
+        return self.model.compute_mask(inputs, mask)
 
     def penalty(self, params: Params) -> Array:
         return sc.keras_penalty(self.model, params)
@@ -358,6 +381,42 @@ class Model(Trainer, Layer):
             training=training,
             key=key,
             mask=mask,
+            owner=self._owner(),
+        )
+
+    def apply_masked(
+        self,
+        params: Params,
+        state: State,
+        x: Any,
+        *,
+        training: bool = False,
+        key: PRNGKey | None = None,
+        mask: Array | None = None,
+        sequence_mask: Any = None,
+    ) -> tuple[Any, State, Any]:
+        """`apply` with sequence masks in and out: `(outputs, state, output_masks)`.
+
+        `sequence_mask` mirrors `x` (a `(batch, time)` bool array or None per
+        input, or None); `output_masks` mirrors the outputs (None as a whole
+        when no output carries a mask). What a containing model and the train
+        and test steps call; `apply` is this without the masks. A subclass that
+        overrides `apply` gets its own `apply` here, with no masks out.
+        """
+        if type(self).apply is not Model.apply:
+            y, state = self.apply(
+                params, state, x, training=training, key=key, mask=mask
+            )
+            return y, state, None
+        return fn.graph_apply_masked(
+            self.require_graph("apply"),
+            params,
+            state,
+            x,
+            training=training,
+            key=key,
+            mask=mask,
+            sequence_mask=sequence_mask,
             owner=self._owner(),
         )
 

@@ -139,6 +139,8 @@ def functional_config(model: Any) -> dict[str, Any]:
             entry["options"] = node.options
         if node.training is not None:
             entry["training"] = node.training
+        if node.mask is not None:
+            entry["mask"] = _ref_tree(node.mask, refs)
         nodes.append(entry)
         for t in node.output_tensors:
             refs[t.id] = [node.layer.name, idx, node.output_tensors.index(t)]
@@ -245,8 +247,15 @@ def functional_from_config(
             )
         if not jax.tree.leaves(args, is_leaf=is_symbolic):
             raise GraphError(f"Model config: a node of {lname!r} has no inputs.")
+        mask = None
+        if entry.get("mask") is not None:
+            mask = _from_ref_tree(entry["mask"], tensors)
+            if not isinstance(mask, list):
+                raise GraphError(
+                    f"Model config: a node of {lname!r} has a malformed `mask`."
+                )
         out = record_node(
-            by_name[lname], args, options=dict(options), training=training
+            by_name[lname], args, options=dict(options), training=training, mask=mask
         )
         idx = counts.get(lname, 0)
         counts[lname] = idx + 1

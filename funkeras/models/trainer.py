@@ -402,6 +402,7 @@ class Trainer:
             sparse_check=sparse_check,
             uses_key=self.uses_key,
             distribution=cfg["distribution"],
+            masked_apply_fn=self.apply_masked,
         )
         if cfg["distribution"] is not None:
             # Weights made before the distribution was known move to their layout.

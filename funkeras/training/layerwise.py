@@ -213,8 +213,16 @@ class Plan(Schedule):
 
 
 def _call_layer(
-    op: _Op, p: Any, s: Any, xs: Sequence[Any], *, training: bool, key: Any, mask: Any
-) -> tuple[list[Any], Any]:
+    op: _Op,
+    p: Any,
+    s: Any,
+    xs: Sequence[Any],
+    *,
+    training: bool,
+    key: Any,
+    mask: Any,
+    masks: Sequence[Any] | None = None,
+) -> tuple[list[Any], Any, Any]:
     # The class's `apply`, not an instance attribute: forward hooks installed on
     # the instance for eager runs must not be traced into compiled functions.
     layer = op.layer
@@ -227,6 +235,7 @@ def _call_layer(
         training=training,
         key=key,
         mask=mask,
+        masks=masks,
     )
 
 
@@ -263,10 +272,12 @@ def run_plan(
     new_state = state
     copied: set[tuple[str, ...]] = set()
 
-    def call(op: _Op, xs: tuple[Any, ...]) -> list[Any]:
+    def call(
+        op: _Op, xs: tuple[Any, ...], ms: tuple[Any, ...]
+    ) -> tuple[list[Any], Any]:
         nonlocal new_state
         s = get_path(new_state, op.param_path)
-        ys, s_new = _call_layer(
+        ys, s_new, out_ms = _call_layer(
             op,
             get_path(params, op.param_path),
             s,
@@ -274,6 +285,7 @@ def run_plan(
             training=training,
             key=node_key(key, None, op.key_path),
             mask=mask,
+            masks=ms,
         )
         if s_new is not s:
             new_state = set_path(new_state, op.param_path, s_new, copied)
@@ -282,9 +294,9 @@ def run_plan(
                 y + perturb[slot] if slot in perturb else y
                 for slot, y in zip(op.out_slots, ys, strict=True)
             ]
-        return ys
+        return ys, out_ms
 
-    vals = walk(plan, inputs, call)
+    vals, _ = walk(plan, inputs, call)
     if record is not None:
         for i, v in enumerate(vals):
             record[i] = v
@@ -320,14 +332,22 @@ class Tape:
         values: Every slot's value (layer outputs as concrete arrays).
         entries: Per op run with residuals: `(op, args, residuals)`.
         new_state: The state after the walk.
+        masks: Every slot's sequence mask (None where it has none).
     """
 
-    __slots__ = ("values", "entries", "new_state")
+    __slots__ = ("values", "entries", "new_state", "masks")
 
-    def __init__(self, values: list[Any], entries: list[Any], new_state: Any) -> None:
+    def __init__(
+        self,
+        values: list[Any],
+        entries: list[Any],
+        new_state: Any,
+        masks: list[Any] | None = None,
+    ) -> None:
         self.values = values
         self.entries = entries
         self.new_state = new_state
+        self.masks = masks if masks is not None else [None] * len(values)
 
 
 class Walker:
@@ -365,9 +385,19 @@ class Walker:
     # -- compiled functions per op --------------------------------------------------
 
     def _forward_fn(
-        self, op: _Op, training: bool, diff_x: tuple[bool, ...], with_vjp: bool
+        self,
+        op: _Op,
+        training: bool,
+        diff_x: tuple[bool, ...],
+        with_vjp: bool,
+        masked: tuple[bool, ...] = (),
     ) -> Any:
-        """`(p, s, xs, key, step, path, mask) -> (ys, s_new, residuals)`, compiled.
+        """`(p, s, xs, key, step, path, mask, ms) -> (ys, s_new, residuals,
+        out_ms)`, compiled.
+
+        `ms` are the inputs' sequence masks (None entries where `masked` says
+        an input has none); `out_ms` the outputs' masks (concrete arrays
+        between layers; masks are not differentiated).
 
         With `with_vjp`, the residuals of `jax.vjp` with respect to the params
         and the inputs flagged in `diff_x` (inputs themselves are not returned).
@@ -384,10 +414,11 @@ class Walker:
             op.float_out,
             len(op.key_path),
             op.call_signature,
+            masked,
         )
         fn = self._shared.get(shared_key)
         if fn is not None:
-            op.fns[("fwd", training, diff_x, with_vjp)] = fn
+            op.fns[("fwd", training, diff_x, with_vjp, masked)] = fn
             return fn
         float_out = op.float_out
         store: dict[Any, Any] = {}
@@ -401,17 +432,18 @@ class Walker:
             step: Any,
             path: Any,
             mask: Any,
+            ms: Any,
         ) -> Any:
             call_key = node_key(key, step, path)
             if not with_vjp:
-                ys, s_new = _call_layer(
-                    op, p, s, xs, training=training, key=call_key, mask=mask
+                ys, s_new, out_ms = _call_layer(
+                    op, p, s, xs, training=training, key=call_key, mask=mask, masks=ms
                 )
-                return tuple(ys), s_new, ()
+                return tuple(ys), s_new, (), out_ms
             xd, xn = _split(xs, diff_x)
 
             def f(p_: Any, xd_: tuple[Any, ...]) -> Any:
-                ys, s_new = _call_layer(
+                ys, s_new, out_ms = _call_layer(
                     op,
                     p_,
                     s,
@@ -419,14 +451,15 @@ class Walker:
                     training=training,
                     key=call_key,
                     mask=mask,
+                    masks=ms,
                 )
                 yd, _ = _split(ys, float_out)
-                return yd, (ys, s_new)
+                return yd, (ys, s_new, out_ms)
 
             primal_p = p if op.has_params else {}
-            _, vjp_fn, (ys, s_new) = jax.vjp(f, primal_p, xd, has_aux=True)
+            _, vjp_fn, (ys, s_new, out_ms) = jax.vjp(f, primal_p, xd, has_aux=True)
             res_leaves, tree = jax.tree.flatten(vjp_fn)
-            args = jax.tree.leaves((p, s, xs, key, step, path, mask))
+            args = jax.tree.leaves((p, s, xs, key, step, path, mask, ms))
             where = {id(a): i for i, a in enumerate(args)}
             spec: list[tuple[bool, int]] = []
             residuals: list[Any] = []
@@ -438,16 +471,23 @@ class Walker:
                     spec.append((False, len(residuals)))
                     residuals.append(leaf)
             store[(_signature(args), _signature(residuals))] = (tree, tuple(spec))
-            return tuple(ys), s_new, tuple(residuals)
+            return tuple(ys), s_new, tuple(residuals), out_ms
 
         fn = self._jit(forward, name)
         self._shared[shared_key] = fn
         self._shared[("store", *shared_key[1:])] = store
-        op.fns[("fwd", training, diff_x, with_vjp)] = fn
+        op.fns[("fwd", training, diff_x, with_vjp, masked)] = fn
         return fn
 
-    def _backward_fn(self, op: _Op, training: bool, diff_x: tuple[bool, ...]) -> Any:
-        """`(p, s, xs, key, step, path, mask, residuals, cts) -> (grads, x_cts)`."""
+    def _backward_fn(
+        self,
+        op: _Op,
+        training: bool,
+        diff_x: tuple[bool, ...],
+        masked: tuple[bool, ...] = (),
+    ) -> Any:
+        """`(p, s, xs, key, step, path, mask, ms, residuals, cts) -> (grads,
+        x_cts)`."""
         shared_key = (
             "bwd",
             id(op.layer),
@@ -457,12 +497,13 @@ class Walker:
             op.float_out,
             len(op.key_path),
             op.call_signature,
+            masked,
         )
         fn = self._shared.get(shared_key)
         if fn is not None:
-            op.fns[("bwd", training, diff_x)] = fn
+            op.fns[("bwd", training, diff_x, masked)] = fn
             return fn
-        self._forward_fn(op, training, diff_x, True)
+        self._forward_fn(op, training, diff_x, True, masked)
         store = self._shared[
             (
                 "store",
@@ -474,6 +515,7 @@ class Walker:
                 op.float_out,
                 len(op.key_path),
                 op.call_signature,
+                masked,
             )
         ]
         has_params = op.has_params
@@ -486,10 +528,11 @@ class Walker:
             step: Any,
             path: Any,
             mask: Any,
+            ms: Any,
             residuals: tuple[Any, ...],
             cts: tuple[Any, ...],
         ) -> Any:
-            args = jax.tree.leaves((p, s, xs, key, step, path, mask))
+            args = jax.tree.leaves((p, s, xs, key, step, path, mask, ms))
             tree, spec = store[(_signature(args), _signature(residuals))]
             leaves = [args[i] if is_arg else residuals[i] for is_arg, i in spec]
             vjp_fn = jax.tree.unflatten(tree, leaves)
@@ -498,7 +541,7 @@ class Walker:
 
         fn = self._jit(backward, f"backward[{op.name}]")
         self._shared[shared_key] = fn
-        op.fns[("bwd", training, diff_x)] = fn
+        op.fns[("bwd", training, diff_x, masked)] = fn
         return fn
 
     # -- walks ---------------------------------------------------------------------
@@ -530,7 +573,9 @@ class Walker:
         calls = self.calls
         layer_hooks = _FORWARD_HOOKS
 
-        def call(op: _Op, xs: tuple[Any, ...]) -> tuple[Any, ...]:
+        def call(
+            op: _Op, xs: tuple[Any, ...], ms: tuple[Any, ...]
+        ) -> tuple[tuple[Any, ...], Any]:
             nonlocal new_state
             path = op.param_path
             if len(path) == 1:
@@ -545,30 +590,35 @@ class Walker:
             else:
                 diff_x = tuple([need[i] for i in op.in_slots])
                 record = op.has_params or True in diff_x
-            fn = op.fns.get(("fwd", training, diff_x, record)) or self._forward_fn(
-                op, training, diff_x, record
-            )
+            masked = tuple([m is not None for m in ms]) if any(
+                m is not None for m in ms
+            ) else ()
+            fn = op.fns.get(
+                ("fwd", training, diff_x, record, masked)
+            ) or self._forward_fn(op, training, diff_x, record, masked)
             key_path = None
             if key is not None:
                 key_path = op.key_array
                 if key_path is None:
                     key_path = op.key_array = jnp.asarray(op.key_path, jnp.int32)
-            ys, s_new, res = fn(p, s, xs, key, step, key_path, mask)
+            ys, s_new, res, out_ms = fn(p, s, xs, key, step, key_path, mask, ms)
             calls[fn.__name__] += 1
             if op.has_state:
                 new_state = set_path(new_state, path, s_new, copied)
             if record:
-                entries.append((op, (p, s, xs, key, step, key_path, mask), res))
+                entries.append(
+                    (op, (p, s, xs, key, step, key_path, mask, ms), res)
+                )
             if hooks or layer_hooks:
                 ys = self._run_hooks(op, ys, hooks, layer_hooks.get(id(op.layer), ()))
-            return ys
+            return ys, out_ms
 
         def on_cast(op: CastStep) -> None:
             if need is not None and need[op.dst]:
                 entries.append((op, None, None))
 
-        vals = walk(plan, inputs, call, on_cast=on_cast)
-        return Tape(vals, entries, new_state)
+        vals, masks = walk(plan, inputs, call, on_cast=on_cast)
+        return Tape(vals, entries, new_state, masks)
 
     @staticmethod
     def _run_hooks(
@@ -627,8 +677,12 @@ class Walker:
                     ct = jnp.zeros(vals[slot].shape, vals[slot].dtype)
                 out_cts.append(ct)
             diff_x = tuple([need[i] for i in op.in_slots])
-            fn = op.fns.get(("bwd", training, diff_x)) or self._backward_fn(
-                op, training, diff_x
+            ms = args[7]
+            masked = tuple([m is not None for m in ms]) if any(
+                m is not None for m in ms
+            ) else ()
+            fn = op.fns.get(("bwd", training, diff_x, masked)) or self._backward_fn(
+                op, training, diff_x, masked
             )
             g, x_cts = fn(*args, res, tuple(out_cts))
             calls[fn.__name__] += 1
@@ -829,6 +883,14 @@ class LayerwiseExecutor(Executor):
         return self._lazy["updates"]
 
 
+def _output_masks(plan: Plan, masks: Sequence[Any]) -> Any:
+    """The outputs' sequence masks, structured like the outputs (or None)."""
+    found = [masks[s] for s in plan.output_slots]
+    if all(m is None for m in found):
+        return None
+    return plan.out_tree.unflatten(found)
+
+
 def _per_layer(plan: Plan, tree: Any) -> dict[str, Any]:
     return {"/".join(path): get_path(tree, path) for path in plan.layer_paths}
 
@@ -866,7 +928,13 @@ class _LayerwiseStep:
     # -- compiled pieces ---------------------------------------------------------------
 
     def _head_fn(
-        self, out_leaves: tuple[Any, ...], y: Any, sw: Any, mask: Any, x: Any
+        self,
+        out_leaves: tuple[Any, ...],
+        y: Any,
+        sw: Any,
+        mask: Any,
+        x: Any,
+        out_masks: Any,
     ) -> Any:
         plan = self.plan
         fd, fn_ = _split(out_leaves, plan.float_outputs)
@@ -879,6 +947,7 @@ class _LayerwiseStep:
                 y_pred,
                 objective_loss=self.objective.loss,
                 loss_fn=self.config.loss_fn,
+                output_masks=out_masks,
             )
 
         (loss, parts), cts = jax.value_and_grad(loss_of, has_aux=True)(fd)
@@ -904,6 +973,7 @@ class _LayerwiseStep:
         mask: Any,
         obj_loss: Any,
         parts: Any,
+        out_masks: Any,
     ) -> Any:
         """The optimizer and metric updates and the shared end, in one program."""
         ts = ts._replace(opt_state=opt_state, metrics=metrics)
@@ -918,7 +988,7 @@ class _LayerwiseStep:
         params = optax.apply_updates(ts.params, updates)
         y_pred = self.plan.out_tree.unflatten(list(out_leaves))
         metrics = self.objective.update_metrics(
-            ts.metrics, y, y_pred, sw, mask, loss, parts
+            ts.metrics, y, y_pred, sw, mask, loss, parts, out_masks
         )
         return finish_step(
             ts,
@@ -973,6 +1043,7 @@ class _LayerwiseStep:
         )
         vals = tape.values
         out_leaves = tuple([vals[s] for s in plan.output_slots])
+        out_masks = _output_masks(plan, tape.masks)
         calls = executor.calls
         calls["loss_and_output_grads"] += 1
         obj_loss, parts, out_cts = self._head(
@@ -981,6 +1052,7 @@ class _LayerwiseStep:
             batch.sample_weight,
             batch.mask,
             batch.x if self.config.loss_fn is not None else None,
+            out_masks,
         )
         full_cts = _merge(
             out_cts, [None] * (len(out_leaves) - len(out_cts)), plan.float_outputs
@@ -1003,6 +1075,7 @@ class _LayerwiseStep:
             batch.mask,
             obj_loss,
             parts,
+            out_masks,
         )
         executor._record(
             {

@@ -239,6 +239,10 @@ class Runner:
         uses_key: Whether `apply` draws random numbers (else no step key).
         distribution: A `funkeras.distribution` distribution (the executor
             must be the jit one built with it), or None for one device.
+        masked_apply_fn: Optional `apply` that also returns the outputs'
+            sequence masks, `(y, state, output_masks)` (a model's
+            `apply_masked`); the built-in train and test steps use it so that
+            masked timesteps count for nothing in the loss and metrics.
     """
 
     def __init__(
@@ -258,10 +262,12 @@ class Runner:
         sparse_check: Callable[[Any], jax.Array] | None = None,
         uses_key: bool = True,
         distribution: Any = None,
+        masked_apply_fn: Callable[..., Any] | None = None,
     ) -> None:
         self.distribution = distribution
         self._weight_layouts: dict[Any, Any] = {}
         self.apply_fn = apply_fn
+        self.masked_apply_fn = masked_apply_fn
         self.objective = objective
         self.optimizer = optimizer
         self.executor = executor
@@ -325,12 +331,18 @@ class Runner:
             sparse_check=self.sparse_check if sparse_check else None,
             results=results,
             uses_key=self.uses_key,
+            output_masks=self.masked_apply_fn is not None,
         )
         cache_key = ("default_step", config)
         if cache_key in self._programs:
             return self._programs[cache_key]
         step = self.executor.make_train_step(
-            make_train_step(self.apply_fn, self.objective, self.optimizer, config),
+            make_train_step(
+                self.masked_apply_fn or self.apply_fn,
+                self.objective,
+                self.optimizer,
+                config,
+            ),
             graph=self.graph,
             objective=self.objective,
             optimizer=self.optimizer,
@@ -449,10 +461,11 @@ class Runner:
         """The built-in `(params, state, metrics, batch) -> (metrics, logs)` (what
         a `test_step` override may call)."""
         return make_test_step(
-            self.apply_fn,
+            self.masked_apply_fn or self.apply_fn,
             self.objective,
             penalty_fn=self.penalty_fn,
             loss_fn=self.loss_fn,
+            output_masks=self.masked_apply_fn is not None,
         )
 
     def default_predict_step(self) -> Callable[..., Any]:

@@ -219,27 +219,56 @@ class Objective:
         y_pred: Any,
         sample_weight: Any,
         mask: jax.Array,
+        output_masks: Any = None,
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """`(total, per-output losses)`, reduced over the real rows only."""
+        """`(total, per-output losses)`, reduced over the real rows only.
+
+        `output_masks` (the outputs' sequence masks, structured like `y_pred`,
+        None where an output has none) makes masked timesteps count for
+        nothing, as Keras does with a masked output.
+        """
         ys, ps = self.flatten(y_true, "y"), self.flatten(y_pred, "outputs")
         sws = self._sample_weights(sample_weight)
+        oms = self._output_masks(output_masks)
         total = jnp.zeros((), jnp.float32)
         parts: dict[str, jax.Array] = {}
-        for name, fn, w, t, p, sw in zip(
-            self.output_names, self.losses, self.loss_weights, ys, ps, sws, strict=True
+        for name, fn, w, t, p, sw, om in zip(
+            self.output_names,
+            self.losses,
+            self.loss_weights,
+            ys,
+            ps,
+            sws,
+            oms,
+            strict=True,
         ):
             if fn is None:
                 continue
+            if om is not None and not isinstance(fn, losses_lib.Loss):
+                # Keras wraps a loss function in a LossFunctionWrapper.
+                fn = losses_lib.LossFunctionWrapper(fn)
             if isinstance(fn, losses_lib.Loss):
                 # Loss objects reduce as Keras does (e.g. ignore_class counts only
                 # the entries kept), over the real rows.
-                reduced = fn(t, p, sw, mask=mask)
+                reduced = (
+                    fn(t, p, sw, mask=mask)
+                    if om is None
+                    else fn(t, p, sw, mask=mask, sequence_mask=om)
+                )
             else:
                 values = per_sample_loss(fn, t, p)
                 reduced = losses_lib.reduce_loss(values, sample_weight=sw, mask=mask)
             parts[f"{name}_loss"] = reduced
             total = total + w * reduced.astype(jnp.float32)
         return total, parts
+
+    def _output_masks(self, output_masks: Any) -> list[Any]:
+        """One sequence mask (or None) per output."""
+        if output_masks is None:
+            return [None] * len(self.output_names)
+        if not self.multi:
+            return [output_masks]
+        return self.flatten(output_masks, "output masks")
 
     def init_metrics(self) -> tuple[Any, ...]:
         """Fresh metric states: the loss tracker, per-output trackers, then metrics."""
@@ -262,8 +291,15 @@ class Objective:
         mask: jax.Array,
         loss: jax.Array,
         parts: dict[str, jax.Array],
+        output_masks: Any = None,
     ) -> Any:
-        """Update every metric state with this batch (padding rows excluded)."""
+        """Update every metric state with this batch (padding rows excluded).
+
+        With `output_masks`, the metrics that average a per-timestep function
+        (`MeanMetricWrapper`: accuracies, losses as metrics) skip masked
+        timesteps, as Keras' do; other metrics see the rows only (Keras'
+        ignore the mask too).
+        """
         trackers, metric_states = states
         count = jnp.sum(mask).astype(jnp.float32)
         new_trackers = [_LossTracker.update(trackers[0], loss, count)]
@@ -279,10 +315,16 @@ class Objective:
                 )
         ys, ps = self.flatten(y_true, "y"), self.flatten(y_pred, "outputs")
         sws = self._sample_weights(sample_weight)
+        oms = self._output_masks(output_masks)
         new_metrics = tuple(
             metric.update(
                 state, ys[i], ps[i], sample_weight=sws[i] if weighted else None,
                 mask=mask,
+            )
+            if oms[i] is None or not isinstance(metric, metrics_lib.MeanMetricWrapper)
+            else metric.update(
+                state, ys[i], ps[i], sample_weight=sws[i] if weighted else None,
+                mask=mask, sequence_mask=oms[i],
             )
             for (i, metric, _), weighted, state in zip(
                 self.metrics, self.weighted, metric_states, strict=True

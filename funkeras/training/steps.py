@@ -32,6 +32,7 @@ __all__ = [
     "all_finite",
     "layer_probes",
     "ApplyFn",
+    "run_apply",
 ]
 
 ApplyFn = Callable[..., tuple[Any, Any]]
@@ -102,6 +103,10 @@ class StepConfig:
             `train_state.metrics`, with `objective.results`).
         uses_key: When False, `apply` gets `key=None` (no layer draws random
             numbers), and the step derives no key.
+        output_masks: When True, `apply` returns `(y, state, output_masks)`:
+            the outputs' sequence masks (structured like `y`, None where an
+            output has none; a model's `apply_masked`), and the loss and
+            metrics skip masked timesteps as Keras does.
     """
 
     penalty_fn: Callable[[Any], jax.Array] | None = None
@@ -112,6 +117,7 @@ class StepConfig:
     sparse_check: Callable[[Any], jax.Array] | None = None
     results: bool = True
     uses_key: bool = True
+    output_masks: bool = False
 
 
 def batch_loss(
@@ -120,17 +126,34 @@ def batch_loss(
     *,
     objective_loss: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
     loss_fn: Callable[..., jax.Array] | None = None,
+    output_masks: Any = None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """The loss of one batch: `(total, per-output losses)`, penalty not included.
 
     `loss_fn` (a model's `compute_loss`), when given, is the loss (and there are no
     per-output parts); otherwise `objective_loss(y, y_pred, sample_weight, mask)`,
-    an `Objective.loss` (or a compiled copy of it).
+    an `Objective.loss` (or a compiled copy of it), given the outputs' sequence
+    masks as a fifth argument when there are any.
     """
     if loss_fn is not None:
         total = loss_fn(batch.x, batch.y, y_pred, batch.sample_weight, batch.mask)
         return jnp.asarray(total, jnp.float32), {}
+    if output_masks is not None:
+        return objective_loss(
+            batch.y, y_pred, batch.sample_weight, batch.mask, output_masks
+        )
     return objective_loss(batch.y, y_pred, batch.sample_weight, batch.mask)
+
+
+def run_apply(
+    apply_fn: ApplyFn, with_masks: bool, *args: Any, **kwargs: Any
+) -> tuple[Any, Any, Any]:
+    """`apply_fn(*args, **kwargs)` as `(y, state, output_masks)` (None masks
+    for an `apply` that returns `(y, state)`)."""
+    if with_masks:
+        return apply_fn(*args, **kwargs)
+    y, state = apply_fn(*args, **kwargs)
+    return y, state, None
 
 
 def _probes_due(
@@ -248,23 +271,41 @@ def make_train_step(
 
         def loss_of(params: Any) -> tuple[jax.Array, Any]:
             with collect_losses() as added:  # Keras-style `add_loss` of inputs
-                y_pred, new_state = apply_fn(
-                    params, ts.state, batch.x, training=True, key=key, mask=batch.mask
+                y_pred, new_state, out_masks = run_apply(
+                    apply_fn,
+                    config.output_masks,
+                    params,
+                    ts.state,
+                    batch.x,
+                    training=True,
+                    key=key,
+                    mask=batch.mask,
                 )
             total, parts = batch_loss(
-                batch, y_pred, objective_loss=objective_loss, loss_fn=config.loss_fn
+                batch,
+                y_pred,
+                objective_loss=objective_loss,
+                loss_fn=config.loss_fn,
+                output_masks=out_masks,
             )
             total = total + sum(added, jnp.zeros((), jnp.float32))
             if penalty is not None:
                 total = total + penalty(params)
-            return total, (y_pred, new_state, parts)
+            return total, (y_pred, new_state, parts, out_masks)
 
-        (loss, (y_pred, new_state, parts)), grads = jax.value_and_grad(
+        (loss, (y_pred, new_state, parts, out_masks)), grads = jax.value_and_grad(
             loss_of, has_aux=True
         )(ts.params)
         params, updates, opt_state = update(grads, ts.opt_state, ts.params)
         metrics = update_metrics(
-            ts.metrics, batch.y, y_pred, batch.sample_weight, batch.mask, loss, parts
+            ts.metrics,
+            batch.y,
+            y_pred,
+            batch.sample_weight,
+            batch.mask,
+            loss,
+            parts,
+            out_masks,
         )
         return finish_step(
             ts,
@@ -289,26 +330,46 @@ def make_test_step(
     *,
     penalty_fn: Callable[[Any], jax.Array] | None = None,
     loss_fn: Callable[..., jax.Array] | None = None,
+    output_masks: bool = False,
 ) -> Callable[..., tuple[Any, dict[str, jax.Array]]]:
     """Build `test_step(params, state, metrics, batch) -> (metrics, logs)`.
 
     Runs in inference mode; the loss includes the regularization penalty (as
-    Keras' `evaluate` does); padding rows change nothing.
+    Keras' `evaluate` does); padding rows change nothing. With `output_masks`,
+    `apply_fn` returns `(y, state, output_masks)` (see `StepConfig`).
     """
 
     def test_step(params: Any, state: Any, metrics: Any, batch: Batch) -> Any:
         with collect_losses() as added:
-            y_pred, _ = apply_fn(
-                params, state, batch.x, training=False, key=None, mask=batch.mask
+            y_pred, _, out_masks = run_apply(
+                apply_fn,
+                output_masks,
+                params,
+                state,
+                batch.x,
+                training=False,
+                key=None,
+                mask=batch.mask,
             )
         loss, parts = batch_loss(
-            batch, y_pred, objective_loss=objective.loss, loss_fn=loss_fn
+            batch,
+            y_pred,
+            objective_loss=objective.loss,
+            loss_fn=loss_fn,
+            output_masks=out_masks,
         )
         loss = loss + sum(added, jnp.zeros((), jnp.float32))
         if penalty_fn is not None:
             loss = loss + penalty_fn(params)
         metrics = objective.update_metrics(
-            metrics, batch.y, y_pred, batch.sample_weight, batch.mask, loss, parts
+            metrics,
+            batch.y,
+            y_pred,
+            batch.sample_weight,
+            batch.mask,
+            loss,
+            parts,
+            out_masks,
         )
         return metrics, objective.results(metrics)
 

@@ -152,7 +152,7 @@ def test_clear_errors():
         L.Dense(2, name="d")(a, b)
     with pytest.raises(TypeError, match="unexpected keyword.*'foo'"):
         L.Dense(2)(a, foo=1)
-    with pytest.raises(ValueError, match="`mask=` is not supported yet"):
+    with pytest.raises(ValueError, match="sequence mask must be a bool tensor"):
         L.Dense(2)(a, mask=b)
     with pytest.raises(TypeError, match=r"ScaledBlend\(\).*missing.*'b'.*called as"):
         ScaledBlend()(a)

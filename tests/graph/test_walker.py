@@ -170,11 +170,13 @@ def test_walk_feeds_each_call_its_inputs_by_slot():
     schedule = Schedule(graph)
     seen = []
 
-    def call(step, xs):
+    def call(step, xs, ms):
         seen.append((step.layer, len(xs)))
-        return [xs[0] * 2] if step.layer is d else [jnp.concatenate(xs, -1)]
+        assert ms == (None,) * len(xs)
+        return ([xs[0] * 2] if step.layer is d else [jnp.concatenate(xs, -1)]), None
 
-    values = walk(schedule, [jnp.ones((1, 3))], call)
+    values, masks = walk(schedule, [jnp.ones((1, 3))], call)
+    assert masks == [None] * schedule.n_slots
     assert [layer for layer, _ in seen] == [d, d, out.node.layer]
     assert values[schedule.output_slots[0]].shape == (1, 6)
 
