@@ -688,6 +688,8 @@ KERAS_WEIGHT_ORDER = (
     "beta",
     "moving_mean",
     "moving_variance",
+    "forward_layer",
+    "backward_layer",
 )
 
 
@@ -695,7 +697,10 @@ def ordered_names(layer: Any, tree: dict) -> list[str]:
     """`tree`'s keys in Keras' order for `layer`: its variables in creation
     order, then its sublayers in attribute order (jit sorts dict keys, so the
     order comes from the layer, not the dict)."""
-    names = [n for n in variables_of(layer) if n in tree]
+    # A built-in layer's nested params (`Bidirectional`'s two directions) have
+    # no sublayer object to ask: they keep the rank order below.
+    own = variables_of(layer) if layer is not None else {}
+    names = [n for n in own if n in tree]
     if is_layer(layer) and hasattr(layer, "call"):
         names += [n for n in layer.__dict__.get("_fk_sublayers", {}) if n in tree]
     rank = {n: i for i, n in enumerate(KERAS_WEIGHT_ORDER)}
