@@ -120,3 +120,10 @@ def test_accelerators():
             result["platform"] == "gpu" and "cuda" in run["params_on"].lower()
         )
     assert result["eager_over_jit"] > 1  # op-by-op dispatch costs more than one program
+
+
+def test_sequence_classifier():
+    result = run_example("sequence_classifier")
+    assert result["test_accuracy"] > 0.8  # 2 classes: chance is 0.5
+    # The mask makes padding invisible: a sentence alone gives the same logits.
+    assert result["padding_gap"] < 1e-5

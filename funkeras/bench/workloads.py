@@ -320,6 +320,12 @@ WORKLOADS: dict[str, Workload] = {
 }
 
 
+# The recurrent workload lives in its own module (it imports `Workload` from here).
+from funkeras.bench.workloads_lstm import LSTM_WORKLOAD  # noqa: E402
+
+WORKLOADS["lstm"] = LSTM_WORKLOAD
+
+
 def get_workload(name: str) -> Workload:
     """A workload by name; the error lists the valid names.
 

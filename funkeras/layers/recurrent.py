@@ -8,9 +8,12 @@ The layer's params are its cell's (`params["lstm"]["kernel"]`); a stack of
 cells (`RNN([cell_a, cell_b])`) keeps each under `cell_0`, `cell_1`, ...
 
 The time loop is one `lax.scan`, so a 500-step sequence compiles as fast as a
-5-step one. The input projection of the first cell (`x @ kernel + bias`, every
-gate at once) is hoisted out of the loop as one large matmul; each step then
-does one fused `h @ recurrent_kernel` for all gates.
+5-step one. Each step of an LSTM or SimpleRNN cell is one fused matmul, `[x_t,
+h] @ [kernel; recurrent_kernel]`, for every gate at once (the stacked kernel
+is built once per call, outside the loop). The input projection is not
+hoisted out of the loop: on CPU a hoisted `(time, batch, 4 * units)`
+projection made the training step 3-4x slower (its cotangent is written
+step by step in the backward loop); see `benchmarks/RESULTS.md`.
 
 Sequence masks follow Keras: a masked step keeps the previous states, and its
 output is the previous output (zeros with `zero_output_for_mask=True`). Dropout
@@ -140,6 +143,16 @@ class RNNCell(Layer):
 
     def _input_bias(self, params: Params) -> Array | None:
         return params.get("bias")
+
+    def prepare(self, params: Params) -> Any:
+        """What `step` reads, computed once per call outside the time loop."""
+        return params
+
+    def step(
+        self, prepared: Any, x: Array, states: list[Array], rec_mask: Array | None
+    ) -> tuple[Array, list[Array]]:
+        """One whole step from the (dropped-out) input `x` of this step."""
+        return self.recur(prepared, self.project(prepared, x), states, rec_mask)
 
     # -- shared -------------------------------------------------------------------
 
@@ -297,7 +310,7 @@ class RNNCell(Layer):
         )
         if dp is not None:
             inputs = inputs * dp
-        out, new = self.recur(params, self.project(params, inputs), states, rdp)
+        out, new = self.step(self.prepare(params), inputs, states, rdp)
         return (out, new), state
 
 
@@ -369,6 +382,14 @@ class SimpleRNNCell(RNNCell):
         if rec_mask is not None:
             h = h * rec_mask
         out = activations.get(self.activation)(xw + h @ params["recurrent_kernel"])
+        return out, [out]
+
+    def prepare(self, params):
+        return _stacked_kernels(params)
+
+    def step(self, prepared, x, states, rec_mask):
+        h = states[0] if rec_mask is None else states[0] * rec_mask
+        out = activations.get(self.activation)(_fused_matmul(prepared, x, h))
         return out, [out]
 
 
@@ -443,11 +464,20 @@ class LSTMCell(RNNCell):
             ]
         )
 
+    def prepare(self, params):
+        return _stacked_kernels(params)
+
+    def step(self, prepared, x, states, rec_mask):
+        h = states[0] if rec_mask is None else states[0] * rec_mask
+        return self._gates(_fused_matmul(prepared, x, h), states[1])
+
     def recur(self, params, xw, states, rec_mask):
         h, c = states
         if rec_mask is not None:
             h = h * rec_mask
-        z = xw + h @ params["recurrent_kernel"]
+        return self._gates(xw + h @ params["recurrent_kernel"], c)
+
+    def _gates(self, z: Array, c: Array) -> tuple[Array, list[Array]]:
         u = self.units
         gate = activations.get(self.recurrent_activation)
         act = activations.get(self.activation)
@@ -548,6 +578,24 @@ class GRUCell(RNNCell):
 # ----------------------------------------------------------------------------
 
 
+def _stacked_kernels(params: Params) -> dict[str, Array]:
+    """`[kernel; recurrent_kernel]` stacked once per call, for `_fused_matmul`."""
+    fused = {"stacked": jnp.concatenate([params["kernel"], params["recurrent_kernel"]])}
+    if "bias" in params:
+        fused["bias"] = params["bias"]
+    return fused
+
+
+def _fused_matmul(fused: dict[str, Array], x: Array, h: Array) -> Array:
+    """`x @ kernel + h @ recurrent_kernel (+ bias)` as one matmul of `[x, h]`.
+
+    On CPU one step of an LSTM is bound by the number of kernels the loop body
+    runs: one `(batch, in + units) @ (in + units, 4 * units)` beats two.
+    """
+    z = jnp.concatenate([x, h], axis=-1) @ fused["stacked"]
+    return z + fused["bias"] if "bias" in fused else z
+
+
 def _run(
     cells: list[RNNCell],
     params: list[Params],
@@ -562,27 +610,26 @@ def _run(
     zero_output_for_mask: bool,
 ) -> tuple[Array, list[list[Array]]]:
     """Run `cells` (stacked) over `x` `(batch, time, features)` in one `lax.scan`."""
+    # Time-major inputs; input dropout masks are one draw reused at every step.
     dp0 = drop[0][0]
-    first = x if dp0 is None else x * dp0[:, None, :]
-    # The first cell's input projection for every step at once, time-major.
-    xs = jnp.swapaxes(cells[0].project(params[0], first), 0, 1)
+    xs = jnp.swapaxes(x if dp0 is None else x * dp0[:, None, :], 0, 1)
     ms = None
     if seq_mask is not None:
         ms = jnp.swapaxes(seq_mask.astype(bool), 0, 1)[:, :, None]
     if go_backwards:
         xs = xs[::-1]
         ms = None if ms is None else ms[::-1]
+    prepared = [cell.prepare(p) for cell, p in zip(cells, params, strict=True)]
 
     def step(carry, inputs):
         states, last = carry
-        xw, m = inputs
+        out, m = inputs
         new_states = []
-        out = None
-        for i, (cell, p) in enumerate(zip(cells, params, strict=True)):
-            if i > 0:
-                dp = drop[i][0]
-                xw = cell.project(p, out if dp is None else out * dp)
-            out, ns = cell.recur(p, xw, states[i], drop[i][1])
+        for i, (cell, prep) in enumerate(zip(cells, prepared, strict=True)):
+            dp = drop[i][0] if i > 0 else None
+            out, ns = cell.step(
+                prep, out if dp is None else out * dp, states[i], drop[i][1]
+            )
             new_states.append(ns)
         if m is not None:
             prev = jnp.zeros_like(out) if zero_output_for_mask else states[-1][0]

@@ -115,7 +115,8 @@ def test_layer_matches_keras(kind, opts, masked):
     want = klayer(x, mask=m)
     if not isinstance(want, list | tuple):
         want = [want]
-    for jit in (True, False):
+    # Eager (op by op) once per kind and mask; jit for every option.
+    for jit in (True, False) if opts == OPTIONS[-1] else (True,):
         got = fk_apply(layer, jnp.asarray(x), jit=jit, sequence_mask=m)
         got = list(got) if isinstance(got, tuple) else [got]
         assert_close(got, [np.asarray(w) for w in want])
@@ -245,9 +246,18 @@ def test_rnn_of_one_cell_is_the_layer():
     assert_close(fk_apply(layer, jnp.asarray(x), jit=True), klayer(x))
 
 
-@pytest.mark.parametrize("merge_mode", ["concat", "sum", "ave", "mul", None])
-@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
-@pytest.mark.parametrize("seqs", [False, True], ids=["last", "sequences"])
+@pytest.mark.parametrize(
+    "merge_mode, masked, seqs",
+    [
+        ("concat", True, True),
+        ("concat", False, False),
+        ("sum", True, False),
+        ("ave", False, True),
+        ("mul", True, True),
+        (None, True, True),
+        (None, False, False),
+    ],
+)
 def test_bidirectional_matches_keras(merge_mode, masked, seqs):
     x = data()
     m = seq_mask() if masked else None
@@ -356,8 +366,6 @@ def sequence_model(seed=0):
     h = L.Bidirectional(
         L.GRU(3, return_sequences=True, dropout=0.2, recurrent_dropout=0.2), name="bi"
     )(inp)
-    h = L.TimeDistributed(L.Dense(2), name="td")(h)
-    h = L.SimpleRNN(3, return_sequences=True, name="srnn")(h)
     out, _, c = L.LSTM(4, return_state=True, name="lstm")(h)
     y = L.Dense(1, name="head")(L.Concatenate()([out, c]))
     return fk.Model(inp, y, seed=seed)
