@@ -127,3 +127,10 @@ def test_transformer_lm(capsys):
     assert result["loss"] < result["target"]  # the example's stated smoke target
     assert len(result["sample"]) == 80
     assert "target: below" in capsys.readouterr().out
+
+
+def test_sequence_classifier():
+    result = run_example("sequence_classifier")
+    assert result["test_accuracy"] > 0.8  # 2 classes: chance is 0.5
+    # The mask makes padding invisible: a sentence alone gives the same logits.
+    assert result["padding_gap"] < 1e-5

@@ -49,8 +49,18 @@ from funkeras.layers.pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from funkeras.layers.recurrent import (
+    GRU,
+    LSTM,
+    RNN,
+    GRUCell,
+    LSTMCell,
+    SimpleRNN,
+    SimpleRNNCell,
+)
 from funkeras.layers.regularization import Dropout
-from funkeras.layers.reshaping import Flatten, Permute, Reshape
+from funkeras.layers.reshaping import Flatten, Permute, RepeatVector, Reshape
+from funkeras.layers.wrappers import Bidirectional, TimeDistributed
 from funkeras.testing import DEFAULT_DTYPE_TOLERANCES, check_layer
 
 
@@ -181,6 +191,40 @@ TABLE: dict[str, Row] = {
         lambda d: Embedding(4, 3, mask_zero=True, dtype=d), (5,), "int32"
     ),
     "masking": Row(lambda d: Masking(0.5, dtype=d), (4, 3)),
+    # recurrent
+    "simple_rnn_sequences": Row(
+        lambda d: SimpleRNN(3, return_sequences=True, dtype=d), (4, 2)
+    ),
+    "lstm_dropout": Row(
+        lambda d: LSTM(3, dropout=0.3, recurrent_dropout=0.2, dtype=d), (4, 2)
+    ),
+    "lstm_state_backwards": Row(
+        lambda d: LSTM(2, return_state=True, go_backwards=True, dtype=d), (3, 2)
+    ),
+    "gru": Row(lambda d: GRU(3, dtype=d), (4, 2)),
+    "gru_reset_before_unrolled": Row(
+        lambda d: GRU(2, reset_after=False, unroll=True, dtype=d), (3, 2)
+    ),
+    "rnn_stacked_cells": Row(
+        lambda d: RNN([LSTMCell(2, dtype=d), GRUCell(3, dtype=d)], dtype=d), (4, 2)
+    ),
+    "simple_rnn_cell": Row(lambda d: SimpleRNNCell(3, dtype=d), [(2,), (3,)]),
+    "lstm_cell": Row(lambda d: LSTMCell(2, dtype=d), [(3,), (2,), (2,)]),
+    "gru_cell_dropout": Row(
+        lambda d: GRUCell(2, dropout=0.5, recurrent_dropout=0.5, dtype=d),
+        [(3,), (2,)],
+    ),
+    "bidirectional_concat": Row(
+        lambda d: Bidirectional(LSTM(2, return_sequences=True, dtype=d), dtype=d),
+        (4, 2),
+    ),
+    "bidirectional_ave": Row(
+        lambda d: Bidirectional(GRU(2, dtype=d), merge_mode="ave", dtype=d), (4, 2)
+    ),
+    "time_distributed_dense": Row(
+        lambda d: TimeDistributed(Dense(3, dtype=d), dtype=d), (4, 2)
+    ),
+    "repeat_vector": Row(lambda d: RepeatVector(3, dtype=d), (2,)),
 }
 
 DTYPES = ("float32", "bfloat16")

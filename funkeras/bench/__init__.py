@@ -10,7 +10,7 @@ added side by side (`--peers`, each in its own process).
 Example:
     >>> from funkeras.bench import WORKLOADS, MODES
     >>> sorted(WORKLOADS)
-    ['cnn', 'linear', 'mlp', 'tiny']
+    ['cnn', 'linear', 'lstm', 'mlp', 'tiny']
     >>> MODES
     ('jit', 'jit-spe', 'eager', 'layerwise')
 """

@@ -68,7 +68,14 @@ def _keras(workload: Any, x: np.ndarray, y: np.ndarray, batch: int, eager: bool)
         )
     keras.utils.set_random_seed(0)
     L = keras.layers
-    if _is_cnn(workload):
+    if workload.name == "lstm":
+        layers = [
+            keras.Input((64,), dtype="int32"),
+            L.Embedding(1000, 32),
+            L.LSTM(128),
+            L.Dense(10),
+        ]
+    elif _is_cnn(workload):
         layers = [
             keras.Input((28, 28, 1)),
             L.Conv2D(32, 3, activation="relu"),
@@ -334,6 +341,8 @@ def _make_peer(
 ) -> Any:
     if name.startswith("keras"):
         return _keras(workload, x, y, batch, eager=name == "keras-eager")
+    if workload.name == "lstm":
+        raise RuntimeError(f"{name}: the lstm workload is measured against Keras only")
     if name == "flax-nnx":
         return _flax_nnx(workload, x, y, batch)
     if name == "equinox":

@@ -322,6 +322,10 @@ WORKLOADS: dict[str, Workload] = {
 
 
 WORKLOADS["transformer"] = Workload(**workloads_transformer.WORKLOAD_ARGS)
+# The recurrent workload lives in its own module (it imports `Workload` from here).
+from funkeras.bench.workloads_lstm import LSTM_WORKLOAD  # noqa: E402
+
+WORKLOADS["lstm"] = LSTM_WORKLOAD
 
 
 def get_workload(name: str) -> Workload:

@@ -37,8 +37,18 @@ from funkeras.layers.pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from funkeras.layers.recurrent import (
+    GRU,
+    LSTM,
+    RNN,
+    GRUCell,
+    LSTMCell,
+    SimpleRNN,
+    SimpleRNNCell,
+)
 from funkeras.layers.regularization import Dropout
-from funkeras.layers.reshaping import Flatten, Permute, Reshape
+from funkeras.layers.reshaping import Flatten, Permute, RepeatVector, Reshape
+from funkeras.layers.wrappers import Bidirectional, TimeDistributed
 
 # `serialize`/`deserialize` (Keras' `keras.layers.serialize`) use the saving
 # registry, which sits above the layers: `funkeras.saving` attaches them.
@@ -87,4 +97,14 @@ __all__ = [
     "Attention",
     "AdditiveAttention",
     "Masking",
+    "RNN",
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
+    "SimpleRNNCell",
+    "LSTMCell",
+    "GRUCell",
+    "Bidirectional",
+    "TimeDistributed",
+    "RepeatVector",
 ]

@@ -1,4 +1,4 @@
-"""Reshaping layers: `Flatten`, `Reshape`, `Permute`.
+"""Reshaping layers: `Flatten`, `Reshape`, `Permute`, `RepeatVector`.
 
 Every shape here is per example (batch axis excluded, as in Keras); the batch
 axis is carried through untouched, so the layers trace with a symbolic batch.
@@ -17,7 +17,7 @@ from funkeras.layers._common import autocast, check_single_spec
 from funkeras.layers.base import Layer, layer_label
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
-__all__ = ["Flatten", "Reshape", "Permute"]
+__all__ = ["Flatten", "Reshape", "Permute", "RepeatVector"]
 
 
 @dataclass(eq=False)
@@ -247,3 +247,61 @@ class Permute(Layer):
         x = autocast(x, self.dtype)
         self._check_rank(x.ndim - 1, shape_str(tuple(x.shape)))
         return jnp.transpose(x, (0, *self.dims)), state
+
+
+@dataclass(eq=False)
+class RepeatVector(Layer):
+    """Repeats each input vector `n` times: `(batch, features) -> (batch, n, features)`.
+
+    Keras' `RepeatVector`, the usual bridge from an encoder's last state to a
+    decoder that runs over `n` steps.
+
+    Args:
+        n: Positive int, the number of repetitions (the new time axis).
+
+    Params: none. State: none.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.layers.reshaping import RepeatVector
+        >>> y, _ = RepeatVector(3).apply({}, {}, jnp.ones((2, 4)))
+        >>> y.shape
+        (2, 3, 4)
+    """
+
+    uses_key: ClassVar[bool] = False
+
+    n: int
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.n = check_int(type(self).__name__, "n", self.n)
+
+    def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
+        del key
+        spec = check_single_spec(self, input_spec)
+        if len(spec.shape) != 1:
+            raise ValueError(
+                f"{layer_label(self)}: expected 2D inputs (batch, features), got "
+                f"shape {shape_str((None, *spec.shape))}."
+            )
+        return {}, {}
+
+    def apply(
+        self,
+        params: Params,
+        state: State,
+        x: Array,
+        *,
+        training: bool = False,
+        key: PRNGKey | None = None,
+        mask: Array | None = None,
+    ) -> tuple[Array, State]:
+        del params, training, key, mask
+        x = autocast(x, self.dtype)
+        if x.ndim != 2:
+            raise ValueError(
+                f"{layer_label(self)}: expected 2D inputs (batch, features), got "
+                f"x.shape={shape_str(x.shape)}."
+            )
+        return jnp.repeat(x[:, None, :], self.n, axis=1), state

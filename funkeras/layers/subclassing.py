@@ -741,6 +741,8 @@ KERAS_WEIGHT_ORDER = (
     "beta",
     "moving_mean",
     "moving_variance",
+    "forward_layer",
+    "backward_layer",
 )
 
 
@@ -748,6 +750,8 @@ def ordered_names(layer: Any, tree: dict) -> list[str]:
     """`tree`'s keys in Keras' order for `layer`: its variables in creation
     order, then its sublayers in attribute order (jit sorts dict keys, so the
     order comes from the layer, not the dict)."""
+    # A built-in layer's nested params (`Bidirectional`'s two directions) have
+    # no sublayer object to ask: they keep the rank order below.
     names = [] if layer is None else [n for n in variables_of(layer) if n in tree]
     order = getattr(layer, "weight_order", ())
     names += [n for n in order if n in tree and n not in names]
