@@ -17,8 +17,9 @@ import contextlib
 import math
 import signal
 import threading
+import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -153,6 +154,64 @@ def _epoch_inputs(metrics: Any, epoch: Any, batch: Any, order: Any) -> Any:
     )
 
 
+@jax.jit
+def _count_first(flags: list[jax.Array]) -> tuple[jax.Array, jax.Array]:
+    """How many of `flags` are set, and the position of the first one set."""
+    f = jnp.stack(flags)
+    return jnp.sum(f, dtype=jnp.int32), jnp.argmax(f)
+
+
+class _Refusals:
+    """Which steps the finite gate refused, read by the host once per epoch.
+
+    Each program call's `NONFINITE` flag (a device scalar) is kept with the
+    batches it covers; at an epoch's end one compiled call reduces them to a
+    count and the first position, still on the device. `report` reads them
+    (when the host syncs anyway) and warns once per fit, naming the first batch.
+    """
+
+    def __init__(self) -> None:
+        self.flags: list[jax.Array] = []
+        self.spans: list[tuple[int, int]] = []
+        self.epochs: list[tuple[int, list[tuple[int, int]], Any]] = []
+        self.told = False
+        self.epoch = 0  # the epoch being trained
+
+    def add(self, logs: dict[str, Any], first: int, last: int) -> None:
+        if NONFINITE in logs and not self.told:
+            self.flags.append(logs[NONFINITE])
+            self.spans.append((first, last))
+
+    def close_epoch(self) -> None:
+        if self.flags:
+            self.epochs.append((self.epoch, self.spans, _count_first(self.flags)))
+        self.flags, self.spans = [], []
+
+    def report(self, what: str = "fit") -> None:
+        if not self.epochs:
+            return
+        read = jax.device_get([r for _, _, r in self.epochs])
+        total, first = 0, None
+        for (epoch, spans, _), (count, pos) in zip(self.epochs, read, strict=True):
+            if int(count) and first is None:
+                first = (epoch, spans[int(pos)])
+            total += int(count)
+        self.epochs = []
+        if not total or self.told or first is None:
+            return
+        self.told = True
+        epoch, (lo, hi) = first
+        where = f"batch {lo}" if lo == hi else f"one of batches {lo}-{hi}"
+        warnings.warn(
+            f"{what}: {total} step(s) gave a non-finite loss and were not applied "
+            f"(the weights keep their last finite values); the first was {where} "
+            f"of epoch {epoch}. Look for NaN or infinite values in that batch, or "
+            "lower the learning rate.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
 @dataclass
 class _FitRun:
     """The settings of one `fit` call, shared by its parts.
@@ -174,6 +233,7 @@ class _FitRun:
     lazy_epochs: bool
     interrupted: Callable[[], bool]
     order: Any = None  # the current epoch's row order, on the device
+    refused: _Refusals = field(default_factory=lambda: _Refusals())
 
     @classmethod
     def create(
@@ -185,24 +245,35 @@ class _FitRun:
         validation: Callable[[], dict[str, float]] | None,
         **settings: Any,
     ) -> _FitRun:
+        # A gate guards every update: a step with a non-finite loss is not
+        # committed, whatever the source (data, weights, a generator batch);
+        # a callback asking for the thorough gate (TerminateOnNaN) gets every
+        # new value checked and the per-batch logs. The flags stay on the
+        # device; the host reads them once per epoch (see `_Refusals`), so the
+        # gate adds no host sync.
         flags = dict(
             probe_every=callbacks.probe_every,
             finite_gate=callbacks.finite_gate,
+            loss_gate=not callbacks.finite_gate,
             sparse_check=runner.sparse_check is not None
             and isinstance(data, IterableData),
         )
         lazy_epochs = (
             validation is None
             and isinstance(data, ArrayData)
-            and not flags["finite_gate"]
+            and not callbacks.finite_gate
             and callbacks.only("on_epoch_end", (History,))
         )
+        refused = _Refusals()
+        # TerminateOnNaN tells the user itself (and stops the fit).
+        refused.told = callbacks.finite_gate
         return cls(
             data=data,
             callbacks=callbacks,
             validation=validation,
+            refused=refused,
             flags=flags,
-            batch_hooks=callbacks.has_train_batch_hooks or flags["finite_gate"],
+            batch_hooks=callbacks.has_train_batch_hooks or callbacks.finite_gate,
             lazy_epochs=lazy_epochs,
             **settings,
         )
@@ -283,6 +354,7 @@ class Runner:
         *,
         probe_every: int = 0,
         finite_gate: bool = False,
+        loss_gate: bool = False,
         skip_empty: bool = False,
         sparse_check: bool = False,
     ) -> Callable[..., Any]:
@@ -290,12 +362,13 @@ class Runner:
         if self.custom_train_step is not None:
             return self.custom_train_step
         return self.default_train_step(
-            probe_every=probe_every, finite_gate=finite_gate, skip_empty=skip_empty,
-            sparse_check=sparse_check,
+            probe_every=probe_every, finite_gate=finite_gate, loss_gate=loss_gate,
+            skip_empty=skip_empty, sparse_check=sparse_check,
         )
 
     def default_train_step(self, *, probe_every: int = 0, finite_gate: bool = False,
-                           skip_empty: bool = False, sparse_check: bool = False,
+                           loss_gate: bool = False, skip_empty: bool = False,
+                           sparse_check: bool = False,
                            results: bool = True) -> Callable[..., Any]:
         """The built-in train step (what a `train_step` override may call).
 
@@ -307,6 +380,7 @@ class Runner:
             loss_fn=self.loss_fn,
             probe_every=probe_every,
             finite_gate=finite_gate,
+            loss_gate=loss_gate,
             skip_empty=skip_empty,
             sparse_check=self.sparse_check if sparse_check else None,
             results=results,
@@ -613,6 +687,7 @@ class Runner:
                     ts = self._begin_epoch(host, ts, run, epoch, first_batch)
                     ts, logs = self._train_epoch(host, ts, run, first_step=first_batch)
                     first_batch = 0
+                    run.refused.close_epoch()
                     if logs is None:  # an iterable ran dry before this epoch
                         break
                     ts, epoch_logs = self._end_epoch(
@@ -629,6 +704,8 @@ class Runner:
                 self._live = None
                 self.publish(host, ts)
                 host.progress.step = int(ts.step)
+                run.refused.close_epoch()
+                run.refused.report()
             if interrupted():
                 raise KeyboardInterrupt
         callbacks.call("on_train_end", epoch_logs)
@@ -684,6 +761,7 @@ class Runner:
             self._metrics0(), epoch, first_batch, order
         )
         ts = ts._replace(metrics=metrics, epoch=epoch_arr, batch=batch_arr)
+        run.refused.epoch = epoch
         published = self.publish(host, ts)
         run.callbacks.call("on_epoch_begin", epoch, Logs({}))
         ts = self.reread(host, ts, published)
@@ -709,6 +787,8 @@ class Runner:
                 f"fit: a batch of epoch {epoch} holds sparse labels outside "
                 f"[0, num_classes); such labels have no loss to learn from."
             )
+        if not run.lazy_epochs:
+            run.refused.report()
         published = self.publish(host, ts)
         if run.validation is not None and (epoch + 1) % run.validation_freq == 0:
             epoch_logs.update({f"val_{k}": v for k, v in run.validation().items()})
@@ -744,9 +824,11 @@ class Runner:
                 return ts, self.objective.results(ts.metrics)
             if not (fused or batch_hooks):
                 # Nothing runs between two steps but the Ctrl-C check.
+                refused = run.refused
                 try:
-                    for _ in range(step_index, steps):
+                    for i in range(step_index, steps):
                         ts, logs = program(ts, arrays, order)
+                        refused.add(logs, i, i)
                         if interrupted():
                             break
                 finally:
@@ -764,10 +846,12 @@ class Runner:
                         counts[n] = to_device(np.asarray(n, np.int32))
                     ts, logs = program(ts, arrays, order, counts[n])
                     self._live = ts
+                    run.refused.add(logs, step_index, block_end - 1)
                 else:
                     while step_index < block_end:
                         ts, logs = program(ts, arrays, order)
                         self._live = ts
+                        run.refused.add(logs, step_index, step_index)
                         step_index += 1
                 step_index = block_end
                 ts = self._after_block(
@@ -786,6 +870,7 @@ class Runner:
                 ts = self.reread(host, ts, published)
             ts, logs = program(ts, batch)
             self._live = ts
+            run.refused.add(logs, index, index)
             index += 1
             if index % self.k == 0:
                 ts = self._after_block(

@@ -92,6 +92,14 @@ class StepConfig:
         finite_gate: When True, a step whose loss, params, state or optimizer state
             is not finite is not committed: the old train state is kept and
             `logs[NONFINITE]` is set.
+        loss_gate: When True (what `fit` and `train_on_batch` use by default), a
+            step whose loss is not finite is not committed: the old params,
+            state, optimizer state, metrics and step count are kept and
+            `logs[NONFINITE]` is set. Any NaN or infinity in the inputs, targets,
+            sample weights or weights reaches the loss, so this guards every
+            source; the old values are selected element by element, which fuses
+            into the update (no measurable cost). `finite_gate` is the thorough
+            form (every new value checked).
         skip_empty: When True, a batch with no real row leaves the train state
             untouched (the trailing steps of a K-step block).
         sparse_check: Optional `check(y) -> bool` flagging out-of-range labels; the
@@ -107,6 +115,7 @@ class StepConfig:
     loss_fn: Callable[..., jax.Array] | None = None
     probe_every: int = 0
     finite_gate: bool = False
+    loss_gate: bool = False
     skip_empty: bool = False
     sparse_check: Callable[[Any], jax.Array] | None = None
     results: bool = True
@@ -170,7 +179,8 @@ def finish_step(
     probes (`PROBES`) and the label flag (`BAD_LABELS`) that `config` asks for,
     and applies the gates: with `config.finite_gate` a step with a non-finite
     loss, params, state or optimizer state keeps the old train state `ts` whole
-    and sets `NONFINITE`; with `config.skip_empty` a batch with no real row keeps
+    and sets `NONFINITE` (with `config.loss_gate`, a step with a non-finite
+    loss); with `config.skip_empty` a batch with no real row keeps
     it too. Returns `(train_state, logs)`: the metric results (unless
     `config.results` is False) and the flags.
     """
@@ -199,6 +209,12 @@ def finish_step(
         # The step counter moves only for committed steps; the old state is kept
         # whole otherwise (TerminateOnNaN keeps the last finite weights).
         new = jax.lax.cond(commit, lambda: new, lambda: ts)
+    elif config.loss_gate:
+        finite = jnp.isfinite(loss)
+        extras[NONFINITE] = jnp.any(batch.mask) & ~finite
+        # An element-wise select fuses into the update; a `cond` over the whole
+        # train state would copy it on every step.
+        new = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, ts)
     if not config.results:
         return new, extras
     return new, {**objective.results(new.metrics), **extras}
