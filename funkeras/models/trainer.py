@@ -28,6 +28,8 @@ from funkeras.callbacks.callback import Callback, CallbackList
 from funkeras.callbacks.history import History
 from funkeras.callbacks.progbar import ProgbarLogger
 from funkeras.errors import NotCompiledError
+from funkeras.graph import match_inputs
+from funkeras.layers.base import layer_label
 from funkeras.layers.core import Embedding
 from funkeras.losses.probabilistic import loss_kind
 from funkeras.training.arguments import (
@@ -489,6 +491,40 @@ class Trainer:
         )
         self._build_from_spec(spec)
 
+    def _check_embedding_ids(self, what: str, x: Any) -> None:
+        """Refuse ids outside [0, input_dim) for an Embedding fed by a model input.
+
+        Checked once on the host for array data (as sparse labels are): on the
+        device an id past the table reads a row of NaN, and a negative id reads
+        a row from the end.
+        """
+        graph = self.require_graph(what)
+        tables = [
+            (layer, t)
+            for layer in graph.layers
+            if isinstance(layer, Embedding)
+            for node in graph.layer_nodes(layer)
+            for t in node.input_tensors
+            if t.node.layer in graph.input_layers
+        ]
+        if not tables:
+            return
+        flat = match_inputs(graph, x, self._owner())
+        for layer, t in tables:
+            ids = np.asarray(flat[graph.input_layers.index(t.node.layer)])
+            if ids.size == 0 or not np.issubdtype(ids.dtype, np.number):
+                continue
+            low, high = ids.min(), ids.max()
+            if low < 0 or high >= layer.input_dim:
+                bad = high if high >= layer.input_dim else low
+                row = int(np.argwhere(ids == bad)[0][0])
+                raise ValueError(
+                    f"{self._owner()}: {layer_label(layer)} takes ids in "
+                    f"[0, {layer.input_dim}) (its `input_dim`), but the input "
+                    f"'{t.node.layer.name}' holds {bad} (row {row}). Grow "
+                    "`input_dim` or map unknown ids to a reserved index."
+                )
+
     def _check_labels(self, y: Any) -> None:
         """Refuse sparse labels outside [0, num_classes) (checked once on the host)."""
         if y is None or self._compile_config is None:
@@ -506,6 +542,7 @@ class Trainer:
         data = ArrayData(x, y, sw, batch_size or 32)
         hx, hy, hsw = data.host
         self._build_from_data(hx)
+        self._check_embedding_ids("data", hx)
         self._check_labels(hy)
         if class_weight is not None:
             data.host = (hx, hy, _class_weights(class_weight, hy, hsw))
@@ -845,7 +882,9 @@ class Trainer:
             self._build_from_data(first[0])
             x = source
         else:
-            self._build_from_data(jax.tree.map(lambda a: as_host_array(a, "x"), x))
+            x = jax.tree.map(lambda a: as_host_array(a, "x"), x)
+            self._build_from_data(x)
+            self._check_embedding_ids("predict", x)
         runner = self._predict_runner()
         progress = _progress("predict", verbose)
         if not iterable:
@@ -894,6 +933,7 @@ class Trainer:
         x = jax.tree.map(lambda a: as_host_array(a, "x"), x)
         y = None if y is None else jax.tree.map(lambda a: as_host_array(a, "y"), y)
         self._build_from_data(x)
+        self._check_embedding_ids("batch", x)
         n = jax.tree.leaves(x)[0].shape[0]
         self._check_labels(y)
         if sw is not None and sw.shape[0] != n:
