@@ -49,12 +49,14 @@ from funkeras.saving.registry import (
 )
 from funkeras.saving.safetensors_io import (
     MAX_HEADER_BYTES,
+    check_data_digest,
     compare_to_expected,
     flatten_dict,
     read_header,
     tensors_from_bytes,
     tensors_to_bytes,
     unflatten_like,
+    with_data_digest,
 )
 
 __all__ = [
@@ -370,7 +372,8 @@ def save_weights(model: Any, path: str | os.PathLike[str]) -> None:
             "(`model.build(input_shape)` or an `fk.Input`)."
         )
     data = tensors_to_bytes(_merge(model.params, model.state), {"format": "funkeras"})
-    archive.atomic_write(path, [data])
+    # The data's SHA-256 in the metadata: `load_weights` verifies it.
+    archive.atomic_write(path, [with_data_digest(data)])
 
 
 # ----------------------------------------------------------------------------
@@ -775,8 +778,17 @@ def load_weights(
     if message is not None:
         raise TensorFileError(message)
     if data[:4] == b"PK\x03\x04":
-        members = _read_model_archive(data, what)
+        members = _read_model_archive(data, what)  # checked by the archive's hashes
         data, what = members[WEIGHTS], f"{what}: {WEIGHTS}"
+    else:
+        _, metadata = read_header(data, what=what)
+        if not check_data_digest(data, metadata, what=what):
+            warnings.warn(
+                f"load_weights: {what} records no SHA-256 of its data (written by "
+                "another tool or an older funkeras), so its values cannot be "
+                "verified; it is loaded as it is.",
+                stacklevel=2,
+            )
     skip: set[str] = set()
     if skip_mismatch:
         infos, _ = read_header(data, what=what)
