@@ -334,6 +334,9 @@ class Runner:
         self._programs: dict[Any, Callable[..., Any]] = {}
         self._metric_init: Any = None
         self._live: TrainState | None = None
+        # Held while a train step is dispatched (it donates the train state) and
+        # while another thread takes a snapshot of the weights (`snapshot`).
+        self._lock = threading.RLock()
         self._counts: dict[int, jax.Array] = {}  # block lengths, on the device
         self._keys: dict[int, np.ndarray] = {}
 
@@ -616,6 +619,20 @@ class Runner:
 
     # -- host <-> train state --------------------------------------------------------
 
+    def snapshot(self, host: TrainHost) -> tuple[Any, Any]:
+        """`(params, state)` to evaluate or predict with, safe during a `fit`.
+
+        While a fit runs (in this thread's callbacks or in another thread), the
+        newest train state's weights are copied under the lock that train steps
+        are dispatched with, so no step donates them mid-read; otherwise the
+        host's own weights are used as they are.
+        """
+        with self._lock:
+            live = self._live
+            if live is not None and not _deleted((live.params, live.state)):
+                return copy_tree((live.params, live.state))
+            return to_device((host.params, host.state))
+
     @staticmethod
     def publish(host: TrainHost, ts: TrainState) -> tuple[Any, Any, Any]:
         """Make the train state's arrays the host's (no copy); return them."""
@@ -699,10 +716,11 @@ class Runner:
             finally:
                 # The newest train state, even when an error ended an epoch midway:
                 # the model keeps the weights of the last completed step.
-                if self._live is not None and _deleted(ts):
-                    ts = self._live
-                self._live = None
-                self.publish(host, ts)
+                with self._lock:
+                    if self._live is not None and _deleted(ts):
+                        ts = self._live
+                    self.publish(host, ts)
+                    self._live = None
                 host.progress.step = int(ts.step)
                 run.refused.close_epoch()
                 run.refused.report()
@@ -824,15 +842,14 @@ class Runner:
                 return ts, self.objective.results(ts.metrics)
             if not (fused or batch_hooks):
                 # Nothing runs between two steps but the Ctrl-C check.
-                refused = run.refused
-                try:
-                    for i in range(step_index, steps):
+                refused, lock = run.refused, self._lock
+                for i in range(step_index, steps):
+                    with lock:
                         ts, logs = program(ts, arrays, order)
-                        refused.add(logs, i, i)
-                        if interrupted():
-                            break
-                finally:
-                    self._live = ts
+                        self._live = ts
+                    refused.add(logs, i, i)
+                    if interrupted():
+                        break
                 return ts, logs
             while step_index < steps:
                 block_end = min(step_index + self.k, steps)
@@ -844,13 +861,15 @@ class Runner:
                     n = block_end - step_index
                     if n not in counts:
                         counts[n] = to_device(np.asarray(n, np.int32))
-                    ts, logs = program(ts, arrays, order, counts[n])
-                    self._live = ts
+                    with self._lock:
+                        ts, logs = program(ts, arrays, order, counts[n])
+                        self._live = ts
                     run.refused.add(logs, step_index, block_end - 1)
                 else:
                     while step_index < block_end:
-                        ts, logs = program(ts, arrays, order)
-                        self._live = ts
+                        with self._lock:
+                            ts, logs = program(ts, arrays, order)
+                            self._live = ts
                         run.refused.add(logs, step_index, step_index)
                         step_index += 1
                 step_index = block_end
@@ -868,8 +887,9 @@ class Runner:
                 published = self.publish(host, ts)
                 callbacks.call("on_train_batch_begin", index, Logs({}))
                 ts = self.reread(host, ts, published)
-            ts, logs = program(ts, batch)
-            self._live = ts
+            with self._lock:
+                ts, logs = program(ts, batch)
+                self._live = ts
             run.refused.add(logs, index, index)
             index += 1
             if index % self.k == 0:
@@ -909,7 +929,7 @@ class Runner:
         callbacks: CallbackList,
     ) -> dict[str, float]:
         """Run the test step over `data`; return the final logs as floats."""
-        params, state = to_device((host.params, host.state))
+        params, state = self.snapshot(host)
         metrics = self.init_metrics()
         logs: dict[str, Any] | None = None
         callbacks.call("on_test_begin", Logs({}))
@@ -953,7 +973,7 @@ class Runner:
         iterable: bool,
     ) -> Any:
         """Outputs for every row of `x` (NumPy), in order."""
-        params, state = to_device((host.params, host.state))
+        params, state = self.snapshot(host)
         outs: list[Any] = []
         callbacks.call("on_predict_begin", Logs({}))
         begin_hooks = callbacks.has("on_predict_batch_begin")
