@@ -730,7 +730,24 @@ class Trainer:
         return history
 
     def _require_targets(self, what: str, y: Any, batches: bool = False) -> None:
-        """Refuse data without targets for a model compiled with a loss."""
+        """Refuse data without targets for a model compiled with a loss, and
+        targets whose structure does not match the model's outputs."""
+        if y is not None and self.built:
+            names = list(self.output_names)
+            if len(names) > 1 and not (
+                (isinstance(y, list | tuple) and len(y) == len(names))
+                or (isinstance(y, Mapping) and set(names) <= set(y))
+            ):
+                got = (
+                    f"a {type(y).__name__} of {len(y)}"
+                    if isinstance(y, list | tuple)
+                    else (f"keys {sorted(y)}" if isinstance(y, Mapping) else "one array")
+                )
+                raise ValueError(
+                    f"{self._owner()}.{what}: the model has {len(names)} outputs "
+                    f"{names}; `y` must be a list or dict with one entry per output, "
+                    f"got {got}."
+                )
         cfg = self._compile_config
         if (
             y is not None
