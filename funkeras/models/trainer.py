@@ -738,11 +738,12 @@ class Trainer:
                 (isinstance(y, list | tuple) and len(y) == len(names))
                 or (isinstance(y, Mapping) and set(names) <= set(y))
             ):
-                got = (
-                    f"a {type(y).__name__} of {len(y)}"
-                    if isinstance(y, list | tuple)
-                    else (f"keys {sorted(y)}" if isinstance(y, Mapping) else "one array")
-                )
+                if isinstance(y, list | tuple):
+                    got = f"a {type(y).__name__} of {len(y)}"
+                elif isinstance(y, Mapping):
+                    got = f"keys {sorted(y)}"
+                else:
+                    got = "one array"
                 raise ValueError(
                     f"{self._owner()}.{what}: the model has {len(names)} outputs "
                     f"{names}; `y` must be a list or dict with one entry per output, "
