@@ -172,6 +172,7 @@ def finish_step(
     state: Any,
     opt_state: Any,
     metrics: Any,
+    update_gated: bool = False,
 ) -> tuple[TrainState, dict[str, Any]]:
     """The end of every train step, whichever executor computed the gradients.
 
@@ -180,7 +181,8 @@ def finish_step(
     and applies the gates: with `config.finite_gate` a step with a non-finite
     loss, params, state or optimizer state keeps the old train state `ts` whole
     and sets `NONFINITE` (with `config.loss_gate`, a step with a non-finite
-    loss); with `config.skip_empty` a batch with no real row keeps
+    loss; `update_gated` says the caller already kept the old params and
+    optimizer state for such a step); with `config.skip_empty` a batch with no real row keeps
     it too. Returns `(train_state, logs)`: the metric results (unless
     `config.results` is False) and the flags.
     """
@@ -212,9 +214,20 @@ def finish_step(
     elif config.loss_gate:
         finite = jnp.isfinite(loss)
         extras[NONFINITE] = jnp.any(batch.mask) & ~finite
-        # An element-wise select fuses into the update; a `cond` over the whole
-        # train state would copy it on every step.
-        new = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, ts)
+        # A `cond` over the whole train state would copy it on every step; an
+        # element-wise select costs one pass over what it selects.
+        kept = ("params", "opt_state") if update_gated else ()
+        new = new._replace(
+            **{
+                f: jax.tree.map(
+                    lambda n, o: jnp.where(finite, n, o),
+                    getattr(new, f),
+                    getattr(ts, f),
+                )
+                for f in ("params", "state", "opt_state", "metrics", "step")
+                if f not in kept
+            }
+        )
     if not config.results:
         return new, extras
     return new, {**objective.results(new.metrics), **extras}
@@ -275,7 +288,20 @@ def make_train_step(
         (loss, (y_pred, new_state, parts)), grads = jax.value_and_grad(
             loss_of, has_aux=True
         )(ts.params)
-        params, updates, opt_state = update(grads, ts.opt_state, ts.params)
+        if config.loss_gate and not config.finite_gate:
+            # The optimizer runs only for a finite loss: a refused step costs
+            # nothing, and a committed one no extra pass over the weights.
+            params, updates, opt_state = jax.lax.cond(
+                jnp.isfinite(loss),
+                lambda: update(grads, ts.opt_state, ts.params),
+                lambda: (
+                    ts.params,
+                    jax.tree.map(jnp.zeros_like, grads),
+                    ts.opt_state,
+                ),
+            )
+        else:
+            params, updates, opt_state = update(grads, ts.opt_state, ts.params)
         metrics = update_metrics(
             ts.metrics, batch.y, y_pred, batch.sample_weight, batch.mask, loss, parts
         )
@@ -291,6 +317,7 @@ def make_train_step(
             state=new_state,
             opt_state=opt_state,
             metrics=metrics,
+            update_gated=config.loss_gate and not config.finite_gate,
         )
 
     return train_step
