@@ -182,8 +182,8 @@ def finish_step(
     loss, params, state or optimizer state keeps the old train state `ts` whole
     and sets `NONFINITE` (with `config.loss_gate`, a step with a non-finite
     loss; `update_gated` says the caller already kept the old params and
-    optimizer state for such a step); with `config.skip_empty` a batch with no real row keeps
-    it too. Returns `(train_state, logs)`: the metric results (unless
+    optimizer state for such a step); with `config.skip_empty` a batch with no
+    real row keeps it too. Returns `(train_state, logs)`: the metric results (unless
     `config.results` is False) and the flags.
     """
     new = ts._replace(
