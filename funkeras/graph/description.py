@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,10 +80,15 @@ def build_graph(inputs: Any, outputs: Any, *, owner: str = "Model") -> Graph:
     state: dict[int, int] = {}  # id(node) -> 1 visiting, 2 done
     used_inputs: set[int] = set()
 
-    def visit(tensor: SymbolicTensor, path: tuple[str, ...]) -> None:
+    # Depth-first over an explicit stack (no recursion: a chain of thousands of
+    # layers builds, in time linear in the nodes).
+    stack: list[tuple[Node, Iterator[SymbolicTensor]]] = []
+
+    def enter(tensor: SymbolicTensor) -> Node | None:
+        """The node to visit next for `tensor`, or None when nothing is to do."""
         if tensor.id in input_ids:
             used_inputs.add(tensor.id)
-            return
+            return None
         node = tensor.node
         if isinstance(node.layer, InputLayer):
             raise GraphError(
@@ -93,19 +98,29 @@ def build_graph(inputs: Any, outputs: Any, *, owner: str = "Model") -> Graph:
             )
         mark = state.get(id(node))
         if mark == 2:
-            return
+            return None
         if mark == 1:
-            raise GraphError(
-                f"{owner}: the graph has a cycle through {' -> '.join(path)}."
-            )
+            path = " -> ".join(layer_label(n.layer) for n, _ in stack)
+            raise GraphError(f"{owner}: the graph has a cycle through {path}.")
         state[id(node)] = 1
-        for t in [*node.input_tensors, *(m for _, m in node.mask_tensors)]:
-            visit(t, (*path, layer_label(node.layer)))
-        state[id(node)] = 2
-        order.append(node)
+        return node
 
     for t in out_leaves:
-        visit(t, ())
+        root = enter(t)
+        if root is None:
+            continue
+        stack.append((root, iter(_dependencies(root))))
+        while stack:
+            node, pending = stack[-1]
+            child_tensor = next(pending, None)
+            if child_tensor is None:
+                stack.pop()
+                state[id(node)] = 2
+                order.append(node)
+                continue
+            child = enter(child_tensor)
+            if child is not None:
+                stack.append((child, iter(_dependencies(child))))
     unused = [t for t in in_leaves if t.id not in used_inputs]
     if unused:
         names = ", ".join(t.node.layer.name or shape_str(t.shape) for t in unused)
@@ -129,6 +144,11 @@ def build_graph(inputs: Any, outputs: Any, *, owner: str = "Model") -> Graph:
         layers=tuple(layers),
         input_layers=input_layers,
     )
+
+
+def _dependencies(node: Node) -> list[SymbolicTensor]:
+    """The tensors a node reads: its inputs, then its explicit sequence masks."""
+    return [*node.input_tensors, *(m for _, m in node.mask_tensors)]
 
 
 def assign_names(layers: Sequence[Layer], owner: str) -> None:

@@ -35,6 +35,7 @@ import numpy as np
 from funkeras import regularizers
 from funkeras._validation import check_int, normalize_dtype, shape_str, short_message
 from funkeras.layers import subclassing as sc
+from funkeras.layers.budget import check_weight_bytes
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
 __all__ = [
@@ -626,6 +627,7 @@ class Layer:
             ) from e
         _unknown_axes_error(self, "weight", params)
         _unknown_axes_error(self, "state", state)
+        check_weight_bytes(layer_label(self), params, state)
         x = add_batch_axis(input_spec, _symbolic_batch())
         try:
             y, _ = jax.eval_shape(

@@ -12,6 +12,7 @@ import difflib
 import inspect
 import sys
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,14 +25,24 @@ from funkeras import distribution as distribution_lib
 from funkeras import losses as losses_lib
 from funkeras import metrics as metrics_lib
 from funkeras import optimizers as optimizers_lib
+from funkeras._validation import short_message
 from funkeras.callbacks.callback import Callback, CallbackList
 from funkeras.callbacks.history import History
 from funkeras.callbacks.progbar import ProgbarLogger
 from funkeras.errors import NotCompiledError
+from funkeras.graph import match_inputs
 from funkeras.layers import subclassing as sc
+from funkeras.layers.base import layer_label
 from funkeras.layers.core import Embedding
 from funkeras.losses.probabilistic import loss_kind
 from funkeras.models import keras_jax
+from funkeras.training.arguments import (
+    check_class_weight,
+    check_fit_arguments,
+    check_inputs,
+    check_optional_int,
+    check_sample_weight,
+)
 from funkeras.training.data import (
     ArrayData,
     IterableData,
@@ -46,6 +57,7 @@ from funkeras.training.host import Progress
 from funkeras.training.loop import Runner
 from funkeras.training.objective import Objective
 from funkeras.training.state import Batch, TrainState, copy_tree, to_device
+from funkeras.training.steps import NONFINITE
 from funkeras.utils.dataset import unpack_x_y_sample_weight
 
 __all__ = ["Trainer"]
@@ -812,6 +824,40 @@ class Trainer:
         )
         self._build_from_spec(spec)
 
+    def _check_embedding_ids(self, what: str, x: Any) -> None:
+        """Refuse ids outside [0, input_dim) for an Embedding fed by a model input.
+
+        Checked once on the host for array data (as sparse labels are): on the
+        device an id past the table reads a row of NaN, and a negative id reads
+        a row from the end.
+        """
+        graph = self.require_graph(what)
+        tables = [
+            (layer, t)
+            for layer in graph.layers
+            if isinstance(layer, Embedding)
+            for node in graph.layer_nodes(layer)
+            for t in node.input_tensors
+            if t.node.layer in graph.input_layers
+        ]
+        if not tables:
+            return
+        flat = match_inputs(graph, x, self._owner())
+        for layer, t in tables:
+            ids = np.asarray(flat[graph.input_layers.index(t.node.layer)])
+            if ids.size == 0 or not np.issubdtype(ids.dtype, np.number):
+                continue
+            low, high = ids.min(), ids.max()
+            if low < 0 or high >= layer.input_dim:
+                bad = high if high >= layer.input_dim else low
+                row = int(np.argwhere(ids == bad)[0][0])
+                raise ValueError(
+                    f"{self._owner()}: {layer_label(layer)} takes ids in "
+                    f"[0, {layer.input_dim}) (its `input_dim`), but the input "
+                    f"'{t.node.layer.name}' holds {bad} (row {row}). Grow "
+                    "`input_dim` or map unknown ids to a reserved index."
+                )
+
     def _check_labels(self, y: Any) -> None:
         """Refuse sparse labels outside [0, num_classes) (checked once on the host)."""
         if y is None or self._compile_config is None:
@@ -829,6 +875,7 @@ class Trainer:
         data = ArrayData(x, y, sw, batch_size or 32)
         hx, hy, hsw = data.host
         self._build_from_data(hx)
+        self._check_embedding_ids("data", hx)
         self._check_labels(hy)
         if class_weight is not None:
             data.host = (hx, hy, _class_weights(class_weight, hy, hsw))
@@ -905,18 +952,16 @@ class Trainer:
         self._require_compiled("fit")
         if x is None:
             raise ValueError(f"{self._owner()}.fit: `x` is required.")
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-            raise ValueError(
-                f"fit: `epochs` must be a non-negative int, got {epochs!r}."
-            )
-        if validation_freq < 1:
-            raise ValueError(
-                f"fit: `validation_freq` must be >= 1, got {validation_freq}."
-            )
-        if not 0.0 <= float(validation_split) < 1.0:
-            raise ValueError(
-                f"fit: `validation_split` must be in [0, 1), got {validation_split}."
-            )
+        # Every argument is checked before anything is built or trained.
+        validation_split = check_fit_arguments(
+            batch_size=batch_size, epochs=epochs, validation_split=validation_split,
+            shuffle=shuffle, initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+            validation_batch_size=validation_batch_size,
+            validation_freq=validation_freq, seed=seed, class_weight=class_weight,
+        )
+        x = check_inputs("fit", x)
+        sample_weight = check_sample_weight("fit", sample_weight, None)
         val_source: Any = None
         if is_array_like(x):
             if validation_split:
@@ -927,6 +972,7 @@ class Trainer:
                 (x, y, sample_weight), val_source = split_validation(
                     x, y, sample_weight, validation_split
                 )
+            self._require_targets("fit", y)
             data: ArrayData | IterableData = self._array_data(
                 x, y, sample_weight, batch_size, class_weight
             )
@@ -948,6 +994,7 @@ class Trainer:
             first = data.peek()
             if first is None:
                 raise ValueError("fit: the data yielded no batch.")
+            self._require_targets("fit", first[1], batches=True)
             self._build_from_data(first[0])
             self.make_runner(first[1])
             steps = steps_per_epoch
@@ -967,15 +1014,14 @@ class Trainer:
         validation = None
         if val_source is not None:
             vbs = validation_batch_size or batch_size
+            if isinstance(val_source, tuple):
+                # Checked (rows, finiteness, shapes against the model) before
+                # the first epoch trains, and put on the device once.
+                val_source = self._validation_arrays(val_source, vbs)
 
             def validation() -> dict[str, float]:
                 # Keras runs the fit's callbacks' test hooks (`on_test_begin`,
                 # the test batch hooks, `on_test_end`) around validation.
-                if isinstance(val_source, tuple):
-                    vx, vy, vsw = unpack_batch(val_source)
-                    return self._evaluate_logs(
-                        vx, vbs, validation_steps, cbs, y=vy, sample_weight=vsw,
-                    )
                 return self._evaluate_logs(val_source, vbs, validation_steps, cbs)
 
         if initial_epoch is None:
@@ -1016,9 +1062,78 @@ class Trainer:
         )
         return history
 
+    def _require_targets(self, what: str, y: Any, batches: bool = False) -> None:
+        """Refuse data without targets for a model compiled with a loss, and
+        targets whose structure does not match the model's outputs."""
+        if y is not None and self.built:
+            names = list(self.output_names)
+            if len(names) > 1 and not (
+                (isinstance(y, list | tuple) and len(y) == len(names))
+                or (isinstance(y, Mapping) and set(names) <= set(y))
+            ):
+                if isinstance(y, list | tuple):
+                    got = f"a {type(y).__name__} of {len(y)}"
+                elif isinstance(y, Mapping):
+                    got = f"keys {sorted(y)}"
+                else:
+                    got = "one array"
+                raise ValueError(
+                    f"{self._owner()}.{what}: the model has {len(names)} outputs "
+                    f"{names}; `y` must be a list or dict with one entry per output, "
+                    f"got {got}."
+                )
+        cfg = self._compile_config
+        if (
+            y is not None
+            or cfg is None
+            or cfg["loss"] is None
+            or type(self).compute_loss is not Trainer.compute_loss
+            or type(self).train_step is not Trainer.train_step
+        ):
+            return
+        got = (
+            "the data's batches carry no targets (each is `x` alone); yield "
+            "`(x, y)` or `(x, y, sample_weight)`"
+            if batches
+            else "`y` is None; pass the targets"
+        )
+        raise ValueError(
+            f"{self._owner()}.{what}: the model was compiled with a loss, but {got}."
+        )
+
+    def _validation_arrays(self, val: tuple[Any, ...], batch_size: Any) -> ArrayData:
+        """`validation_data=(x, y[, sample_weight])` as checked device data.
+
+        Checked before training: rows, finiteness, and one traced (not run)
+        test step, so that a feature or target shape the model cannot take is
+        refused while the weights are untouched.
+        """
+        vx, vy, vsw = unpack_batch(val)
+        vx = check_inputs("fit", vx, "validation_data[0]")
+        self._require_targets("fit", vy)
+        vsw = check_sample_weight("fit", vsw, None)
+        try:
+            data = ArrayData(vx, vy, vsw, batch_size or 32)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"fit: `validation_data`: {e}") from e
+        self._check_labels(data.host[1])
+        runner = self.make_runner()
+        step = runner.custom_test_step or runner.default_test_step()
+        try:
+            jax.eval_shape(
+                step, self.params, self.state, runner.init_metrics(), data.spec_batch()
+            )
+        except (TypeError, ValueError) as e:
+            raise ValueError(
+                f"fit: `validation_data` does not fit the model: {short_message(e)}"
+            ) from e
+        return data
+
     def _source(
         self, x: Any, y: Any, sw: Any, batch_size: int | None, steps: int | None
     ) -> ArrayData | IterableData:
+        if isinstance(x, ArrayData):
+            return x
         if is_array_like(x):
             return self._array_data(x, y, sw, batch_size)
         if isinstance(x, tuple) and len(x) in (2, 3) and is_array_like(x[0]):
@@ -1044,6 +1159,11 @@ class Trainer:
         sample_weight: Any = None,
         progress: Sequence[Any] = (),
     ) -> dict[str, float]:
+        if not isinstance(x, ArrayData):
+            x = check_inputs("evaluate", x)
+            if is_array_like(x):
+                self._require_targets("evaluate", y)
+            sample_weight = check_sample_weight("evaluate", sample_weight, None)
         data = self._source(x, y, sample_weight, batch_size, steps)
         for bar in progress:
             bar.total = data.steps(steps) if isinstance(data, ArrayData) else steps
@@ -1073,6 +1193,8 @@ class Trainer:
         self._require_compiled("evaluate")
         if x is None:
             raise ValueError(f"{self._owner()}.evaluate: `x` is required.")
+        check_optional_int("evaluate", "batch_size", batch_size)
+        check_optional_int("evaluate", "steps", steps)
         progress = _progress("evaluate", verbose)
         cbs = CallbackList(
             [*(callbacks or []), *progress], model=self, params={"steps": steps}
@@ -1099,6 +1221,9 @@ class Trainer:
         `verbose`: as Keras, `"auto"` (the default) or 1 shows a progress bar,
         2 one line at the end, 0 nothing.
         """
+        check_optional_int("predict", "batch_size", batch_size)
+        check_optional_int("predict", "steps", steps)
+        x = check_inputs("predict", x)
         iterable = not is_array_like(x)
         if iterable:
             source = IterableData(x, steps)
@@ -1108,7 +1233,9 @@ class Trainer:
             self._build_from_data(first[0])
             x = source
         else:
-            self._build_from_data(jax.tree.map(lambda a: as_host_array(a, "x"), x))
+            x = jax.tree.map(lambda a: as_host_array(a, "x"), x)
+            self._build_from_data(x)
+            self._check_embedding_ids("predict", x)
         runner = self._predict_runner()
         progress = _progress("predict", verbose)
         if not iterable:
@@ -1154,13 +1281,19 @@ class Trainer:
         """One batch as the steps take it, on the device: every row real (mask all
         True), inputs cast as `fit` casts them, labels checked. Builds the model
         from `x` if needed."""
-        sw = sample_weight
+        sw = check_sample_weight("train_on_batch", sample_weight, None)
+        x = check_inputs("train_on_batch", x)
         x = jax.tree.map(lambda a: as_host_array(a, "x"), x)
         y = None if y is None else jax.tree.map(lambda a: as_host_array(a, "y"), y)
         self._build_from_data(x)
+        self._check_embedding_ids("batch", x)
         n = jax.tree.leaves(x)[0].shape[0]
         self._check_labels(y)
-        sw = None if sw is None else np.asarray(sw, np.float32)
+        if sw is not None and sw.shape[0] != n:
+            raise ValueError(
+                f"{self._owner()}: `sample_weight` must have shape ({n},), got "
+                f"{sw.shape}."
+            )
         return to_device(Batch(x, y, sw, np.ones((n,), bool)))
 
     def _result(self, logs: Mapping[str, Any], return_dict: bool) -> Any:
@@ -1180,6 +1313,9 @@ class Trainer:
     ) -> Any:
         """One optimizer step on one batch; returns that batch's loss (and metrics)."""
         self._require_compiled("train_on_batch")
+        if class_weight is not None:
+            check_class_weight("train_on_batch", class_weight)
+        self._require_targets("train_on_batch", y)
         batch = self.make_batch(x, y, sample_weight)
         if class_weight is not None:
             batch = batch._replace(
@@ -1196,9 +1332,21 @@ class Trainer:
                 step=self.progress.step,
                 epoch=self.progress.epoch,
             )
-            ts, logs = runner.train_host_program()(ts, to_device(batch))
+            # The loss gate, as in `fit`: a batch whose loss is not finite
+            # changes nothing, and says so.
+            ts, logs = runner.train_host_program(loss_gate=True)(ts, to_device(batch))
         self.publish(ts.params, ts.state, ts.opt_state)
         self.progress.step = int(ts.step)
+        if bool(np.asarray(logs.get(NONFINITE, False))):
+            warnings.warn(
+                f"{self._owner()}.train_on_batch: the batch gave a non-finite loss; "
+                "the update was not applied (look for NaN or infinite values in "
+                "`x`, `y` or `sample_weight`, or lower the learning rate).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            logs = {k: (v if k.startswith("_") else np.float32(np.nan))
+                    for k, v in logs.items()}
         return self._result(logs, return_dict)
 
     def test_on_batch(
@@ -1401,10 +1549,7 @@ def _input_dtype(a: Any, integer_ok: bool) -> Any:
 
 
 def _class_weights(class_weight: Mapping[int, float], y: Any, sw: Any) -> np.ndarray:
-    if not isinstance(class_weight, Mapping):
-        raise TypeError(
-            f"fit: `class_weight` must be a dict {{class: weight}}, got {class_weight!r}."
-        )
+    check_class_weight("fit", class_weight)
     labels = np.asarray(y)
     if labels.ndim > 1 and labels.shape[-1] > 1:
         labels = labels.argmax(-1)

@@ -48,16 +48,19 @@ from funkeras.saving.registry import (
 )
 from funkeras.saving.safetensors_io import (
     MAX_HEADER_BYTES,
+    check_data_digest,
     compare_to_expected,
     flatten_dict,
     read_header,
     tensors_from_bytes,
     tensors_to_bytes,
     unflatten_like,
+    with_data_digest,
 )
 
 __all__ = [
     "DEFAULT_MAX_PARAMS",
+    "DEFAULT_MAX_NODES",
     "check_file_name",
     "save_model",
     "load_model",
@@ -71,6 +74,9 @@ WEIGHTS = "weights.safetensors"
 OPTIMIZER = "optimizer.safetensors"
 TRAIN_STATE = "train_state.json"
 DEFAULT_MAX_PARAMS = 2**31
+DEFAULT_MAX_NODES = 10_000
+"""The most layer calls (graph nodes) `load_model` rebuilds by default: each one
+is traced to infer its shapes, so this bounds the CPU time a file can ask for."""
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 MAX_CONFIG_CLASSES = 20_000
 MAX_CONFIG_CONTAINERS = 250_000
@@ -416,7 +422,8 @@ def save_weights(model: Any, path: str | os.PathLike[str]) -> None:
             "(`model.build(input_shape)` or an `fk.Input`)."
         )
     data = tensors_to_bytes(_merge(model.params, model.state), {"format": "funkeras"})
-    archive.atomic_write(path, [data])
+    # The data's SHA-256 in the metadata: `load_weights` verifies it.
+    archive.atomic_write(path, [with_data_digest(data)])
 
 
 # ----------------------------------------------------------------------------
@@ -424,7 +431,9 @@ def save_weights(model: Any, path: str | os.PathLike[str]) -> None:
 # ----------------------------------------------------------------------------
 
 
-def _check_document(document: Any, what: str) -> dict[str, Any]:
+def _check_document(
+    document: Any, what: str, max_nodes: int = DEFAULT_MAX_NODES
+) -> dict[str, Any]:
     where = f"{what}: {CONFIG}"
     keys = {"format_version", "funkeras_version", "model", "compile"}
     if not isinstance(document, dict) or set(document) != keys:
@@ -457,13 +466,18 @@ def _check_document(document: Any, what: str) -> dict[str, Any]:
     if document["compile"] is not None and not isinstance(document["compile"], dict):
         raise ConfigError(f"{where}: `compile` must be an object or null.")
     # Rebuilding costs time per layer and per call node: bound both up front.
-    classes = containers = 0
+    classes = containers = calls = 0
     stack: list[Any] = [document]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
             classes += "class_name" in node
             containers += 1
+            # Call nodes of functional configs, layers of Sequential ones: an
+            # upper bound on the layer calls the rebuild traces.
+            for key in ("nodes", "layers"):
+                if isinstance(node.get(key), list):
+                    calls += len(node[key])
             stack.extend(node.values())
         elif isinstance(node, list):
             containers += 1
@@ -473,6 +487,13 @@ def _check_document(document: Any, what: str) -> dict[str, Any]:
             f"{where}: the config has {classes} class entries and {containers} JSON "
             f"objects and lists; at most {MAX_CONFIG_CLASSES} and "
             f"{MAX_CONFIG_CONTAINERS} are allowed."
+        )
+    if calls > max_nodes:
+        raise BudgetExceededError(
+            f"{where}: the config describes up to {calls:,} layer calls, over the "
+            f"max_nodes={max_nodes:,} set by the caller (each one is traced when "
+            "the model is rebuilt); nothing was built. Pass a larger max_nodes to "
+            "load_model if you trust this graph."
         )
     return document
 
@@ -617,6 +638,7 @@ def load_model(
     safe_mode: bool = True,
     *,
     max_params: int = DEFAULT_MAX_PARAMS,
+    max_nodes: int = DEFAULT_MAX_NODES,
 ) -> Any:
     """Load a model saved by `save_model`: architecture, weights, and training setup.
 
@@ -665,6 +687,9 @@ def load_model(
             allowed parameter, plus a fixed allowance for its JSON and headers.
         compile: Compile the model from the saved compile configuration (if
             any) and restore the optimizer state and epoch/step counters.
+        max_nodes: The most layer calls (graph nodes, counted over every nested
+            model) the file may describe; rebuilding traces each one, so this
+            bounds the time spent before the file is accepted.
 
     Returns:
         The model, with its weights; compiled if `compile` and the file holds a
@@ -699,14 +724,20 @@ def load_model(
         raise ValueError(
             f"load_model: `max_params` must be an int >= 0, got {max_params!r}."
         )
+    if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
+        raise ValueError(
+            f"load_model: `max_nodes` must be an int >= 1, got {max_nodes!r}."
+        )
     for arg, value in (("compile", compile), ("safe_mode", safe_mode)):
         if not isinstance(value, bool):
             raise TypeError(f"load_model: `{arg}` must be a bool, got {value!r}.")
     with custom_object_scope(custom_objects):
-        return _load_model(os.fspath(path), compile, max_params)
+        return _load_model(os.fspath(path), compile, max_params, max_nodes)
 
 
-def _load_model(what: str, compile: bool, max_params: int) -> Any:
+def _load_model(
+    what: str, compile: bool, max_params: int, max_nodes: int = DEFAULT_MAX_NODES
+) -> Any:
     budget = _BYTES_PER_PARAM * max_params + MAX_CONFIG_BYTES + 4 * MAX_HEADER_BYTES
     data = archive.read_file(what, max_bytes=budget, what=what)
     if data[:8] == HDF5_SIGNATURE:
@@ -721,6 +752,7 @@ def _load_model(what: str, compile: bool, max_params: int) -> Any:
             members[CONFIG], what=f"{what}: {CONFIG}", max_bytes=MAX_CONFIG_BYTES
         ),
         what,
+        max_nodes,
     )
     if document["compile"] is None and (OPTIMIZER in members or TRAIN_STATE in members):
         raise ConfigError(
@@ -848,8 +880,17 @@ def load_weights(
         )
         return
     if data[:4] == b"PK\x03\x04":
-        members = _read_model_archive(data, what)
+        members = _read_model_archive(data, what)  # checked by the archive's hashes
         data, what = members[WEIGHTS], f"{what}: {WEIGHTS}"
+    else:
+        _, metadata = read_header(data, what=what)
+        if not check_data_digest(data, metadata, what=what):
+            warnings.warn(
+                f"load_weights: {what} records no SHA-256 of its data (written by "
+                "another tool or an older funkeras), so its values cannot be "
+                "verified; it is loaded as it is.",
+                stacklevel=2,
+            )
     skip: set[str] = set()
     if skip_mismatch:
         infos, _ = read_header(data, what=what)

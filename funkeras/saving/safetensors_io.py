@@ -16,6 +16,8 @@ and the rule.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +40,9 @@ __all__ = [
     "read_header",
     "compare_to_expected",
     "tensors_from_bytes",
+    "DIGEST_KEY",
+    "with_data_digest",
+    "check_data_digest",
     "Mismatch",
 ]
 
@@ -186,6 +191,64 @@ def tensors_to_bytes(
     data = safetensors.serialize(specs, metadata=dict(metadata) if metadata else None)
     del arrays  # kept alive until serialize returned: the specs hold raw pointers
     return bytes(data)
+
+
+DIGEST_KEY = "sha256"
+"""Metadata key of the SHA-256 (hex) of a file's data section (after the header)."""
+
+
+def _data_section(data: bytes | memoryview) -> memoryview:
+    length = int.from_bytes(bytes(data[:8]), "little")
+    return memoryview(data)[8 + length :]
+
+
+def with_data_digest(data: bytes) -> bytes:
+    """Safetensors bytes with the SHA-256 of their data section in `__metadata__`.
+
+    Only the header changes (tensor offsets are relative to the data section),
+    so any safetensors reader reads the same tensors.
+
+    Example:
+        >>> import numpy as np
+        >>> data = with_data_digest(tensors_to_bytes({"w": np.zeros(2, "float32")}))
+        >>> _, meta = read_header(data, what="w")
+        >>> check_data_digest(data, meta, what="w")
+        True
+    """
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + length])
+    meta = dict(header.pop("__metadata__", None) or {})
+    meta[DIGEST_KEY] = hashlib.sha256(_data_section(data)).hexdigest()
+    encoded = json.dumps(
+        {"__metadata__": meta, **header}, separators=(",", ":")
+    ).encode()
+    encoded += b" " * (-len(encoded) % 8)  # the data section stays 8-byte aligned
+    return len(encoded).to_bytes(8, "little") + encoded + data[8 + length :]
+
+
+def check_data_digest(
+    data: bytes | memoryview, metadata: Mapping[str, str], *, what: str
+) -> bool:
+    """Verify the data section against the recorded SHA-256.
+
+    Returns True when it matches, False when the file records none.
+
+    Raises:
+        TensorFileError: the recorded digest is malformed or does not match (the
+            data was changed after it was written).
+    """
+    want = metadata.get(DIGEST_KEY)
+    if want is None:
+        return False
+    if len(want) != 64 or any(c not in "0123456789abcdef" for c in want):
+        raise TensorFileError(f"{what}: the recorded SHA-256 is malformed.")
+    got = hashlib.sha256(_data_section(data)).hexdigest()
+    if got != want:
+        raise TensorFileError(
+            f"{what}: the weights' data does not match the SHA-256 recorded when "
+            "it was written; the file is corrupted or was modified."
+        )
+    return True
 
 
 # ----------------------------------------------------------------------------

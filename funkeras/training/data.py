@@ -69,8 +69,11 @@ def as_host_array(a: Any, what: str) -> Any:
         a = a.astype(np.float32)
     elif a.dtype == np.int64:
         a = a.astype(np.int32)
-    elif a.dtype == object:
-        raise TypeError(f"`{what}` has dtype object; pass numeric arrays.")
+    elif a.dtype.kind in "USO":
+        raise TypeError(
+            f"`{what}` has dtype {a.dtype} (strings or Python objects); pass "
+            "numeric arrays (turn text into numbers first, e.g. token ids)."
+        )
     return a
 
 

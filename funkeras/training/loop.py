@@ -17,8 +17,9 @@ import contextlib
 import math
 import signal
 import threading
+import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -162,6 +163,64 @@ def _epoch_inputs(metrics: Any, epoch: Any, batch: Any, order: Any) -> Any:
     )
 
 
+@jax.jit
+def _count_first(flags: list[jax.Array]) -> tuple[jax.Array, jax.Array]:
+    """How many of `flags` are set, and the position of the first one set."""
+    f = jnp.stack(flags)
+    return jnp.sum(f, dtype=jnp.int32), jnp.argmax(f)
+
+
+class _Refusals:
+    """Which steps the finite gate refused, read by the host once per epoch.
+
+    Each program call's `NONFINITE` flag (a device scalar) is kept with the
+    batches it covers; at an epoch's end one compiled call reduces them to a
+    count and the first position, still on the device. `report` reads them
+    (when the host syncs anyway) and warns once per fit, naming the first batch.
+    """
+
+    def __init__(self) -> None:
+        self.flags: list[jax.Array] = []
+        self.spans: list[tuple[int, int]] = []
+        self.epochs: list[tuple[int, list[tuple[int, int]], Any]] = []
+        self.told = False
+        self.epoch = 0  # the epoch being trained
+
+    def add(self, logs: dict[str, Any], first: int, last: int) -> None:
+        if NONFINITE in logs and not self.told:
+            self.flags.append(logs[NONFINITE])
+            self.spans.append((first, last))
+
+    def close_epoch(self) -> None:
+        if self.flags:
+            self.epochs.append((self.epoch, self.spans, _count_first(self.flags)))
+        self.flags, self.spans = [], []
+
+    def report(self, what: str = "fit") -> None:
+        if not self.epochs:
+            return
+        read = jax.device_get([r for _, _, r in self.epochs])
+        total, first = 0, None
+        for (epoch, spans, _), (count, pos) in zip(self.epochs, read, strict=True):
+            if int(count) and first is None:
+                first = (epoch, spans[int(pos)])
+            total += int(count)
+        self.epochs = []
+        if not total or self.told or first is None:
+            return
+        self.told = True
+        epoch, (lo, hi) = first
+        where = f"batch {lo}" if lo == hi else f"one of batches {lo}-{hi}"
+        warnings.warn(
+            f"{what}: {total} step(s) gave a non-finite loss and were not applied "
+            f"(the weights keep their last finite values); the first was {where} "
+            f"of epoch {epoch}. Look for NaN or infinite values in that batch, or "
+            "lower the learning rate.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
 @dataclass
 class _FitRun:
     """The settings of one `fit` call, shared by its parts.
@@ -183,6 +242,7 @@ class _FitRun:
     lazy_epochs: bool
     interrupted: Callable[[], bool]
     order: Any = None  # the current epoch's row order, on the device
+    refused: _Refusals = field(default_factory=lambda: _Refusals())
 
     @classmethod
     def create(
@@ -194,24 +254,35 @@ class _FitRun:
         validation: Callable[[], dict[str, float]] | None,
         **settings: Any,
     ) -> _FitRun:
+        # A gate guards every update: a step with a non-finite loss is not
+        # committed, whatever the source (data, weights, a generator batch);
+        # a callback asking for the thorough gate (TerminateOnNaN) gets every
+        # new value checked and the per-batch logs. The flags stay on the
+        # device; the host reads them once per epoch (see `_Refusals`), so the
+        # gate adds no host sync.
         flags = dict(
             probe_every=callbacks.probe_every,
             finite_gate=callbacks.finite_gate,
+            loss_gate=not callbacks.finite_gate,
             sparse_check=runner.sparse_check is not None
             and isinstance(data, IterableData),
         )
         lazy_epochs = (
             validation is None
             and isinstance(data, ArrayData)
-            and not flags["finite_gate"]
+            and not callbacks.finite_gate
             and callbacks.only("on_epoch_end", (History,))
         )
+        refused = _Refusals()
+        # TerminateOnNaN tells the user itself (and stops the fit).
+        refused.told = callbacks.finite_gate
         return cls(
             data=data,
             callbacks=callbacks,
             validation=validation,
+            refused=refused,
             flags=flags,
-            batch_hooks=callbacks.has_train_batch_hooks or flags["finite_gate"],
+            batch_hooks=callbacks.has_train_batch_hooks or callbacks.finite_gate,
             lazy_epochs=lazy_epochs,
             **settings,
         )
@@ -283,6 +354,9 @@ class Runner:
         self._programs: dict[Any, Callable[..., Any]] = {}
         self._metric_init: Any = None
         self._live: TrainState | None = None
+        # Held while a train step is dispatched (it donates the train state) and
+        # while another thread takes a snapshot of the weights (`snapshot`).
+        self._lock = threading.RLock()
         self._counts: dict[int, jax.Array] = {}  # block lengths, on the device
         self._keys: dict[int, np.ndarray] = {}
 
@@ -303,6 +377,7 @@ class Runner:
         *,
         probe_every: int = 0,
         finite_gate: bool = False,
+        loss_gate: bool = False,
         skip_empty: bool = False,
         sparse_check: bool = False,
     ) -> Callable[..., Any]:
@@ -310,12 +385,13 @@ class Runner:
         if self.custom_train_step is not None:
             return self.custom_train_step
         return self.default_train_step(
-            probe_every=probe_every, finite_gate=finite_gate, skip_empty=skip_empty,
-            sparse_check=sparse_check,
+            probe_every=probe_every, finite_gate=finite_gate, loss_gate=loss_gate,
+            skip_empty=skip_empty, sparse_check=sparse_check,
         )
 
     def default_train_step(self, *, probe_every: int = 0, finite_gate: bool = False,
-                           skip_empty: bool = False, sparse_check: bool = False,
+                           loss_gate: bool = False, skip_empty: bool = False,
+                           sparse_check: bool = False,
                            results: bool = True) -> Callable[..., Any]:
         """The built-in train step (what a `train_step` override may call).
 
@@ -327,6 +403,7 @@ class Runner:
             loss_fn=self.loss_fn,
             probe_every=probe_every,
             finite_gate=finite_gate,
+            loss_gate=loss_gate,
             skip_empty=skip_empty,
             sparse_check=self.sparse_check if sparse_check else None,
             results=results,
@@ -571,6 +648,20 @@ class Runner:
 
     # -- host <-> train state --------------------------------------------------------
 
+    def snapshot(self, host: TrainHost) -> tuple[Any, Any]:
+        """`(params, state)` to evaluate or predict with, safe during a `fit`.
+
+        While a fit runs (in this thread's callbacks or in another thread), the
+        newest train state's weights are copied under the lock that train steps
+        are dispatched with, so no step donates them mid-read; otherwise the
+        host's own weights are used as they are.
+        """
+        with self._lock:
+            live = self._live
+            if live is not None and not _deleted((live.params, live.state)):
+                return copy_tree((live.params, live.state))
+            return to_device((host.params, host.state))
+
     @staticmethod
     def publish(host: TrainHost, ts: TrainState) -> tuple[Any, Any, Any]:
         """Make the train state's arrays the host's (no copy); return them."""
@@ -713,6 +804,7 @@ class Runner:
                     ts = self._begin_epoch(host, ts, run, epoch, first_batch)
                     ts, logs = self._train_epoch(host, ts, run, first_step=first_batch)
                     first_batch = 0
+                    run.refused.close_epoch()
                     if logs is None:  # an iterable ran dry before this epoch
                         break
                     ts, epoch_logs = self._end_epoch(
@@ -724,11 +816,14 @@ class Runner:
             finally:
                 # The newest train state, even when an error ended an epoch midway:
                 # the model keeps the weights of the last completed step.
-                if self._live is not None and _deleted(ts):
-                    ts = self._live
-                self._live = None
-                self.publish(host, ts)
+                with self._lock:
+                    if self._live is not None and _deleted(ts):
+                        ts = self._live
+                    self.publish(host, ts)
+                    self._live = None
                 host.progress.step = int(ts.step)
+                run.refused.close_epoch()
+                run.refused.report()
             if interrupted():
                 raise KeyboardInterrupt
         callbacks.call("on_train_end", epoch_logs)
@@ -785,6 +880,7 @@ class Runner:
             inputs = to_device(inputs)
         metrics, epoch_arr, batch_arr, run.order = inputs
         ts = ts._replace(metrics=metrics, epoch=epoch_arr, batch=batch_arr)
+        run.refused.epoch = epoch
         published = self.publish(host, ts)
         run.callbacks.call("on_epoch_begin", epoch, Logs({}))
         ts = self.reread(host, ts, published)
@@ -810,6 +906,8 @@ class Runner:
                 f"fit: a batch of epoch {epoch} holds sparse labels outside "
                 f"[0, num_classes); such labels have no loss to learn from."
             )
+        if not run.lazy_epochs:
+            run.refused.report()
         published = self.publish(host, ts)
         if run.validation is not None and (epoch + 1) % run.validation_freq == 0:
             epoch_logs.update({f"val_{k}": v for k, v in run.validation().items()})
@@ -845,13 +943,14 @@ class Runner:
                 return ts, self.objective.results(ts.metrics)
             if not (fused or batch_hooks):
                 # Nothing runs between two steps but the Ctrl-C check.
-                try:
-                    for _ in range(step_index, steps):
+                refused, lock = run.refused, self._lock
+                for i in range(step_index, steps):
+                    with lock:
                         ts, logs = program(ts, arrays, order)
-                        if interrupted():
-                            break
-                finally:
-                    self._live = ts
+                        self._live = ts
+                    refused.add(logs, i, i)
+                    if interrupted():
+                        break
                 return ts, logs
             while step_index < steps:
                 block_end = min(step_index + self.k, steps)
@@ -863,12 +962,16 @@ class Runner:
                     n = block_end - step_index
                     if n not in counts:
                         counts[n] = to_device(np.asarray(n, np.int32))
-                    ts, logs = program(ts, arrays, order, counts[n])
-                    self._live = ts
+                    with self._lock:
+                        ts, logs = program(ts, arrays, order, counts[n])
+                        self._live = ts
+                    run.refused.add(logs, step_index, block_end - 1)
                 else:
                     while step_index < block_end:
-                        ts, logs = program(ts, arrays, order)
-                        self._live = ts
+                        with self._lock:
+                            ts, logs = program(ts, arrays, order)
+                            self._live = ts
+                        run.refused.add(logs, step_index, step_index)
                         step_index += 1
                 step_index = block_end
                 ts = self._after_block(
@@ -885,8 +988,10 @@ class Runner:
                 published = self.publish(host, ts)
                 callbacks.call("on_train_batch_begin", index, Logs({}))
                 ts = self.reread(host, ts, published)
-            ts, logs = program(ts, batch)
-            self._live = ts
+            with self._lock:
+                ts, logs = program(ts, batch)
+                self._live = ts
+            run.refused.add(logs, index, index)
             index += 1
             if index % self.k == 0:
                 ts = self._after_block(
@@ -935,7 +1040,10 @@ class Runner:
         steps: int | None,
         callbacks: CallbackList,
     ) -> dict[str, float]:
-        params, state, _ = self.place_weights(host.params, host.state)
+        """Run the test step over `data`; return the final logs as floats."""
+        params, state = self.snapshot(host)
+        if self.distribution is not None:  # into their layout on the mesh
+            params, state, _ = self.place_weights(params, state)
         metrics = self.init_metrics()
         logs: dict[str, Any] | None = None
         callbacks.call("on_test_begin", Logs({}))
@@ -988,7 +1096,10 @@ class Runner:
         callbacks: CallbackList,
         iterable: bool,
     ) -> Any:
-        params, state, _ = self.place_weights(host.params, host.state)
+        """Outputs for every row of `x` (NumPy), in order."""
+        params, state = self.snapshot(host)
+        if self.distribution is not None:  # into their layout on the mesh
+            params, state, _ = self.place_weights(params, state)
         outs: list[Any] = []
         callbacks.call("on_predict_begin", Logs({}))
         begin_hooks = callbacks.has("on_predict_batch_begin")

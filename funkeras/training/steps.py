@@ -94,6 +94,14 @@ class StepConfig:
         finite_gate: When True, a step whose loss, params, state or optimizer state
             is not finite is not committed: the old train state is kept and
             `logs[NONFINITE]` is set.
+        loss_gate: When True (what `fit` and `train_on_batch` use by default), a
+            step whose loss is not finite is not committed: the old params,
+            state, optimizer state, metrics and step count are kept and
+            `logs[NONFINITE]` is set. Any NaN or infinity in the inputs, targets,
+            sample weights or weights reaches the loss, so this guards every
+            source; the old values are selected element by element, which fuses
+            into the update (no measurable cost). `finite_gate` is the thorough
+            form (every new value checked).
         skip_empty: When True, a batch with no real row leaves the train state
             untouched (the trailing steps of a K-step block).
         sparse_check: Optional `check(y) -> bool` flagging out-of-range labels; the
@@ -113,6 +121,7 @@ class StepConfig:
     loss_fn: Callable[..., jax.Array] | None = None
     probe_every: int = 0
     finite_gate: bool = False
+    loss_gate: bool = False
     skip_empty: bool = False
     sparse_check: Callable[[Any], jax.Array] | None = None
     results: bool = True
@@ -187,6 +196,7 @@ def finish_step(
     state: Any,
     opt_state: Any,
     metrics: Any,
+    update_gated: bool = False,
 ) -> tuple[TrainState, dict[str, Any]]:
     """The end of every train step, whichever executor computed the gradients.
 
@@ -194,8 +204,10 @@ def finish_step(
     probes (`PROBES`) and the label flag (`BAD_LABELS`) that `config` asks for,
     and applies the gates: with `config.finite_gate` a step with a non-finite
     loss, params, state or optimizer state keeps the old train state `ts` whole
-    and sets `NONFINITE`; with `config.skip_empty` a batch with no real row keeps
-    it too. Returns `(train_state, logs)`: the metric results (unless
+    and sets `NONFINITE` (with `config.loss_gate`, a step with a non-finite
+    loss; `update_gated` says the caller already kept the old params and
+    optimizer state for such a step); with `config.skip_empty` a batch with no
+    real row keeps it too. Returns `(train_state, logs)`: the metric results (unless
     `config.results` is False) and the flags.
     """
     new = ts._replace(
@@ -223,6 +235,23 @@ def finish_step(
         # The step counter moves only for committed steps; the old state is kept
         # whole otherwise (TerminateOnNaN keeps the last finite weights).
         new = jax.lax.cond(commit, lambda: new, lambda: ts)
+    elif config.loss_gate:
+        finite = jnp.isfinite(loss)
+        extras[NONFINITE] = jnp.any(batch.mask) & ~finite
+        # A `cond` over the whole train state would copy it on every step; an
+        # element-wise select costs one pass over what it selects.
+        kept = ("params", "opt_state") if update_gated else ()
+        new = new._replace(
+            **{
+                f: jax.tree.map(
+                    lambda n, o: jnp.where(finite, n, o),
+                    getattr(new, f),
+                    getattr(ts, f),
+                )
+                for f in ("params", "state", "opt_state", "metrics", "step")
+                if f not in kept
+            }
+        )
     if not config.results:
         return new, extras
     return new, {**objective.results(new.metrics), **extras}
@@ -296,7 +325,20 @@ def make_train_step(
         (loss, (y_pred, new_state, parts, out_masks)), grads = jax.value_and_grad(
             loss_of, has_aux=True
         )(ts.params)
-        params, updates, opt_state = update(grads, ts.opt_state, ts.params)
+        if config.loss_gate and not config.finite_gate:
+            # The optimizer runs only for a finite loss: a refused step costs
+            # nothing, and a committed one no extra pass over the weights.
+            params, updates, opt_state = jax.lax.cond(
+                jnp.isfinite(loss),
+                lambda: update(grads, ts.opt_state, ts.params),
+                lambda: (
+                    ts.params,
+                    jax.tree.map(jnp.zeros_like, grads),
+                    ts.opt_state,
+                ),
+            )
+        else:
+            params, updates, opt_state = update(grads, ts.opt_state, ts.params)
         metrics = update_metrics(
             ts.metrics,
             batch.y,
@@ -319,6 +361,7 @@ def make_train_step(
             state=new_state,
             opt_state=opt_state,
             metrics=metrics,
+            update_gated=config.loss_gate and not config.finite_gate,
         )
 
     return train_step

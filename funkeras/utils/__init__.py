@@ -13,6 +13,7 @@ Example:
 """
 
 from funkeras.inspect import model_to_dot, plot_model
+from funkeras.layers.budget import set_weight_budget, weight_budget
 from funkeras.random import set_random_seed
 from funkeras.utils.dataset import (
     PyDataset,
@@ -33,4 +34,6 @@ __all__ = [
     "split_dataset",
     "pack_x_y_sample_weight",
     "unpack_x_y_sample_weight",
+    "set_weight_budget",
+    "weight_budget",
 ]

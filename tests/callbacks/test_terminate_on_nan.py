@@ -55,9 +55,18 @@ def test_keeps_the_last_finite_weights(execution, steps_per_execution, capsys):
         np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
-def test_without_the_gate_the_weights_go_bad():
+def test_without_the_callback_the_loss_gate_keeps_finite_weights_and_warns_once():
+    # The default gate (on in every fit): steps whose loss is not finite are not
+    # applied; training goes on, and one warning names the first such batch.
     x, y = overflowing_data(first_bad_row=20)
     model = linear_model()
     model.compile(optimizer=fk.optimizers.SGD(0.05), loss="mse")
-    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
-    assert not all(np.isfinite(w).all() for w in model.get_weights())
+    with pytest.warns(RuntimeWarning, match="the first was batch 5 of epoch 0") as got:
+        h = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    assert len([w for w in got if "non-finite loss" in str(w.message)]) == 1
+    assert len(h.history["loss"]) == 2
+    reference = linear_model()
+    reference.compile(optimizer=fk.optimizers.SGD(0.05), loss="mse")
+    reference.fit(x[:20], y[:20], batch_size=4, epochs=2, shuffle=False, verbose=0)
+    for got_w, want in zip(model.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(got_w, want, rtol=1e-6)
