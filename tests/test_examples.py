@@ -120,3 +120,11 @@ def test_accelerators():
             result["platform"] == "gpu" and "cuda" in run["params_on"].lower()
         )
     assert result["eager_over_jit"] > 1  # op-by-op dispatch costs more than one program
+
+
+def test_segmentation():
+    result = run_example("segmentation")
+    assert result["loss"] < 0.7 * result["first_loss"]  # it learned
+    # Better than calling every pixel background, which is right on most pixels.
+    assert result["mean_iou"] > result["baseline_mean_iou"] + 0.15
+    assert 0.0 <= result["mean_iou"] <= 1.0
