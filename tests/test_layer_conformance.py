@@ -43,7 +43,13 @@ from funkeras.layers.merging import (
     Multiply,
     Subtract,
 )
-from funkeras.layers.normalization import BatchNormalization, LayerNormalization
+from funkeras.layers.normalization import (
+    BatchNormalization,
+    GroupNormalization,
+    LayerNormalization,
+    RMSNormalization,
+    UnitNormalization,
+)
 from funkeras.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -58,7 +64,15 @@ from funkeras.layers.pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
-from funkeras.layers.regularization import Dropout
+from funkeras.layers.regularization import (
+    AlphaDropout,
+    Dropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+    SpatialDropout3D,
+)
 from funkeras.layers.resampling import (
     CenterCrop,
     Cropping1D,
@@ -247,6 +261,21 @@ TABLE: dict[str, Row] = {
     ),
     "elu": Row(lambda d: ELU(alpha=0.5, dtype=d), (4,)),
     "softmax_two_axes": Row(lambda d: Softmax(axis=(1, 2), dtype=d), (2, 3)),
+    # normalization and regularization
+    "group_normalization": Row(lambda d: GroupNormalization(2, dtype=d), (3, 4)),
+    "group_normalization_instance_axis1": Row(
+        lambda d: GroupNormalization(-1, axis=1, center=False, dtype=d), (3, 2)
+    ),
+    "rms_normalization_two_axes": Row(
+        lambda d: RMSNormalization(axis=[1, 2], dtype=d), (2, 3)
+    ),
+    "unit_normalization": Row(lambda d: UnitNormalization(dtype=d), (2, 3)),
+    "gaussian_noise": Row(lambda d: GaussianNoise(0.5, dtype=d), (4,)),
+    "gaussian_dropout": Row(lambda d: GaussianDropout(0.3, dtype=d), (4,)),
+    "alpha_dropout": Row(lambda d: AlphaDropout(0.2, dtype=d), (2, 3)),
+    "spatial_dropout1d": Row(lambda d: SpatialDropout1D(0.5, dtype=d), (3, 4)),
+    "spatial_dropout2d": Row(lambda d: SpatialDropout2D(0.5, dtype=d), (2, 2, 3)),
+    "spatial_dropout3d": Row(lambda d: SpatialDropout3D(0.5, dtype=d), (2, 1, 2, 3)),
 }
 
 DTYPES = ("float32", "bfloat16")

@@ -43,7 +43,13 @@ from funkeras.layers.merging import (
     multiply,
     subtract,
 )
-from funkeras.layers.normalization import BatchNormalization, LayerNormalization
+from funkeras.layers.normalization import (
+    BatchNormalization,
+    GroupNormalization,
+    LayerNormalization,
+    RMSNormalization,
+    UnitNormalization,
+)
 from funkeras.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -70,7 +76,15 @@ from funkeras.layers.pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
-from funkeras.layers.regularization import Dropout
+from funkeras.layers.regularization import (
+    AlphaDropout,
+    Dropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+    SpatialDropout3D,
+)
 from funkeras.layers.resampling import (
     CenterCrop,
     Cropping1D,
@@ -181,4 +195,14 @@ __all__ = [
     "PReLU",
     "ELU",
     "Softmax",
+    # normalization and regularization
+    "GroupNormalization",
+    "RMSNormalization",
+    "UnitNormalization",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
 ]
