@@ -38,6 +38,7 @@ from funkeras.layers.merging import (
     Add,
     Average,
     Concatenate,
+    Dot,
     Maximum,
     Minimum,
     Multiply,
@@ -276,6 +277,10 @@ TABLE: dict[str, Row] = {
     "spatial_dropout1d": Row(lambda d: SpatialDropout1D(0.5, dtype=d), (3, 4)),
     "spatial_dropout2d": Row(lambda d: SpatialDropout2D(0.5, dtype=d), (2, 2, 3)),
     "spatial_dropout3d": Row(lambda d: SpatialDropout3D(0.5, dtype=d), (2, 1, 2, 3)),
+    "dot_vectors": Row(lambda d: Dot(1, dtype=d), _two((4,))),
+    "dot_axes_pair_normalized": Row(
+        lambda d: Dot((1, 2), normalize=True, dtype=d), [(4, 3), (2, 4)]
+    ),
 }
 
 DTYPES = ("float32", "bfloat16")
