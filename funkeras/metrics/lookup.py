@@ -27,6 +27,7 @@ from funkeras.metrics.confusion_metrics import (
     Precision,
     Recall,
 )
+from funkeras.metrics.iou import BinaryIoU, IoU, MeanIoU, OneHotIoU, OneHotMeanIoU
 from funkeras.metrics.regression import (
     LogCoshError,
     MeanAbsoluteError,
@@ -61,6 +62,11 @@ _CLASSES_LIST = (
     AUC,
     FBetaScore,
     F1Score,
+    IoU,
+    MeanIoU,
+    BinaryIoU,
+    OneHotIoU,
+    OneHotMeanIoU,
 )
 _ALIASES = {
     "mse": MeanSquaredError,
