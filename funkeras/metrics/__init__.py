@@ -51,9 +51,13 @@ from funkeras.metrics.base import Mean, MeanMetricWrapper, Metric, Sum, row_weig
 from funkeras.metrics.confusion_metrics import (
     AUC,
     F1Score,
+    FalseNegatives,
+    FalsePositives,
     FBetaScore,
     Precision,
     Recall,
+    TrueNegatives,
+    TruePositives,
 )
 from funkeras.metrics.iou import BinaryIoU, IoU, MeanIoU, OneHotIoU, OneHotMeanIoU
 from funkeras.metrics.lookup import deserialize, get, serialize
@@ -110,4 +114,8 @@ __all__ = [
     "BinaryIoU",
     "OneHotIoU",
     "OneHotMeanIoU",
+    "TruePositives",
+    "FalsePositives",
+    "TrueNegatives",
+    "FalseNegatives",
 ]

@@ -23,9 +23,13 @@ from funkeras.metrics.base import FUNCTIONS, Mean, MeanMetricWrapper, Metric, Su
 from funkeras.metrics.confusion_metrics import (
     AUC,
     F1Score,
+    FalseNegatives,
+    FalsePositives,
     FBetaScore,
     Precision,
     Recall,
+    TrueNegatives,
+    TruePositives,
 )
 from funkeras.metrics.iou import BinaryIoU, IoU, MeanIoU, OneHotIoU, OneHotMeanIoU
 from funkeras.metrics.regression import (
@@ -67,6 +71,10 @@ _CLASSES_LIST = (
     BinaryIoU,
     OneHotIoU,
     OneHotMeanIoU,
+    TruePositives,
+    FalsePositives,
+    TrueNegatives,
+    FalseNegatives,
 )
 _ALIASES = {
     "mse": MeanSquaredError,
