@@ -128,3 +128,5 @@ def test_segmentation():
     # Better than calling every pixel background, which is right on most pixels.
     assert result["mean_iou"] > result["baseline_mean_iou"] + 0.15
     assert 0.0 <= result["mean_iou"] <= 1.0
+    # The MeanIoU metric in compile agrees with the NumPy confusion matrix.
+    assert abs(result["mean_iou_metric"] - result["mean_iou"]) < 1e-5
