@@ -43,6 +43,18 @@ __all__ = [
     "mish",
     "exponential",
     "linear",
+    "celu",
+    "glu",
+    "hard_shrink",
+    "hard_tanh",
+    "log_sigmoid",
+    "soft_shrink",
+    "sparse_plus",
+    "sparse_sigmoid",
+    "sparsemax",
+    "squareplus",
+    "tanh_shrink",
+    "threshold",
     "get",
     "serialize",
 ]
@@ -361,6 +373,191 @@ def exponential(x: ArrayLike) -> Array:
     return jnp.exp(x)
 
 
+def celu(x: ArrayLike, alpha: float = 1.0) -> Array:
+    """Continuously differentiable ELU: `max(x, 0) + min(0, alpha * expm1(x / alpha))`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.activations import celu
+        >>> [round(v, 4) for v in celu(jnp.array([-1.0, 2.0]), alpha=2.0).tolist()]
+        [-0.7869, 2.0]
+    """
+    alpha = _static_number("celu", "alpha", alpha)
+    return jax.nn.celu(x, alpha=alpha)
+
+
+def glu(x: ArrayLike, axis: int = -1) -> Array:
+    """Gated linear unit: `a * sigmoid(b)`, `a` and `b` the two halves of `axis`.
+
+    The output has half the size of `x` on `axis` (which must be even).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.activations import glu
+        >>> glu(jnp.array([[2.0, 4.0, 0.0, 100.0]])).tolist()
+        [[1.0, 4.0]]
+    """
+    x = _as_array(x)
+    if x.shape[axis] % 2:
+        raise ValueError(
+            f"glu: axis {axis} of x must have an even size (it is split in two "
+            f"halves), got x.shape={x.shape}."
+        )
+    return jax.nn.glu(x, axis=axis)
+
+
+def hard_shrink(x: ArrayLike, threshold: float = 0.5) -> Array:
+    """Hard shrink: `x` where `|x| > threshold`, else 0.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.activations import hard_shrink
+        >>> hard_shrink(jnp.array([-1.0, 0.3, 0.7])).tolist()
+        [-1.0, 0.0, 0.699999988079071]
+    """
+    x = _as_array(x)
+    threshold = _static_number("hard_shrink", "threshold", threshold)
+    return jnp.where(jnp.abs(x) > threshold, x, jnp.zeros_like(x))
+
+
+def hard_tanh(x: ArrayLike) -> Array:
+    """Hard tanh: `x` clipped to `[-1, 1]`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.activations import hard_tanh
+        >>> hard_tanh(jnp.array([-3.0, 0.5, 2.0])).tolist()
+        [-1.0, 0.5, 1.0]
+    """
+    return jax.nn.hard_tanh(x)
+
+
+def log_sigmoid(x: ArrayLike) -> Array:
+    """`log(sigmoid(x)) = -softplus(-x)`, computed stably.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.activations import log_sigmoid
+        >>> round(float(log_sigmoid(jnp.array(0.0))), 4)
+        -0.6931
+    """
+    return jax.nn.log_sigmoid(x)
+
+
+def soft_shrink(x: ArrayLike, threshold: float = 0.5) -> Array:
+    """Soft shrink: `x - threshold` above `threshold`, `x + threshold` below
+    `-threshold`, else 0.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.activations import soft_shrink
+        >>> soft_shrink(jnp.array([-2.0, 0.25, 1.5])).tolist()
+        [-1.5, 0.0, 1.0]
+    """
+    x = _as_array(x)
+    t = _static_number("soft_shrink", "threshold", threshold)
+    zero = jnp.zeros_like(x)
+    return jnp.where(x > t, x - t, jnp.where(x < -t, x + t, zero))
+
+
+def sparse_plus(x: ArrayLike) -> Array:
+    """SparsePlus: 0 for `x <= -1`, `(x + 1)**2 / 4` for `|x| < 1`, `x` for `x >= 1`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.activations import sparse_plus
+        >>> sparse_plus(jnp.array([-2.0, 0.0, 3.0])).tolist()
+        [0.0, 0.25, 3.0]
+    """
+    return jax.nn.sparse_plus(x)
+
+
+def sparse_sigmoid(x: ArrayLike) -> Array:
+    """Sparse sigmoid: 0 for `x <= -1`, `(x + 1) / 2` for `|x| < 1`, 1 for `x >= 1`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.activations import sparse_sigmoid
+        >>> sparse_sigmoid(jnp.array([-2.0, 0.0, 3.0])).tolist()
+        [0.0, 0.5, 1.0]
+    """
+    return jax.nn.sparse_sigmoid(x)
+
+
+def sparsemax(x: ArrayLike, axis: int = -1) -> Array:
+    """Sparsemax (Martins and Astudillo, 2016): the Euclidean projection of `x` onto
+    the probability simplex along `axis`; like softmax, but exactly 0 for small
+    logits. The outputs sum to 1 (as in Keras after its fix in keras#23469;
+    Keras 3.15 and earlier return wrong values when two or more logits are kept).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.activations import sparsemax
+        >>> sparsemax(jnp.array([[2.0, 1.0, -1.0]])).tolist()
+        [[1.0, 0.0, 0.0]]
+        >>> sparsemax(jnp.array([[0.5, 0.0]])).tolist()
+        [[0.75, 0.25]]
+    """
+    x = _as_array(x)
+    axis = axis % x.ndim
+    ordered = -jnp.sort(-x, axis=axis)  # descending
+    cumsum = jnp.cumsum(ordered, axis=axis)
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    r = jnp.arange(1, x.shape[axis] + 1, dtype=x.dtype).reshape(shape)
+    support = ordered - (cumsum - 1) / r > 0
+    k = jnp.sum(support, axis=axis, keepdims=True).astype(x.dtype)
+    # tau = (cumsum at the support's last index - 1) / k, the paper's threshold;
+    # Keras up to 3.15 summed every cumulative sum in the support instead
+    # (keras-team/keras#23425, fixed by #23469), which is wrong once k >= 2.
+    total = jnp.sum(jnp.where(support, ordered, 0), axis=axis, keepdims=True)
+    return jnp.maximum(x - (total - 1) / k, 0)
+
+
+def squareplus(x: ArrayLike, b: float = 4) -> Array:
+    """Squareplus: `(x + sqrt(x**2 + b)) / 2`, a smooth ReLU.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.activations import squareplus
+        >>> squareplus(jnp.array([0.0, 1.5]), b=4.0).tolist()
+        [1.0, 2.0]
+    """
+    b = _static_number("squareplus", "b", b, minimum=0.0)
+    return jax.nn.squareplus(x, b=b)
+
+
+def tanh_shrink(x: ArrayLike) -> Array:
+    """Tanh shrink: `x - tanh(x)`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.activations import tanh_shrink
+        >>> tanh_shrink(jnp.array([0.0])).tolist()
+        [0.0]
+    """
+    x = _as_array(x)
+    return x - jnp.tanh(x)
+
+
+def threshold(x: ArrayLike, threshold: float, default_value: float) -> Array:
+    """`x` where `x > threshold`, else `default_value` (Keras' `threshold`).
+
+    Both arguments are required, as in Keras, so it is not an activation that a
+    layer can take by name; call it, or wrap it (`lambda x: threshold(x, 0.5, 0)`).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.activations import threshold
+        >>> threshold(jnp.array([-1.0, 0.2, 2.0]), 0.5, -9.0).tolist()
+        [-9.0, -9.0, 2.0]
+    """
+    x = _as_array(x)
+    t = _static_number("threshold", "threshold", threshold)
+    default = _static_number("threshold", "default_value", default_value)
+    return jnp.where(x > t, x, jnp.asarray(default, x.dtype))
+
+
 def linear(x: ArrayLike) -> Array:
     """Identity: returns `x` unchanged (the activation of `None`).
 
@@ -396,6 +593,18 @@ _CATALOGUE = Catalogue(
         "mish": mish,
         "exponential": exponential,
         "linear": linear,
+        "celu": celu,
+        "glu": glu,
+        "hard_shrink": hard_shrink,
+        "hard_tanh": hard_tanh,
+        "log_sigmoid": log_sigmoid,
+        "soft_shrink": soft_shrink,
+        "sparse_plus": sparse_plus,
+        "sparse_sigmoid": sparse_sigmoid,
+        "sparsemax": sparsemax,
+        "squareplus": squareplus,
+        "tanh_shrink": tanh_shrink,
+        "threshold": threshold,
     },
     fold=str.lower,
     tail="Valid names: {names}; or pass a callable.",

@@ -1,5 +1,6 @@
 """Activations against NumPy formulas, eagerly and under jit; get/serialize."""
 
+import functools
 import json
 import math
 
@@ -50,6 +51,22 @@ def np_softmax(x, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def np_sparsemax(x):
+    """Each row projected onto the simplex (Martins & Astudillo, Algorithm 1)."""
+    out = np.empty_like(x)
+    for i, z in enumerate(x.reshape(-1, x.shape[-1])):
+        zs = np.sort(z)[::-1]
+        k = max(j for j in range(1, len(z) + 1) if 1 + j * zs[j - 1] > zs[:j].sum())
+        tau = (zs[:k].sum() - 1) / k
+        out.reshape(-1, x.shape[-1])[i] = np.maximum(z - tau, 0.0)
+    return out
+
+
+def np_glu(x):
+    a, b = np.split(x, 2, axis=-1)
+    return a * np_sigmoid(b)
+
+
 REFERENCES = {
     "relu": lambda x: np.maximum(x, 0.0),
     "relu6": lambda x: np.minimum(np.maximum(x, 0.0), 6.0),
@@ -71,7 +88,25 @@ REFERENCES = {
     "mish": lambda x: x * np.tanh(np.log1p(np.exp(x))),
     "exponential": np.exp,
     "linear": lambda x: x,
+    "celu": lambda x: np.maximum(x, 0.0) + np.minimum(0.0, np.expm1(x)),
+    "glu": np_glu,
+    "hard_shrink": lambda x: np.where(np.abs(x) > 0.5, x, 0.0),
+    "hard_tanh": lambda x: np.clip(x, -1.0, 1.0),
+    "log_sigmoid": lambda x: -np_softplus(-x),
+    "soft_shrink": lambda x: np.where(
+        x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0.0)
+    ),
+    "sparse_plus": lambda x: np.where(
+        x <= -1.0, 0.0, np.where(x >= 1.0, x, (x + 1.0) ** 2 / 4.0)
+    ),
+    "sparse_sigmoid": lambda x: np.clip((x + 1.0) / 2.0, 0.0, 1.0),
+    "sparsemax": np_sparsemax,
+    "squareplus": lambda x: (x + np.sqrt(x**2 + 4.0)) / 2.0,
+    "tanh_shrink": lambda x: x - np.tanh(x),
+    "threshold": lambda x: np.where(x > 0.5, x, -1.0),
 }
+# Arguments the function needs (Keras' `threshold` has no defaults).
+ARGS = {"threshold": {"threshold": 0.5, "default_value": -1.0}}
 FUNCTIONS = sorted(set(activations.__all__) - {"get", "serialize"})
 
 
@@ -82,7 +117,7 @@ def test_every_activation_has_a_reference():
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_matches_numpy(name, jit):
-    fn = getattr(activations, name)
+    fn = functools.partial(getattr(activations, name), **ARGS.get(name, {}))
     f = jax.jit(fn) if jit else fn
     x = np.stack([X, X[::-1] * 0.5])  # 2D, so softmax normalizes each row
     got = np.asarray(f(jnp.asarray(x)))
@@ -94,9 +129,9 @@ def test_matches_numpy(name, jit):
 
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_keeps_low_precision_dtype(name):
-    y = getattr(activations, name)(jnp.asarray(X, jnp.bfloat16))
+    y = getattr(activations, name)(jnp.asarray(X, jnp.bfloat16), **ARGS.get(name, {}))
     assert y.dtype == jnp.bfloat16
-    assert y.shape == X.shape
+    assert y.shape == ((X.shape[0] // 2,) if name == "glu" else X.shape)
 
 
 @pytest.mark.parametrize(

@@ -134,3 +134,13 @@ def test_sequence_classifier():
     assert result["test_accuracy"] > 0.8  # 2 classes: chance is 0.5
     # The mask makes padding invisible: a sentence alone gives the same logits.
     assert result["padding_gap"] < 1e-5
+
+
+def test_segmentation():
+    result = run_example("segmentation")
+    assert result["loss"] < 0.7 * result["first_loss"]  # it learned
+    # Better than calling every pixel background, which is right on most pixels.
+    assert result["mean_iou"] > result["baseline_mean_iou"] + 0.15
+    assert 0.0 <= result["mean_iou"] <= 1.0
+    # The MeanIoU metric in compile agrees with the NumPy confusion matrix.
+    assert abs(result["mean_iou_metric"] - result["mean_iou"]) < 1e-5

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import pytest
 
 import funkeras.layers
+from funkeras.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from funkeras.layers.attention import (
     AdditiveAttention,
     Attention,
@@ -26,28 +27,50 @@ from funkeras.layers.attention import (
     MultiHeadAttention,
 )
 from funkeras.layers.base import InputLayer, Layer
-from funkeras.layers.convolutional import Conv1D, Conv2D
+from funkeras.layers.convolutional import Conv1D, Conv2D, Conv3D
+from funkeras.layers.convolutional_transpose import (
+    Conv1DTranspose,
+    Conv2DTranspose,
+    Conv3DTranspose,
+)
 from funkeras.layers.core import Activation, Dense, Embedding, Identity, Masking
+from funkeras.layers.depthwise import (
+    DepthwiseConv1D,
+    DepthwiseConv2D,
+    SeparableConv1D,
+    SeparableConv2D,
+)
 from funkeras.layers.einsum_dense import EinsumDense
 from funkeras.layers.merging import (
     Add,
     Average,
     Concatenate,
+    Dot,
     Maximum,
     Minimum,
     Multiply,
     Subtract,
 )
-from funkeras.layers.normalization import BatchNormalization, LayerNormalization
+from funkeras.layers.normalization import (
+    BatchNormalization,
+    GroupNormalization,
+    LayerNormalization,
+    RMSNormalization,
+    UnitNormalization,
+)
 from funkeras.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
+    AveragePooling3D,
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
+    GlobalAveragePooling3D,
     GlobalMaxPooling1D,
     GlobalMaxPooling2D,
+    GlobalMaxPooling3D,
     MaxPooling1D,
     MaxPooling2D,
+    MaxPooling3D,
 )
 from funkeras.layers.recurrent import (
     GRU,
@@ -58,7 +81,29 @@ from funkeras.layers.recurrent import (
     SimpleRNN,
     SimpleRNNCell,
 )
-from funkeras.layers.regularization import Dropout
+from funkeras.layers.regularization import (
+    AlphaDropout,
+    Dropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+    SpatialDropout3D,
+)
+from funkeras.layers.resampling import (
+    CenterCrop,
+    Cropping1D,
+    Cropping2D,
+    Cropping3D,
+    Rescaling,
+    Resizing,
+    UpSampling1D,
+    UpSampling2D,
+    UpSampling3D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+    ZeroPadding3D,
+)
 from funkeras.layers.reshaping import Flatten, Permute, RepeatVector, Reshape
 from funkeras.layers.wrappers import Bidirectional, TimeDistributed
 from funkeras.testing import DEFAULT_DTYPE_TOLERANCES, check_layer
@@ -225,6 +270,94 @@ TABLE: dict[str, Row] = {
         lambda d: TimeDistributed(Dense(3, dtype=d), dtype=d), (4, 2)
     ),
     "repeat_vector": Row(lambda d: RepeatVector(3, dtype=d), (2,)),
+    # convolution: 3-D, transposed, depthwise, separable
+    "conv3d_same": Row(lambda d: Conv3D(2, 2, padding="same", dtype=d), (3, 3, 3, 1)),
+    "conv1d_transpose_same_strided": Row(
+        lambda d: Conv1DTranspose(2, 3, strides=2, padding="same", dtype=d), (4, 2)
+    ),
+    "conv2d_transpose_valid_output_padding": Row(
+        lambda d: Conv2DTranspose(2, 2, strides=2, output_padding=1, dtype=d),
+        (2, 3, 1),
+    ),
+    "conv3d_transpose": Row(
+        lambda d: Conv3DTranspose(1, 2, strides=2, dtype=d), (2, 2, 2, 1)
+    ),
+    "depthwise_conv1d_multiplier": Row(
+        lambda d: DepthwiseConv1D(3, depth_multiplier=2, dtype=d), (5, 2)
+    ),
+    "depthwise_conv2d_same_strided": Row(
+        lambda d: DepthwiseConv2D(3, strides=2, padding="same", dtype=d), (5, 5, 2)
+    ),
+    "separable_conv1d": Row(lambda d: SeparableConv1D(3, 2, dtype=d), (5, 2)),
+    "separable_conv2d_same_relu": Row(
+        lambda d: SeparableConv2D(
+            3, 3, padding="same", depth_multiplier=2, activation="relu", dtype=d
+        ),
+        (4, 4, 2),
+    ),
+    # pooling, 3-D
+    "max_pooling3d_same": Row(
+        lambda d: MaxPooling3D(2, padding="same", dtype=d), (3, 3, 3, 1)
+    ),
+    "average_pooling3d": Row(lambda d: AveragePooling3D(dtype=d), (2, 4, 2, 2)),
+    "global_max_pooling3d_keepdims": Row(
+        lambda d: GlobalMaxPooling3D(keepdims=True, dtype=d), (2, 2, 2, 3)
+    ),
+    "global_average_pooling3d": Row(
+        lambda d: GlobalAveragePooling3D(dtype=d), (2, 2, 2, 3)
+    ),
+    # resampling and image preprocessing
+    "upsampling1d": Row(lambda d: UpSampling1D(3, dtype=d), (3, 2)),
+    "upsampling2d_bilinear": Row(
+        lambda d: UpSampling2D((2, 3), interpolation="bilinear", dtype=d), (2, 3, 2)
+    ),
+    "upsampling3d": Row(lambda d: UpSampling3D(2, dtype=d), (1, 2, 2, 1)),
+    "zero_padding1d": Row(lambda d: ZeroPadding1D((1, 2), dtype=d), (3, 2)),
+    "zero_padding2d": Row(
+        lambda d: ZeroPadding2D(((1, 0), (2, 1)), dtype=d), (2, 2, 1)
+    ),
+    "zero_padding3d": Row(lambda d: ZeroPadding3D(1, dtype=d), (1, 2, 2, 1)),
+    "cropping1d": Row(lambda d: Cropping1D((1, 2), dtype=d), (5, 2)),
+    "cropping2d": Row(lambda d: Cropping2D(((1, 0), (0, 2)), dtype=d), (3, 4, 1)),
+    "cropping3d": Row(lambda d: Cropping3D(1, dtype=d), (3, 3, 4, 1)),
+    "resizing_bilinear": Row(lambda d: Resizing(3, 5, dtype=d), (4, 4, 2)),
+    "resizing_crop_to_aspect": Row(
+        lambda d: Resizing(2, 2, crop_to_aspect_ratio=True, dtype=d), (3, 5, 1)
+    ),
+    "center_crop": Row(lambda d: CenterCrop(2, 3, dtype=d), (4, 5, 2)),
+    "rescaling_uint8": Row(
+        lambda d: Rescaling(1 / 255.0, offset=-0.5, dtype=d), (3, 3), "uint8"
+    ),
+    # activation layers
+    "relu_capped_leaky": Row(
+        lambda d: ReLU(max_value=2.0, negative_slope=0.1, threshold=0.5, dtype=d),
+        (4,),
+    ),
+    "leaky_relu": Row(lambda d: LeakyReLU(dtype=d), (2, 3)),
+    "prelu_shared": Row(
+        lambda d: PReLU(alpha_initializer="ones", shared_axes=[1], dtype=d), (3, 2)
+    ),
+    "elu": Row(lambda d: ELU(alpha=0.5, dtype=d), (4,)),
+    "softmax_two_axes": Row(lambda d: Softmax(axis=(1, 2), dtype=d), (2, 3)),
+    # normalization and regularization
+    "group_normalization": Row(lambda d: GroupNormalization(2, dtype=d), (3, 4)),
+    "group_normalization_instance_axis1": Row(
+        lambda d: GroupNormalization(-1, axis=1, center=False, dtype=d), (3, 2)
+    ),
+    "rms_normalization_two_axes": Row(
+        lambda d: RMSNormalization(axis=[1, 2], dtype=d), (2, 3)
+    ),
+    "unit_normalization": Row(lambda d: UnitNormalization(dtype=d), (2, 3)),
+    "gaussian_noise": Row(lambda d: GaussianNoise(0.5, dtype=d), (4,)),
+    "gaussian_dropout": Row(lambda d: GaussianDropout(0.3, dtype=d), (4,)),
+    "alpha_dropout": Row(lambda d: AlphaDropout(0.2, dtype=d), (2, 3)),
+    "spatial_dropout1d": Row(lambda d: SpatialDropout1D(0.5, dtype=d), (3, 4)),
+    "spatial_dropout2d": Row(lambda d: SpatialDropout2D(0.5, dtype=d), (2, 2, 3)),
+    "spatial_dropout3d": Row(lambda d: SpatialDropout3D(0.5, dtype=d), (2, 1, 2, 3)),
+    "dot_vectors": Row(lambda d: Dot(1, dtype=d), _two((4,))),
+    "dot_axes_pair_normalized": Row(
+        lambda d: Dot((1, 2), normalize=True, dtype=d), [(4, 3), (2, 4)]
+    ),
 }
 
 DTYPES = ("float32", "bfloat16")

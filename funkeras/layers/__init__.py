@@ -1,5 +1,6 @@
 """Layers: hyperparameters plus pure `init` and `apply` (see `base.Layer`)."""
 
+from funkeras.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from funkeras.layers.attention import (
     AdditiveAttention,
     Attention,
@@ -7,13 +8,37 @@ from funkeras.layers.attention import (
     MultiHeadAttention,
 )
 from funkeras.layers.base import InputLayer, Layer
-from funkeras.layers.convolutional import Conv1D, Conv2D
+from funkeras.layers.convolutional import (
+    Conv1D,
+    Conv2D,
+    Conv3D,
+    Convolution1D,
+    Convolution2D,
+    Convolution3D,
+)
+from funkeras.layers.convolutional_transpose import (
+    Conv1DTranspose,
+    Conv2DTranspose,
+    Conv3DTranspose,
+    Convolution1DTranspose,
+    Convolution2DTranspose,
+    Convolution3DTranspose,
+)
 from funkeras.layers.core import Activation, Dense, Embedding, Identity, Masking
+from funkeras.layers.depthwise import (
+    DepthwiseConv1D,
+    DepthwiseConv2D,
+    SeparableConv1D,
+    SeparableConv2D,
+    SeparableConvolution1D,
+    SeparableConvolution2D,
+)
 from funkeras.layers.einsum_dense import EinsumDense
 from funkeras.layers.merging import (
     Add,
     Average,
     Concatenate,
+    Dot,
     Maximum,
     Minimum,
     Multiply,
@@ -21,21 +46,44 @@ from funkeras.layers.merging import (
     add,
     average,
     concatenate,
+    dot,
     maximum,
     minimum,
     multiply,
     subtract,
 )
-from funkeras.layers.normalization import BatchNormalization, LayerNormalization
+from funkeras.layers.normalization import (
+    BatchNormalization,
+    GroupNormalization,
+    LayerNormalization,
+    RMSNormalization,
+    UnitNormalization,
+)
 from funkeras.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
+    AveragePooling3D,
+    AvgPool1D,
+    AvgPool2D,
+    AvgPool3D,
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
+    GlobalAveragePooling3D,
+    GlobalAvgPool1D,
+    GlobalAvgPool2D,
+    GlobalAvgPool3D,
+    GlobalMaxPool1D,
+    GlobalMaxPool2D,
+    GlobalMaxPool3D,
     GlobalMaxPooling1D,
     GlobalMaxPooling2D,
+    GlobalMaxPooling3D,
+    MaxPool1D,
+    MaxPool2D,
+    MaxPool3D,
     MaxPooling1D,
     MaxPooling2D,
+    MaxPooling3D,
 )
 from funkeras.layers.recurrent import (
     GRU,
@@ -46,7 +94,29 @@ from funkeras.layers.recurrent import (
     SimpleRNN,
     SimpleRNNCell,
 )
-from funkeras.layers.regularization import Dropout
+from funkeras.layers.regularization import (
+    AlphaDropout,
+    Dropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+    SpatialDropout3D,
+)
+from funkeras.layers.resampling import (
+    CenterCrop,
+    Cropping1D,
+    Cropping2D,
+    Cropping3D,
+    Rescaling,
+    Resizing,
+    UpSampling1D,
+    UpSampling2D,
+    UpSampling3D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+    ZeroPadding3D,
+)
 from funkeras.layers.reshaping import Flatten, Permute, RepeatVector, Reshape
 from funkeras.layers.wrappers import Bidirectional, TimeDistributed
 
@@ -107,4 +177,70 @@ __all__ = [
     "Bidirectional",
     "TimeDistributed",
     "RepeatVector",
+    # convolution
+    "Conv3D",
+    "Convolution1D",
+    "Convolution2D",
+    "Convolution3D",
+    "Conv1DTranspose",
+    "Conv2DTranspose",
+    "Conv3DTranspose",
+    "Convolution1DTranspose",
+    "Convolution2DTranspose",
+    "Convolution3DTranspose",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
+    "SeparableConv1D",
+    "SeparableConv2D",
+    "SeparableConvolution1D",
+    "SeparableConvolution2D",
+    # pooling
+    "MaxPooling3D",
+    "AveragePooling3D",
+    "GlobalMaxPooling3D",
+    "GlobalAveragePooling3D",
+    "MaxPool1D",
+    "MaxPool2D",
+    "MaxPool3D",
+    "AvgPool1D",
+    "AvgPool2D",
+    "AvgPool3D",
+    "GlobalMaxPool1D",
+    "GlobalMaxPool2D",
+    "GlobalMaxPool3D",
+    "GlobalAvgPool1D",
+    "GlobalAvgPool2D",
+    "GlobalAvgPool3D",
+    # resampling and image preprocessing
+    "UpSampling1D",
+    "UpSampling2D",
+    "UpSampling3D",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
+    "ZeroPadding3D",
+    "Cropping1D",
+    "Cropping2D",
+    "Cropping3D",
+    "Resizing",
+    "CenterCrop",
+    "Rescaling",
+    # activation layers
+    "ReLU",
+    "LeakyReLU",
+    "PReLU",
+    "ELU",
+    "Softmax",
+    # normalization and regularization
+    "GroupNormalization",
+    "RMSNormalization",
+    "UnitNormalization",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    # merging
+    "Dot",
+    "dot",
 ]

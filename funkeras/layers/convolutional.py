@@ -1,6 +1,7 @@
-"""Convolution layers: `Conv1D` and `Conv2D`, channels-last with Keras' kernel layout.
+"""Convolution layers: `Conv1D/2D/3D`, channels-last, with Keras' kernel layout.
 
-Both are one private class, `_Conv`, specialised by the number of spatial axes.
+All are one private class, `_Conv`, specialised by the number of spatial axes.
+`Convolution1D/2D/3D` are Keras' aliases of the same classes.
 The helpers here (`normalize_data_format`, `check_spatial_rank`, `same_padding`,
 `padding_pairs`) are shared with the pooling layers, so convolution and pooling
 split "same" padding by one formula: TensorFlow's, with the odd element of the
@@ -28,7 +29,14 @@ from funkeras.layers._common import check_single_spec, resolve
 from funkeras.layers.base import Layer, check_last_axis, check_rank, layer_label
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
-__all__ = ["Conv1D", "Conv2D"]
+__all__ = [
+    "Conv1D",
+    "Conv2D",
+    "Conv3D",
+    "Convolution1D",
+    "Convolution2D",
+    "Convolution3D",
+]
 
 # Spatial axis letters for `lax.conv_general_dilated`'s dimension numbers, by rank.
 _SPATIAL_LETTERS = {1: "W", 2: "HW", 3: "DHW"}
@@ -116,7 +124,7 @@ def check_spatial_rank(layer: Layer, shape: tuple[Any, ...], rank: int) -> None:
 
 @dataclass(eq=False)
 class _Conv(Layer):
-    """Convolution over `_rank` spatial axes (the shared body of Conv1D and Conv2D)."""
+    """Convolution over `_rank` spatial axes (the shared body of Conv1D/2D/3D)."""
 
     uses_key: ClassVar[bool] = False
 
@@ -364,3 +372,61 @@ class Conv2D(_Conv):
     """
 
     _rank: ClassVar[int] = 2
+
+
+@dataclass(eq=False)
+class Conv3D(_Conv):
+    """3-D convolution over depth, height and width: `activation(conv(x) + bias)`.
+
+    As in Keras, `conv` slides the kernel without flipping it (a cross-correlation).
+
+    Args:
+        filters: Positive int, the number of output channels.
+        kernel_size: Int or 3-tuple `(depth, height, width)`, the window size.
+        strides: Int or 3-tuple, the step between windows along each axis.
+            `strides > 1` cannot be combined with `dilation_rate > 1`.
+        padding: "valid" (no padding) or "same" (pad so each output axis has
+            `ceil(size / stride)` positions; an odd padding puts the extra element
+            at the end, as in Keras). Case-insensitive.
+        data_format: `None` or "channels_last"; "channels_first" is refused.
+        dilation_rate: Int or 3-tuple, the spacing between kernel taps.
+        groups: Positive int dividing both the input channels and `filters`.
+        activation: Activation name or callable applied to the output; `None` for
+            none.
+        use_bias: Whether to add a bias vector.
+        kernel_initializer: Initializer for `kernel` (`None` means
+            "glorot_uniform").
+        bias_initializer: Initializer for `bias` (`None` means "zeros").
+        kernel_regularizer: Optional regularizer of `kernel` (adds to `penalty`).
+        bias_regularizer: Optional regularizer of `bias` (adds to `penalty`).
+
+    Input shape:
+        `(batch, depth, height, width, channels)`.
+
+    Output shape:
+        `(batch, new_depth, new_height, new_width, filters)`, each new size given
+        by the 1-D rule of `Conv1D` along its axis.
+
+    Params: `kernel` `(kd, kh, kw, channels // groups, filters)`; `bias`
+    `(filters,)` if `use_bias`. State: none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from funkeras.layers.convolutional import Conv3D
+        >>> layer = Conv3D(4, 3, padding="same")
+        >>> spec = jax.ShapeDtypeStruct((4, 5, 6, 2), jnp.float32)
+        >>> params, state = layer.init(jax.random.key(0), spec)
+        >>> params["kernel"].shape
+        (3, 3, 3, 2, 4)
+        >>> y, state = layer.apply(params, state, jnp.ones((1, 4, 5, 6, 2)))
+        >>> y.shape
+        (1, 4, 5, 6, 4)
+    """
+
+    _rank: ClassVar[int] = 3
+
+
+# Keras' aliases: the same classes under a second name (saved by the class name).
+Convolution1D = Conv1D
+Convolution2D = Conv2D
+Convolution3D = Conv3D

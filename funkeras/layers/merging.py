@@ -1,5 +1,5 @@
 """Merging layers: `Add`, `Subtract`, `Multiply`, `Average`, `Maximum`, `Minimum`,
-`Concatenate`.
+`Concatenate`, `Dot`.
 
 Each takes a list (or tuple) of at least two inputs; its `input_spec` is the list
 of their specs. The elementwise merges need identical shapes (Keras would also
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import jax
 import jax.numpy as jnp
 
 from funkeras._validation import check_int, shape_str
@@ -41,6 +42,8 @@ __all__ = [
     "maximum",
     "minimum",
     "concatenate",
+    "Dot",
+    "dot",
 ]
 
 
@@ -418,3 +421,122 @@ def concatenate(inputs: Sequence[Any], axis: int = -1, **kwargs: Any) -> Any:
         (None, 5)
     """
     return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+@dataclass(eq=False)
+class Dot(_Merge):
+    """Dot product of two inputs per example, over `axes` (Keras' `Dot`).
+
+    For each example, the axis `axes[0]` of the first input is contracted with
+    `axes[1]` of the second; the output keeps the first input's other axes, then
+    the second's (Keras' `batch_dot`). Two vectors give `(batch, 1)`.
+
+    Args:
+        axes: An int (the same axis of both inputs) or a pair `(a0, a1)`;
+            counted with the batch axis, which cannot be contracted. Negative
+            values count from the end of each input.
+        normalize: L2-normalize both inputs along the contracted axes first, so
+            the output is the cosine similarity.
+
+    Input shape:
+        A list of 2 inputs of rank >= 2 (batch included) whose contracted axes
+        have the same size.
+
+    Params: none. State: none.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.layers.merging import Dot
+        >>> a = jnp.array([[1.0, 0.0], [3.0, 4.0]])
+        >>> b = jnp.array([[2.0, 5.0], [3.0, 4.0]])
+        >>> Dot(axes=1).apply({}, {}, [a, b])[0].tolist()
+        [[2.0], [25.0]]
+        >>> Dot(axes=1, normalize=True).apply({}, {}, [a, a])[0].tolist()
+        [[1.0], [1.0]]
+    """
+
+    axes: int | tuple[int, int]
+    normalize: bool = False
+
+    _exact_count: ClassVar[int | None] = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        owner = type(self).__name__
+        if isinstance(self.axes, list | tuple):
+            if len(self.axes) != 2:
+                raise ValueError(
+                    f"{owner}: `axes` must be an int or a pair of ints, got "
+                    f"{self.axes!r}."
+                )
+            self.axes = tuple(
+                check_int(owner, "axes", a, minimum=None) for a in self.axes
+            )
+        else:
+            self.axes = check_int(owner, "axes", self.axes, minimum=None)
+        if not isinstance(self.normalize, bool):
+            raise TypeError(
+                f"{owner}: `normalize` must be a bool, got {self.normalize!r}."
+            )
+
+    def _resolved(self, ranks: Sequence[int]) -> tuple[int, int]:
+        """The two contracted axes, non-negative, for inputs of `ranks` (batched)."""
+        given = self.axes if isinstance(self.axes, tuple) else (self.axes,) * 2
+        return tuple(a % r if a < 0 else a for a, r in zip(given, ranks, strict=True))
+
+    def _check_shapes(self, shapes: list[tuple[Any, ...]]) -> None:
+        batched = [(None, *s) for s in shapes]
+        if any(len(s) < 2 for s in batched):
+            raise ValueError(
+                f"{layer_label(self)}: both inputs need rank >= 2 (batch included), "
+                f"got shapes {_shapes_str(batched)}."
+            )
+        a0, a1 = self._resolved([len(s) for s in batched])
+        if 0 in (a0, a1) or a0 >= len(batched[0]) or a1 >= len(batched[1]):
+            raise ValueError(
+                f"{layer_label(self)}: axes={self.axes} must name a non-batch axis "
+                f"of each input, got shapes {_shapes_str(batched)}."
+            )
+        if batched[0][a0] != batched[1][a1]:
+            raise ValueError(
+                f"{layer_label(self)}: the contracted axes must have the same size, "
+                f"got {batched[0][a0]} (axis {a0} of the first input) and "
+                f"{batched[1][a1]} (axis {a1} of the second); shapes "
+                f"{_shapes_str(batched)}."
+            )
+
+    def _merge(self, xs: list[Array]) -> Array:
+        x, y = xs
+        a0, a1 = self._resolved([x.ndim, y.ndim])
+        if self.normalize:  # Keras' ops.normalize: x / max(||x||, 1e-7)
+            x = x * jnp.minimum(
+                jax.lax.rsqrt(jnp.sum(jnp.square(x), axis=a0, keepdims=True)), 1e7
+            )
+            y = y * jnp.minimum(
+                jax.lax.rsqrt(jnp.sum(jnp.square(y), axis=a1, keepdims=True)), 1e7
+            )
+        x = jnp.moveaxis(x, a0, -1)
+        y = jnp.moveaxis(y, a1, 1)
+        x_rest, y_rest = x.shape[1:-1], y.shape[2:]
+        batch, depth = x.shape[0], x.shape[-1]
+        out = jnp.matmul(
+            x.reshape(batch, -1, depth), y.reshape(batch, depth, -1)
+        ).reshape(batch, *x_rest, *y_rest)
+        return out.reshape(batch, 1) if out.ndim == 1 else out
+
+
+def dot(inputs: Sequence[Any], axes: int | tuple[int, int] = -1, **kwargs: Any) -> Any:
+    """`Dot(axes=axes, **kwargs)(inputs)`, Keras' functional form.
+
+    Args:
+        inputs: A list of 2 symbolic tensors.
+        axes: As in `Dot` (the last axis of both by default).
+        **kwargs: Other `Dot` arguments (`normalize=`, `name=`, ...).
+
+    Example:
+        >>> import funkeras as fk
+        >>> a, b = fk.Input(shape=(5, 4)), fk.Input(shape=(3, 4))
+        >>> fk.layers.dot([a, b], axes=-1).shape
+        (None, 5, 3)
+    """
+    return Dot(axes=axes, **kwargs)(inputs)

@@ -23,7 +23,13 @@ from funkeras._validation import check_bool, check_float, check_int, shape_str
 from funkeras.layers.base import Layer, layer_label
 from funkeras.typing import Array, InputSpec, Params, PRNGKey, State
 
-__all__ = ["BatchNormalization", "LayerNormalization"]
+__all__ = [
+    "BatchNormalization",
+    "LayerNormalization",
+    "GroupNormalization",
+    "RMSNormalization",
+    "UnitNormalization",
+]
 
 
 # ----------------------------------------------------------------------------
@@ -595,3 +601,312 @@ class LayerNormalization(Layer):
             res = res + params["beta"].astype(compute_dtype).reshape(shape)
         y = xc * inv + res
         return y.astype(_output_dtype(x.dtype)), state
+
+
+# ----------------------------------------------------------------------------
+# GroupNormalization, RMSNormalization, UnitNormalization.
+# ----------------------------------------------------------------------------
+
+
+def _feature_axis(layer: Layer, axis: int, ndim: int, what: str) -> int:
+    """`axis` as a non-negative axis of a rank-`ndim` value (batch included)."""
+    a = axis + ndim if axis < 0 else axis
+    if not 1 <= a < ndim:
+        raise ValueError(
+            f"{layer_label(layer)}: `axis`={axis} is out of range for {what} of "
+            f"rank {ndim} (batch included). Use an axis in [1, {ndim - 1}] or "
+            f"[-{ndim - 1}, -1]; the batch axis cannot be normalized over."
+        )
+    return a
+
+
+@dataclass(eq=False)
+class GroupNormalization(Layer):
+    """Group normalization: channels split into `groups`, each normalized per example.
+
+    For each example and group, `mean` and `var` are taken over the group's
+    channels and every other non-batch axis; then
+    `gamma * (x - mean) / sqrt(var + epsilon) + beta` with per-channel `gamma`
+    and `beta`. `groups=-1` puts every channel in its own group (instance
+    normalization); `groups=1` is layer normalization over all axes. Computed in
+    float32 for float16/bfloat16 inputs, as Keras does.
+
+    Args:
+        groups: Positive int dividing the channel count, or -1 (Keras' default
+            32).
+        axis: The channel axis (an int, counted with the batch axis; -1 by
+            default).
+        epsilon: Positive float added to the variance (1e-3).
+        center: Add the learned per-channel offset `beta`.
+        scale: Multiply by the learned per-channel factor `gamma`.
+        beta_initializer: Initializer of `beta`.
+        gamma_initializer: Initializer of `gamma`.
+        beta_regularizer: Optional regularizer of `beta` (added by `penalty`).
+        gamma_regularizer: Optional regularizer of `gamma`.
+
+    Params: `gamma` if `scale`, `beta` if `center`, both `(channels,)`. State:
+    none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from funkeras.layers.normalization import GroupNormalization
+        >>> gn = GroupNormalization(groups=2)
+        >>> spec = jax.ShapeDtypeStruct((4,), jnp.float32)
+        >>> params, state = gn.init(jax.random.key(0), spec)
+        >>> y, _ = gn.apply(params, state, jnp.array([[1.0, 3.0, 10.0, 10.0]]))
+        >>> jnp.round(y, 2).tolist()
+        [[-1.0, 1.0, 0.0, 0.0]]
+    """
+
+    uses_key: ClassVar[bool] = False
+
+    groups: int = 32
+    axis: int = -1
+    epsilon: float = 1e-3
+    center: bool = True
+    scale: bool = True
+    beta_initializer: Any = "zeros"
+    gamma_initializer: Any = "ones"
+    beta_regularizer: Any = None
+    gamma_regularizer: Any = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        owner = type(self).__name__
+        self.groups = check_int(owner, "groups", self.groups, minimum=-1)
+        if self.groups == 0:
+            raise ValueError(
+                f"{owner}: `groups` must be a positive int or -1 (one group per "
+                "channel), got 0."
+            )
+        self.axis = check_int(owner, "axis", self.axis, minimum=None)
+        if self.axis == 0:
+            raise ValueError(f"{owner}: `axis` may not be 0, the batch axis.")
+        self.epsilon = check_float(
+            owner, "epsilon", self.epsilon, low=0.0, low_inclusive=False
+        )
+        check_bool(owner, "center", self.center)
+        check_bool(owner, "scale", self.scale)
+        for arg in ("beta_initializer", "gamma_initializer"):
+            _check_initializer(owner, arg, getattr(self, arg))
+        for arg in ("beta_regularizer", "gamma_regularizer"):
+            _check_regularizer(owner, arg, getattr(self, arg))
+
+    def get_config(self) -> dict[str, Any]:
+        """The hyperparameters; built-in initializer/regularizer objects as data."""
+        return _serialized_config(super().get_config())
+
+    def _layout(self, shape: Sequence[Any], what: str) -> tuple[int, int, int]:
+        """`(axis, channels, groups)` for a batched `shape`, checked."""
+        axis = _feature_axis(self, self.axis, len(shape), what)
+        channels = shape[axis]
+        groups = channels if self.groups == -1 else self.groups
+        if channels < groups or channels % groups:
+            raise ValueError(
+                f"{layer_label(self)}: groups={self.groups} must divide the "
+                f"{channels} channels of axis {self.axis} ({what} shape "
+                f"{shape_str(shape)}). Use a divisor of {channels}, or -1."
+            )
+        return axis, channels, groups
+
+    def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
+        """Create `gamma`/`beta` of shape `(channels,)`."""
+        shape = (None, *_check_spec(self, input_spec))
+        _, channels, _ = self._layout(shape, "the input")
+        k_gamma, k_beta = jax.random.split(key)
+        dtype = jnp.dtype(self.dtype)
+        params: Params = {}
+        if self.scale:
+            params["gamma"] = initializers.get(self.gamma_initializer)(
+                k_gamma, (channels,), dtype
+            )
+        if self.center:
+            params["beta"] = initializers.get(self.beta_initializer)(
+                k_beta, (channels,), dtype
+            )
+        return params, {}
+
+    def apply(
+        self,
+        params: Params,
+        state: State,
+        x: Any,
+        *,
+        training: bool = False,
+        key: PRNGKey | None = None,
+        mask: Array | None = None,
+    ) -> tuple[Array, State]:
+        """Normalize each example's channel groups; returns `(y, state)`."""
+        del training, key, mask
+        x = jnp.asarray(x)
+        axis, channels, groups = self._layout(x.shape, "`x`")
+        compute_dtype = _compute_dtype(x.dtype)
+        shape = [*x.shape[:axis], groups, channels // groups, *x.shape[axis + 1 :]]
+        xg = x.astype(compute_dtype).reshape(shape)
+        reduce = tuple(a for a in range(1, xg.ndim) if a != axis)
+        mean = jnp.mean(xg, axis=reduce, keepdims=True)
+        var = jnp.var(xg, axis=reduce, keepdims=True)
+        inv = jax.lax.rsqrt(var + self.epsilon)
+        param_shape = [1] * xg.ndim
+        param_shape[axis], param_shape[axis + 1] = groups, channels // groups
+        if self.scale:
+            inv = inv * params["gamma"].astype(compute_dtype).reshape(param_shape)
+        res = -mean * inv
+        if self.center:
+            res = res + params["beta"].astype(compute_dtype).reshape(param_shape)
+        y = (xg * inv + res).reshape(x.shape)
+        return y.astype(_output_dtype(x.dtype)), state
+
+
+@dataclass(eq=False)
+class RMSNormalization(Layer):
+    """Root-mean-square normalization: `x / sqrt(mean(x**2) + epsilon) * scale`.
+
+    The mean is over `axis` for each example; `scale` is learned and spans the
+    normalized axes. Computed in float32 for float16/bfloat16 inputs and
+    returned in the input dtype (Keras' `ops.rms_normalization`).
+
+    Args:
+        axis: The axis or list of axes to normalize over (with the batch axis
+            counted; -1 by default).
+        epsilon: Positive float added to the mean square (1e-6).
+
+    Params: `scale`, shaped like the normalized axes in sorted order. State: none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from funkeras.layers.normalization import RMSNormalization
+        >>> rms = RMSNormalization()
+        >>> params, state = rms.init(
+        ...     jax.random.key(0), jax.ShapeDtypeStruct((2,), jnp.float32))
+        >>> y, _ = rms.apply(params, state, jnp.array([[3.0, 4.0]]))
+        >>> [round(v, 3) for v in (y[0] * 12.5**0.5).tolist()]
+        [3.0, 4.0]
+    """
+
+    uses_key: ClassVar[bool] = False
+
+    axis: int | list[int] = -1
+    epsilon: float = 1e-6
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        owner = type(self).__name__
+        if isinstance(self.axis, list | tuple):
+            if not self.axis:
+                raise ValueError(f"{owner}: `axis` must name at least one axis.")
+            self.axis = [check_int(owner, "axis", a, minimum=None) for a in self.axis]
+        else:
+            self.axis = check_int(owner, "axis", self.axis, minimum=None)
+        self.epsilon = check_float(
+            owner, "epsilon", self.epsilon, low=0.0, low_inclusive=False
+        )
+
+    def _axes(self, shape: Sequence[Any], what: str) -> list[int]:
+        given = self.axis if isinstance(self.axis, list) else [self.axis]
+        return sorted(_feature_axis(self, a, len(shape), what) for a in given)
+
+    def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
+        """Create `scale` (ones) over the normalized axes."""
+        del key
+        shape = (None, *_check_spec(self, input_spec))
+        sizes = tuple(shape[a] for a in self._axes(shape, "the input"))
+        return {"scale": jnp.ones(sizes, jnp.dtype(self.dtype))}, {}
+
+    def apply(
+        self,
+        params: Params,
+        state: State,
+        x: Any,
+        *,
+        training: bool = False,
+        key: PRNGKey | None = None,
+        mask: Array | None = None,
+    ) -> tuple[Array, State]:
+        """Return `(x / rms(x) * scale, state)`."""
+        del training, key, mask
+        x = jnp.asarray(x)
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            x = x.astype(self.dtype)  # Keras autocasts floating inputs
+        axes = self._axes(x.shape, "`x`")
+        sizes = tuple(int(x.shape[a]) for a in axes)
+        scale = params["scale"]
+        if tuple(scale.shape) != sizes:
+            raise ValueError(
+                f"{layer_label(self)}: `scale` has shape {shape_str(scale.shape)} "
+                f"(from `init`) but the normalized axes of x.shape="
+                f"{shape_str(x.shape)} have sizes {sizes}."
+            )
+        compute_dtype = _compute_dtype(x.dtype)
+        xc = x.astype(compute_dtype)
+        rrms = jax.lax.rsqrt(
+            jnp.mean(jnp.square(xc), axis=tuple(axes), keepdims=True) + self.epsilon
+        )
+        scale = scale.astype(compute_dtype).reshape(
+            _broadcast_shape(x.ndim, axes, sizes)
+        )
+        return (xc * rrms * scale).astype(_output_dtype(x.dtype)), state
+
+
+@dataclass(eq=False)
+class UnitNormalization(Layer):
+    """Scale each example to unit L2 norm over `axis`: `x / max(||x||, 1e-12)`.
+
+    Args:
+        axis: The axis or list of axes the norm is taken over (with the batch
+            axis counted; -1 by default).
+
+    Params: none. State: none.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras.layers.normalization import UnitNormalization
+        >>> UnitNormalization().apply({}, {}, jnp.array([[3.0, 4.0]]))[0].tolist()
+        [[0.6000000238418579, 0.800000011920929]]
+    """
+
+    uses_key: ClassVar[bool] = False
+    supports_masking: ClassVar[bool] = True
+
+    axis: int | list[int] = -1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        owner = type(self).__name__
+        if isinstance(self.axis, list | tuple):
+            if not self.axis:
+                raise ValueError(f"{owner}: `axis` must name at least one axis.")
+            self.axis = [check_int(owner, "axis", a, minimum=None) for a in self.axis]
+        elif isinstance(self.axis, int | np.integer):
+            self.axis = check_int(owner, "axis", self.axis, minimum=None)
+        else:
+            raise TypeError(
+                f"{owner}: `axis` must be an int or a list of ints, got {self.axis!r}."
+            )
+
+    def _axes(self, ndim: int, what: str) -> tuple[int, ...]:
+        given = self.axis if isinstance(self.axis, list) else [self.axis]
+        return tuple(_feature_axis(self, a, ndim, what) for a in given)
+
+    def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:
+        """Validate `axis` against `input_spec`; no params or state."""
+        del key
+        self._axes(len(_check_spec(self, input_spec)) + 1, "the input")
+        return {}, {}
+
+    def apply(
+        self,
+        params: Params,
+        state: State,
+        x: Any,
+        *,
+        training: bool = False,
+        key: PRNGKey | None = None,
+        mask: Array | None = None,
+    ) -> tuple[Array, State]:
+        """Return `(x / ||x||, state)` (Keras' `ops.normalize`, order 2)."""
+        del params, training, key, mask
+        x = jnp.asarray(x).astype(self.dtype)
+        axes = self._axes(x.ndim, "`x`")
+        inv = jax.lax.rsqrt(jnp.sum(jnp.square(x), axis=axes, keepdims=True))
+        return x * jnp.minimum(inv, 1e12), state

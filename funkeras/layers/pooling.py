@@ -1,6 +1,6 @@
 """Pooling layers: max and average over windows, and global max and average.
 
-`_Pooling` is the windowed body of `MaxPooling1D/2D` and `AveragePooling1D/2D`
+`_Pooling` is the windowed body of `MaxPooling1D/2D/3D` and `AveragePooling1D/2D/3D`
 (specialised by rank and reduction), `_GlobalPooling` the body of the global
 layers. "same" padding is split as Keras and TensorFlow split it (the odd element
 at the end of an axis), and average pooling divides each window by the number of
@@ -37,6 +37,22 @@ __all__ = [
     "GlobalAveragePooling2D",
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
+    "MaxPooling3D",
+    "AveragePooling3D",
+    "GlobalMaxPooling3D",
+    "GlobalAveragePooling3D",
+    "MaxPool1D",
+    "MaxPool2D",
+    "MaxPool3D",
+    "AvgPool1D",
+    "AvgPool2D",
+    "AvgPool3D",
+    "GlobalMaxPool1D",
+    "GlobalMaxPool2D",
+    "GlobalMaxPool3D",
+    "GlobalAvgPool1D",
+    "GlobalAvgPool2D",
+    "GlobalAvgPool3D",
 ]
 
 
@@ -512,3 +528,145 @@ class GlobalMaxPooling2D(_GlobalPooling):
 
     _rank: ClassVar[int] = 2
     _reduction: ClassVar[str] = "max"
+
+
+@dataclass(eq=False)
+class MaxPooling3D(_Pooling):
+    """Max over `pool_size` windows of depth, height and width, per channel.
+
+    Args:
+        pool_size: Int or 3-tuple `(depth, height, width)`, the window size.
+        strides: Int, 3-tuple or `None` (the default: `pool_size`), the step
+            between windows.
+        padding: "valid" or "same" (padded elements never win the max; an odd
+            padding goes at the end, as in Keras). Case-insensitive.
+        data_format: `None` or "channels_last"; "channels_first" is refused.
+
+    Input shape:
+        `(batch, depth, height, width, channels)`.
+
+    Output shape:
+        `(batch, new_depth, new_height, new_width, channels)`, each new size given
+        by the 1-D rule of `MaxPooling1D` along its axis.
+
+    Params: none. State: none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from funkeras.layers.pooling import MaxPooling3D
+        >>> layer = MaxPooling3D()
+        >>> x = jnp.arange(8.0).reshape(1, 2, 2, 2, 1)
+        >>> layer.apply({}, {}, x)[0].ravel().tolist()
+        [7.0]
+    """
+
+    pool_size: int | tuple[int, ...] = (2, 2, 2)
+    _rank: ClassVar[int] = 3
+    _reduction: ClassVar[str] = "max"
+
+
+@dataclass(eq=False)
+class AveragePooling3D(_Pooling):
+    """Mean over `pool_size` windows of depth, height and width, per channel.
+
+    Args:
+        pool_size: Int or 3-tuple `(depth, height, width)`, the window size.
+        strides: Int, 3-tuple or `None` (the default: `pool_size`), the step
+            between windows.
+        padding: "valid" or "same" (a window overlapping the border is averaged
+            over its real elements only, as Keras does). Case-insensitive.
+        data_format: `None` or "channels_last"; "channels_first" is refused.
+
+    Input shape:
+        `(batch, depth, height, width, channels)`.
+
+    Output shape:
+        `(batch, new_depth, new_height, new_width, channels)`, each new size given
+        by the 1-D rule of `AveragePooling1D` along its axis.
+
+    Params: none. State: none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from funkeras.layers.pooling import AveragePooling3D
+        >>> layer = AveragePooling3D()
+        >>> x = jnp.arange(8.0).reshape(1, 2, 2, 2, 1)
+        >>> layer.apply({}, {}, x)[0].ravel().tolist()
+        [3.5]
+    """
+
+    pool_size: int | tuple[int, ...] = (2, 2, 2)
+    _rank: ClassVar[int] = 3
+    _reduction: ClassVar[str] = "average"
+
+
+@dataclass(eq=False)
+class GlobalAveragePooling3D(_GlobalPooling):
+    """Mean over depth, height and width: `y[b, c] = mean_{d, h, w} x[b, d, h, w, c]`.
+
+    Args:
+        data_format: `None` or "channels_last"; "channels_first" is refused.
+        keepdims: Keep the three spatial axes with size 1.
+
+    Input shape:
+        `(batch, depth, height, width, channels)`.
+
+    Output shape:
+        `(batch, channels)`, or `(batch, 1, 1, 1, channels)` with `keepdims=True`.
+
+    Params: none. State: none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from funkeras.layers.pooling import GlobalAveragePooling3D
+        >>> layer = GlobalAveragePooling3D()
+        >>> layer.apply({}, {}, jnp.arange(16.0).reshape(1, 2, 2, 2, 2))[0].tolist()
+        [[7.0, 8.0]]
+    """
+
+    _rank: ClassVar[int] = 3
+    _reduction: ClassVar[str] = "average"
+
+
+@dataclass(eq=False)
+class GlobalMaxPooling3D(_GlobalPooling):
+    """Max over depth, height and width: `y[b, c] = max_{d, h, w} x[b, d, h, w, c]`.
+
+    Args:
+        data_format: `None` or "channels_last"; "channels_first" is refused.
+        keepdims: Keep the three spatial axes with size 1.
+
+    Input shape:
+        `(batch, depth, height, width, channels)`.
+
+    Output shape:
+        `(batch, channels)`, or `(batch, 1, 1, 1, channels)` with `keepdims=True`.
+
+    Params: none. State: none.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from funkeras.layers.pooling import GlobalMaxPooling3D
+        >>> layer = GlobalMaxPooling3D(keepdims=True)
+        >>> y, _ = layer.apply({}, {}, jnp.arange(16.0).reshape(1, 2, 2, 2, 2))
+        >>> y.shape, y.ravel().tolist()
+        ((1, 1, 1, 1, 2), [14.0, 15.0])
+    """
+
+    _rank: ClassVar[int] = 3
+    _reduction: ClassVar[str] = "max"
+
+
+# Keras' aliases: the same classes under a second name (saved by the class name).
+MaxPool1D = MaxPooling1D
+MaxPool2D = MaxPooling2D
+MaxPool3D = MaxPooling3D
+AvgPool1D = AveragePooling1D
+AvgPool2D = AveragePooling2D
+AvgPool3D = AveragePooling3D
+GlobalMaxPool1D = GlobalMaxPooling1D
+GlobalMaxPool2D = GlobalMaxPooling2D
+GlobalMaxPool3D = GlobalMaxPooling3D
+GlobalAvgPool1D = GlobalAveragePooling1D
+GlobalAvgPool2D = GlobalAveragePooling2D
+GlobalAvgPool3D = GlobalAveragePooling3D

@@ -15,7 +15,7 @@ masked rows contribute nothing. Names, arguments and numerics follow Keras 3
 also provided, as in `keras.metrics`.
 
 The modules: `base` (`Metric`, `Mean`, `Sum`, `MeanMetricWrapper`), `accuracy`,
-`regression`, `confusion_metrics` (precision, recall, AUC, F-scores) and
+`regression`, `confusion_metrics` (precision, recall, AUC, F-scores), `iou` and
 `lookup` (`get`, `serialize`, `deserialize`).
 
 Example:
@@ -51,10 +51,15 @@ from funkeras.metrics.base import Mean, MeanMetricWrapper, Metric, Sum, row_weig
 from funkeras.metrics.confusion_metrics import (
     AUC,
     F1Score,
+    FalseNegatives,
+    FalsePositives,
     FBetaScore,
     Precision,
     Recall,
+    TrueNegatives,
+    TruePositives,
 )
+from funkeras.metrics.iou import BinaryIoU, IoU, MeanIoU, OneHotIoU, OneHotMeanIoU
 from funkeras.metrics.lookup import deserialize, get, serialize
 from funkeras.metrics.regression import (
     LogCoshError,
@@ -104,4 +109,13 @@ __all__ = [
     "get",
     "serialize",
     "deserialize",
+    "IoU",
+    "MeanIoU",
+    "BinaryIoU",
+    "OneHotIoU",
+    "OneHotMeanIoU",
+    "TruePositives",
+    "FalsePositives",
+    "TrueNegatives",
+    "FalseNegatives",
 ]

@@ -25,6 +25,10 @@ __all__ = [
     "AUC",
     "FBetaScore",
     "F1Score",
+    "TruePositives",
+    "FalsePositives",
+    "TrueNegatives",
+    "FalseNegatives",
 ]
 
 
@@ -627,3 +631,83 @@ class F1Score(FBetaScore):
         config = super().get_config()
         del config["beta"]
         return config
+
+
+class _ConditionCount(Metric):
+    """A weighted count of one confusion-matrix cell, per threshold (Keras')."""
+
+    _cell: str = "tp"
+
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.init_thresholds = thresholds
+        self.thresholds = _parse_thresholds(type(self).__name__, thresholds, 0.5)
+        self._evenly = _evenly_distributed(self.thresholds)
+
+    def init(self, y_pred_spec=None):
+        return {"accumulator": self._zeros((len(self.thresholds),))}
+
+    def update(self, state, y_true, y_pred, sample_weight=None, mask=None):
+        counts = _confusion_counts(
+            type(self).__name__,
+            y_true,
+            y_pred,
+            tuple(self.thresholds),
+            evenly=self._evenly,
+            weights=row_weights(jnp.asarray(y_pred), sample_weight, mask),
+        )
+        return {
+            "accumulator": state["accumulator"] + counts[self._cell].astype(self.dtype)
+        }
+
+    def result(self, state):
+        value = state["accumulator"]
+        return value[0] if len(self.thresholds) == 1 else value
+
+    def get_config(self):
+        thresholds = self.init_thresholds
+        if isinstance(thresholds, tuple | np.ndarray):
+            thresholds = [float(t) for t in thresholds]
+        return {**super().get_config(), "thresholds": thresholds}
+
+
+_COUNT_DOC = """The weighted number of {what}: predictions above a threshold count as
+    positive (one count per threshold with several). State: `accumulator`.
+
+    Args:
+        thresholds: A float or list of floats in [0, 1] (default 0.5).
+        name: The metric's name.
+        dtype: The state's dtype.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from funkeras import metrics
+        >>> m = metrics.{cls}()
+        >>> y_true, y_pred = jnp.array([0, 1, 1, 1]), jnp.array([1., 0., 1., 1.])
+        >>> float(m.result(m.update(m.init(), y_true, y_pred)))
+        {value}
+    """
+
+
+class TruePositives(_ConditionCount):
+    __doc__ = _COUNT_DOC.format(what="true positives", cls="TruePositives", value="2.0")
+    _cell = "tp"
+
+
+class FalsePositives(_ConditionCount):
+    __doc__ = _COUNT_DOC.format(
+        what="false positives", cls="FalsePositives", value="1.0"
+    )
+    _cell = "fp"
+
+
+class TrueNegatives(_ConditionCount):
+    __doc__ = _COUNT_DOC.format(what="true negatives", cls="TrueNegatives", value="0.0")
+    _cell = "tn"
+
+
+class FalseNegatives(_ConditionCount):
+    __doc__ = _COUNT_DOC.format(
+        what="false negatives", cls="FalseNegatives", value="1.0"
+    )
+    _cell = "fn"

@@ -23,10 +23,15 @@ from funkeras.metrics.base import FUNCTIONS, Mean, MeanMetricWrapper, Metric, Su
 from funkeras.metrics.confusion_metrics import (
     AUC,
     F1Score,
+    FalseNegatives,
+    FalsePositives,
     FBetaScore,
     Precision,
     Recall,
+    TrueNegatives,
+    TruePositives,
 )
+from funkeras.metrics.iou import BinaryIoU, IoU, MeanIoU, OneHotIoU, OneHotMeanIoU
 from funkeras.metrics.regression import (
     LogCoshError,
     MeanAbsoluteError,
@@ -61,6 +66,15 @@ _CLASSES_LIST = (
     AUC,
     FBetaScore,
     F1Score,
+    IoU,
+    MeanIoU,
+    BinaryIoU,
+    OneHotIoU,
+    OneHotMeanIoU,
+    TruePositives,
+    FalsePositives,
+    TrueNegatives,
+    FalseNegatives,
 )
 _ALIASES = {
     "mse": MeanSquaredError,
