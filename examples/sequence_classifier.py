@@ -7,10 +7,10 @@ end to 30 tokens with `fk.utils.pad_sequences(padding="post")`, and the
 padding is masked: the LSTM skips masked steps (it keeps its state there), so
 a short sentence is read exactly as if it were alone.
 
-The mask is passed to the LSTM explicitly (`LSTM(...)(h, mask=mask)`, a
-`(batch, time)` boolean input computed from the tokens), which works today.
-Once `Embedding(mask_zero=True)` is available the mask input can go: the
-embedding then makes the same mask and the graph carries it to the LSTM.
+The mask comes from `Embedding(mask_zero=True)` (token 0 is padding) and the
+graph carries it to the LSTM. The input has a free time axis
+(`fk.Input(shape=(None,))`), so the same model also reads one unpadded
+sentence (one more compile for that length).
 
     python examples/sequence_classifier.py
     python examples/sequence_classifier.py --smoke
@@ -29,8 +29,8 @@ VOCAB = 20
 MAXLEN = 30
 
 
-def make_data(n: int, seed: int = 0) -> tuple[dict, np.ndarray]:
-    """Inputs `{"tokens", "mask"}` (padded at the end) and labels for n sentences."""
+def make_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids (padded at the end with 0) and labels for n sentences."""
     rng = np.random.default_rng(seed)
     sentences, labels = [], []
     for _ in range(n):
@@ -43,17 +43,16 @@ def make_data(n: int, seed: int = 0) -> tuple[dict, np.ndarray]:
         sentences.append(words.tolist())
         labels.append(int(positive.sum() * 2 > length))
     tokens = fk.utils.pad_sequences(sentences, maxlen=MAXLEN, padding="post")
-    return {"tokens": tokens, "mask": tokens != 0}, np.asarray(labels, np.int32)
+    return tokens, np.asarray(labels, np.int32)
 
 
 def build_model(seed: int = 0) -> fk.Model:
-    """Embedding -> masked LSTM -> Dense(2) logits."""
+    """Embedding(mask_zero=True) -> LSTM (masked) -> Dense(2) logits."""
     layers = fk.layers
-    tokens = fk.Input(shape=(MAXLEN,), dtype="int32", name="tokens")
-    mask = fk.Input(shape=(MAXLEN,), dtype="bool", name="mask")
-    h = layers.Embedding(VOCAB, 16)(tokens)
-    h = layers.LSTM(32)(h, mask=mask)
-    return fk.Model([tokens, mask], layers.Dense(2)(h), seed=seed)
+    tokens = fk.Input(shape=(None,), dtype="int32", name="tokens")
+    h = layers.Embedding(VOCAB, 16, mask_zero=True)(tokens)
+    h = layers.LSTM(32)(h)
+    return fk.Model(tokens, layers.Dense(2)(h), seed=seed)
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -68,8 +67,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     x, y = make_data(n)
     split = int(0.8 * n)
-    x_train = {k: v[:split] for k, v in x.items()}
-    x_test = {k: v[split:] for k, v in x.items()}
+    x_train, x_test = x[:split], x[split:]
 
     model = build_model()
     model.compile(
@@ -88,17 +86,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     # Masking at work: a sentence gives the same logits alone (no padding at
     # all) as inside a padded batch.
-    first = int(x_test["mask"][0].sum())
-    alone_tokens = fk.Input(shape=(first,), dtype="int32")
-    alone_mask = fk.Input(shape=(first,), dtype="bool")
-    short = fk.Model(
-        [alone_tokens, alone_mask], _same_layers(model)(alone_tokens, alone_mask)
-    )
-    short.set_weights(model.get_weights())  # the weights do not depend on the length
-    padded = model.predict({k: v[:1] for k, v in x_test.items()}, verbose=0)
-    unpadded = short.predict(
-        [x_test["tokens"][:1, :first], x_test["mask"][:1, :first]], verbose=0
-    )
+    first = int((x_test[0] != 0).sum())
+    padded = model.predict(x_test[:1], verbose=0)
+    unpadded = model.predict(x_test[:1, :first], verbose=0)
     gap = float(np.abs(padded - unpadded).max())
 
     print(
@@ -110,20 +100,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "test_loss": float(logs["loss"]),
         "padding_gap": gap,
     }
-
-
-def _same_layers(model: fk.Model):
-    """The trained model's layers, called again on inputs of another length."""
-    embedding, lstm, dense = (
-        layer
-        for layer in model.layers
-        if isinstance(layer, fk.layers.Embedding | fk.layers.LSTM | fk.layers.Dense)
-    )
-
-    def call(tokens, mask):
-        return dense(lstm(embedding(tokens), mask=mask))
-
-    return call
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("constraint,ref", CASES, ids=lambda c: repr(c))
+@pytest.mark.parametrize("constraint,ref", CASES, ids=[repr(c) for c, _ in CASES])
 def test_formula_matches_numpy(constraint, ref):
     np.testing.assert_allclose(constraint(W), ref(W), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(jax.jit(constraint)(W), ref(W), rtol=1e-6, atol=1e-7)

@@ -26,7 +26,7 @@ from funkeras.bench.distributed import format_distributed, run_distributed
 from funkeras.bench.peers import PEERS, format_peers, run_peers
 from funkeras.bench.runner import MODES, run_workload
 from funkeras.bench.sweep import format_sweep, run_sweep
-from funkeras.bench.workloads import WORKLOADS, get_workload
+from funkeras.bench.workloads import DEFAULT_WORKLOADS, WORKLOADS, get_workload
 
 __all__ = ["main", "build_parser", "run"]
 
@@ -59,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--models",
         type=_names("model", list(WORKLOADS)),
-        default=list(WORKLOADS),
-        help=f"comma-separated workloads, from: {', '.join(WORKLOADS)}",
+        default=list(DEFAULT_WORKLOADS),
+        help=f"comma-separated workloads, from: {', '.join(WORKLOADS)} (the "
+        "sequence workloads lstm and transformer run only when named)",
     )
     p.add_argument(
         "--modes",

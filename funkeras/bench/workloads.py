@@ -37,6 +37,7 @@ from funkeras.losses import SparseCategoricalCrossentropy
 __all__ = [
     "Workload",
     "WORKLOADS",
+    "DEFAULT_WORKLOADS",
     "get_workload",
     "mlp_workload",
     "make_optimizer",
@@ -326,6 +327,10 @@ WORKLOADS["transformer"] = Workload(**workloads_transformer.WORKLOAD_ARGS)
 from funkeras.bench.workloads_lstm import LSTM_WORKLOAD  # noqa: E402
 
 WORKLOADS["lstm"] = LSTM_WORKLOAD
+
+# What a plain `python -m funkeras.bench` runs. The sequence workloads (`lstm`,
+# `transformer`) take seconds per eager step on a CPU: name them with `--models`.
+DEFAULT_WORKLOADS: tuple[str, ...] = ("linear", "mlp", "cnn", "tiny")
 
 
 def get_workload(name: str) -> Workload:

@@ -747,7 +747,7 @@ class Layer:
             return self._call_on_arrays(*args, **kwargs)
         kwargs.pop("training", None)
         explicit = None
-        if any(
+        if not self._binds_mask() and any(
             is_symbolic_value(t)
             for t in jax.tree.leaves(kwargs.get("mask"), is_leaf=is_symbolic_value)
         ):
@@ -772,6 +772,13 @@ class Layer:
         return symbolic[0].record_call(
             self, x, output_spec, options=options, training=training, mask=masks
         )
+
+    def _binds_mask(self) -> bool:
+        """Whether the layer's own `bind_call` takes `mask=` (an RNN makes it a
+        tensor input of its node) rather than leaving it to the graph."""
+        if type(self).bind_call is Layer.bind_call:
+            return False
+        return "mask" in inspect.signature(self.bind_call).parameters
 
     def _explicit_masks(self, inputs: list[Any], mask: Any) -> list[Any]:
         """`layer(x, mask=m)` on symbolic tensors: one mask (or None) per input."""

@@ -504,7 +504,15 @@ def _with_batch(spec: Any, batch: Any) -> Any:
 
 
 def _zeros(spec: Any) -> Any:
-    return jax.tree.map(lambda s: jnp.zeros((1, *s.shape), s.dtype), spec)
+    """One example of zeros for `spec`; an axis of unknown size (`None` in
+    `Input(shape=...)`, a symbolic dimension) gets length 1, since the zero call
+    that discovers sublayers runs eagerly."""
+
+    def one(s: Any) -> Any:
+        shape = tuple(d if isinstance(d, int | np.integer) else 1 for d in s.shape)
+        return jnp.zeros((1, *shape), s.dtype)
+
+    return jax.tree.map(one, spec)
 
 
 def _run_call(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any],

@@ -514,6 +514,12 @@ def _rebuild(document: dict[str, Any], what: str) -> Any:
         model = cls.from_config(spec["config"], resolve=resolve)
     except ModelLoadError:
         raise
+    except MemoryError as e:  # the weight budget refused a layer before allocating
+        raise BudgetExceededError(
+            f"{where}: the model's weights exceed what can be allocated, so it "
+            f"was refused before anything was allocated (the max_params check "
+            f"comes after the build): {short_message(e, 400)}"
+        ) from None
     except Exception as e:  # a layer refusing its config: any exception type
         raise ConfigError(
             f"{where}: the model config was refused while rebuilding the model: "

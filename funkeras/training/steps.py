@@ -328,15 +328,23 @@ def make_train_step(
         if config.loss_gate and not config.finite_gate:
             # The optimizer runs only for a finite loss: a refused step costs
             # nothing, and a committed one no extra pass over the weights.
-            params, updates, opt_state = jax.lax.cond(
-                jnp.isfinite(loss),
-                lambda: update(grads, ts.opt_state, ts.params),
-                lambda: (
-                    ts.params,
-                    jax.tree.map(jnp.zeros_like, grads),
-                    ts.opt_state,
-                ),
-            )
+            finite = jnp.isfinite(loss)
+
+            def skipped() -> Any:
+                return ts.params, jax.tree.map(jnp.zeros_like, grads), ts.opt_state
+
+            if isinstance(finite, jax.core.Tracer):
+                params, updates, opt_state = jax.lax.cond(
+                    finite, lambda: update(grads, ts.opt_state, ts.params), skipped
+                )
+            else:
+                # Op by op (eager) the loss is concrete: a Python branch, since
+                # a `cond` outside `jit` is traced and compiled again per call.
+                params, updates, opt_state = (
+                    update(grads, ts.opt_state, ts.params)
+                    if bool(finite)
+                    else skipped()
+                )
         else:
             params, updates, opt_state = update(grads, ts.opt_state, ts.params)
         metrics = update_metrics(

@@ -605,15 +605,9 @@ def test_test_step_and_predict_step_overrides_are_used(execution, spe):
 
 
 def test_keras_signature_overrides_get_a_clear_error():
-    class KerasStyle(fk.Model):
-        def test_step(self, state, data):
-            return {}, state
-
-    model = _custom_model(KerasStyle)
-    model.compile("sgd", "mse")
-    with pytest.raises(TypeError, match=r"test_step: an override .*params, state"):
-        model.evaluate(np.ones((2, 2)), np.ones((2, 1)), verbose=0)
-
+    # Keras' JAX signatures `train_step/test_step/predict_step(self, state,
+    # data)` are honoured (tests/models/test_keras_jax_api.py); a one-argument
+    # `predict_step(self, data)` (Keras' TensorFlow/torch form) is refused.
     class KerasPredict(fk.Model):
         def predict_step(self, data):
             return data
