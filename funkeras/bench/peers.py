@@ -269,7 +269,23 @@ def _torch(
 
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count() or 1)
-    if _is_cnn(workload):
+    if workload.name == "lstm":
+        # PyTorch's fused `nn.LSTM` (one call for the whole sequence).
+
+        class LSTMClassifier(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.embed = nn.Embedding(1000, 32)
+                self.lstm = nn.LSTM(32, 128, batch_first=True)
+                self.head = nn.Linear(128, 10)
+
+            def forward(self, tokens: Any) -> Any:
+                _, (h, _) = self.lstm(self.embed(tokens))
+                return self.head(h[-1])
+
+        model = LSTMClassifier()
+        x = x.astype(np.int64)
+    elif _is_cnn(workload):
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # PyTorch convs are NCHW
         model = nn.Sequential(
             nn.Conv2d(1, 32, 3),
@@ -341,8 +357,10 @@ def _make_peer(
 ) -> Any:
     if name.startswith("keras"):
         return _keras(workload, x, y, batch, eager=name == "keras-eager")
-    if workload.name == "lstm":
-        raise RuntimeError(f"{name}: the lstm workload is measured against Keras only")
+    if workload.name == "lstm" and not name.startswith("torch"):
+        raise RuntimeError(
+            f"{name}: the lstm workload is measured against Keras and PyTorch only"
+        )
     if name == "flax-nnx":
         return _flax_nnx(workload, x, y, batch)
     if name == "equinox":
