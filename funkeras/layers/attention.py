@@ -312,6 +312,67 @@ def _penalty(layer: Any, params: Params) -> Array:
 # ----------------------------------------------------------------------------
 
 
+def _init_projections(
+    layer: Any, projs: dict[str, Any], inputs: dict[str, Any], key: PRNGKey
+) -> Params:
+    """The params of an attention layer's projections, one key each, in
+    `layer.weight_order` (projections the layer does not use are skipped)."""
+    keys = jax.random.split(key, len(layer.weight_order))
+    return {
+        name: projs[name].init(keys[i], inputs[name])[0]
+        for i, name in enumerate(layer.weight_order)
+        if name in projs
+    }
+
+
+def _attention_inputs(
+    layer: Any,
+    x: Any,
+    sequence_mask: Any,
+    use_causal_mask: bool,
+    *,
+    check_specs: bool = False,
+) -> tuple[Array, Array, Array, Array | None, bool]:
+    """`(query, value, key, attention_mask, causal_only)` for one call of a
+    multi-head layer: the inputs cast to the layer's dtype (key defaults to
+    value), and every mask (sequence masks, `attention_mask`, causal, sliding
+    window) combined into one, unless the only mask is causal (`causal_only`:
+    the fused kernel then builds it itself)."""
+    x = _mha_inputs(layer, x)
+    query = autocast(x["query"], layer.dtype)
+    value = autocast(x["value"], layer.dtype)
+    given_key = x.get("key")
+    key_in = value if given_key is None else autocast(given_key, layer.dtype)
+    qm, vm, km = _flat_masks(x, sequence_mask)
+    am = x.get("attention_mask")
+    if check_specs:
+        spec = {
+            n: None if t is None else jax.ShapeDtypeStruct(t.shape[1:], t.dtype)
+            for n, t in (("query", query), ("value", value), ("key", given_key))
+        }
+        _check_query_value_key(layer, spec)
+    causal_only = (
+        use_causal_mask
+        and qm is None
+        and vm is None
+        and km is None
+        and am is None
+        and layer.sliding_window is None
+    )
+    if not causal_only:
+        am = _combine_masks(
+            query.shape[1],
+            value.shape[1],
+            query_mask=qm,
+            value_mask=vm,
+            key_mask=km,
+            attention_mask=am,
+            use_causal_mask=use_causal_mask,
+            sliding_window=layer.sliding_window,
+        )
+    return query, value, key_in, am, causal_only
+
+
 def _letter(i: int) -> str:
     return string.ascii_lowercase[i]
 
@@ -624,12 +685,7 @@ class MultiHeadAttention(Layer):
                 (*q_proj[1:-1], self._value_dim), q.dtype
             ),
         }
-        keys = jax.random.split(key, len(self.weight_order))
-        params = {}
-        for i, name in enumerate(self.weight_order):
-            if name in projs:
-                params[name] = projs[name].init(keys[i], inputs[name])[0]
-        return params, {}
+        return _init_projections(self, projs, inputs, key), {}
 
     def penalty(self, params: Params) -> Array:
         return _penalty(self, params)
@@ -648,40 +704,9 @@ class MultiHeadAttention(Layer):
         return_attention_scores: bool = False,
     ) -> tuple[Any, State]:
         del mask
-        x = _mha_inputs(self, x)
-        query, value = (
-            autocast(x["query"], self.dtype),
-            autocast(x["value"], self.dtype),
+        query, value, key_in, am, causal_only = _attention_inputs(
+            self, x, sequence_mask, use_causal_mask, check_specs=True
         )
-        given_key = x.get("key")
-        key_in = value if given_key is None else autocast(given_key, self.dtype)
-        qm, vm, km = _flat_masks(x, sequence_mask)
-        am = x.get("attention_mask")
-        spec = {
-            n: None if t is None else jax.ShapeDtypeStruct(t.shape[1:], t.dtype)
-            for n, t in (("query", query), ("value", value), ("key", given_key))
-        }
-        _check_query_value_key(self, spec)
-        q_len, k_len = query.shape[1], value.shape[1]
-        causal_only = (
-            use_causal_mask
-            and qm is None
-            and vm is None
-            and km is None
-            and am is None
-            and self.sliding_window is None
-        )
-        if not causal_only:
-            am = _combine_masks(
-                q_len,
-                k_len,
-                query_mask=qm,
-                value_mask=vm,
-                key_mask=km,
-                attention_mask=am,
-                use_causal_mask=use_causal_mask,
-                sliding_window=self.sliding_window,
-            )
         projs = self.projections(query.ndim, value.ndim, key_in.ndim, query.shape[-1])
         run = {n: (lambda t, n=n: projs[n].apply(params[n], {}, t)[0]) for n in projs}
         gate = run["gate"](query) if self.use_gate else None
@@ -924,12 +949,7 @@ class GroupedQueryAttention(Layer):
                 (q.shape[0], self.num_query_heads, self.head_dim), q.dtype
             ),
         }
-        keys = jax.random.split(key, len(self.weight_order))
-        params = {}
-        for i, name in enumerate(self.weight_order):
-            if name in projs:
-                params[name] = projs[name].init(keys[i], inputs[name])[0]
-        return params, {}
+        return _init_projections(self, projs, inputs, key), {}
 
     def penalty(self, params: Params) -> Array:
         return _penalty(self, params)
@@ -948,35 +968,9 @@ class GroupedQueryAttention(Layer):
         return_attention_scores: bool = False,
     ) -> tuple[Any, State]:
         del mask
-        x = _mha_inputs(self, x)
-        query, value = (
-            autocast(x["query"], self.dtype),
-            autocast(x["value"], self.dtype),
+        query, value, key_in, am, causal_only = _attention_inputs(
+            self, x, sequence_mask, use_causal_mask
         )
-        given_key = x.get("key")
-        key_in = value if given_key is None else autocast(given_key, self.dtype)
-        qm, vm, km = _flat_masks(x, sequence_mask)
-        am = x.get("attention_mask")
-        q_len, k_len = query.shape[1], value.shape[1]
-        causal_only = (
-            use_causal_mask
-            and qm is None
-            and vm is None
-            and km is None
-            and am is None
-            and self.sliding_window is None
-        )
-        if not causal_only:
-            am = _combine_masks(
-                q_len,
-                k_len,
-                query_mask=qm,
-                value_mask=vm,
-                key_mask=km,
-                attention_mask=am,
-                use_causal_mask=use_causal_mask,
-                sliding_window=self.sliding_window,
-            )
         projs = self.projections(query.shape[-1])
         run = {n: (lambda t, n=n: projs[n].apply(params[n], {}, t)[0]) for n in projs}
         gate = run["gate"](query) if self.use_gate else None
@@ -995,7 +989,7 @@ class GroupedQueryAttention(Layer):
             repeats = self.num_query_heads // self.num_key_value_heads
             k, v = jnp.repeat(k, repeats, axis=2), jnp.repeat(v, repeats, axis=2)
             if causal_only:
-                am = _causal_mask(q_len, k_len)
+                am = _causal_mask(query.shape[1], value.shape[1])
             q = q * jnp.asarray(scale, q.dtype)
             scores = jnp.einsum("bquh,bkuh->buqk", q, k)
             if am is not None:
