@@ -122,6 +122,24 @@ def check_spatial_rank(layer: Layer, shape: tuple[Any, ...], rank: int) -> None:
     )
 
 
+def check_valid_extent(layer: Any, shape: tuple[Any, ...]) -> None:
+    """With `padding="valid"`, refuse a spatial axis (of one example's `shape`)
+    shorter than the dilated kernel: the output would be empty."""
+    if layer.padding != "valid":
+        return
+    needed = tuple(
+        d * (k - 1) + 1
+        for k, d in zip(layer.kernel_size, layer.dilation_rate, strict=True)
+    )
+    if any(n < m for n, m in zip(shape[:-1], needed, strict=True)):
+        raise ValueError(
+            f"{layer_label(layer)}: with padding='valid' every spatial axis must "
+            f"be at least the (dilated) kernel size {needed}, got input shape "
+            f"{shape_str((None, *shape))}, which would give an empty output. Use "
+            "padding='same' or a smaller `kernel_size`."
+        )
+
+
 @dataclass(eq=False)
 class _Conv(Layer):
     """Convolution over `_rank` spatial axes (the shared body of Conv1D/2D/3D)."""
@@ -193,19 +211,7 @@ class _Conv(Layer):
                 f"got {channels} (input shape {shape_str((None, *shape))}). Change "
                 "`groups` or the channel count of the previous layer."
             )
-        if self.padding == "valid":
-            spatial = shape[:-1]
-            needed = tuple(
-                d * (k - 1) + 1
-                for k, d in zip(self.kernel_size, self.dilation_rate, strict=True)
-            )
-            if any(n < m for n, m in zip(spatial, needed, strict=True)):
-                raise ValueError(
-                    f"{label}: with padding='valid' every spatial axis must be at "
-                    f"least the (dilated) kernel size {needed}, got input shape "
-                    f"{shape_str((None, *shape))}, which would give an empty "
-                    "output. Use padding='same' or a smaller `kernel_size`."
-                )
+        check_valid_extent(self, shape)
         return channels
 
     def init(self, key: PRNGKey, input_spec: InputSpec) -> tuple[Params, State]:

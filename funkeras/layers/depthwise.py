@@ -26,12 +26,12 @@ from funkeras._validation import (
     check_choice,
     check_int,
     normalize_tuple,
-    shape_str,
 )
 from funkeras.layers._common import check_single_spec, resolve
-from funkeras.layers.base import Layer, check_last_axis, layer_label
+from funkeras.layers.base import Layer, check_last_axis
 from funkeras.layers.convolutional import (
     check_spatial_rank,
+    check_valid_extent,
     normalize_data_format,
     padding_pairs,
 )
@@ -112,18 +112,7 @@ class _DepthwiseBody(Layer):
 
     def _check_input(self, shape: tuple[Any, ...]) -> int:
         check_spatial_rank(self, shape, self._rank)
-        if self.padding == "valid":
-            needed = tuple(
-                d * (k - 1) + 1
-                for k, d in zip(self.kernel_size, self.dilation_rate, strict=True)
-            )
-            if any(n < m for n, m in zip(shape[:-1], needed, strict=True)):
-                raise ValueError(
-                    f"{layer_label(self)}: with padding='valid' every spatial axis "
-                    f"must be at least the (dilated) kernel size {needed}, got "
-                    f"input shape {shape_str((None, *shape))}, which would give an "
-                    "empty output. Use padding='same' or a smaller `kernel_size`."
-                )
+        check_valid_extent(self, shape)
         return shape[-1]
 
     def _pads(self, x: Array) -> list[tuple[int, int]]:
