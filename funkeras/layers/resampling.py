@@ -248,6 +248,14 @@ class UpSampling3D(_UpSampling):
 
 @dataclass(eq=False)
 class _ZeroPadding(_Stateless):
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        owner = type(self).__name__
+        pairs = _pairs(owner, "padding", self.padding, self._rank)
+        # 1-D keeps Keras' one pair `(left, right)`; 2-D and 3-D a pair per axis.
+        self.padding = pairs[0] if self._rank == 1 else pairs
+        self.data_format = normalize_data_format(owner, self.data_format)
+
     def _forward(self, x: Array) -> Array:
         return jnp.pad(autocast(x, self.dtype), ((0, 0), *self.padding, (0, 0)))
 
@@ -276,12 +284,6 @@ class ZeroPadding1D(_ZeroPadding):
     padding: int | tuple[int, int] = 1
     data_format: str | None = None
     _rank: ClassVar[int] = 1
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        owner = type(self).__name__
-        self.padding = _pairs(owner, "padding", self.padding, 1)[0]
-        self.data_format = normalize_data_format(owner, self.data_format)
 
     def _forward(self, x: Array) -> Array:
         return jnp.pad(autocast(x, self.dtype), ((0, 0), self.padding, (0, 0)))
@@ -313,12 +315,6 @@ class ZeroPadding2D(_ZeroPadding):
     data_format: str | None = None
     _rank: ClassVar[int] = 2
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        owner = type(self).__name__
-        self.padding = _pairs(owner, "padding", self.padding, 2)
-        self.data_format = normalize_data_format(owner, self.data_format)
-
 
 @dataclass(eq=False)
 class ZeroPadding3D(_ZeroPadding):
@@ -341,12 +337,6 @@ class ZeroPadding3D(_ZeroPadding):
     padding: Any = ((1, 1), (1, 1), (1, 1))
     data_format: str | None = None
     _rank: ClassVar[int] = 3
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        owner = type(self).__name__
-        self.padding = _pairs(owner, "padding", self.padding, 3)
-        self.data_format = normalize_data_format(owner, self.data_format)
 
 
 @dataclass(eq=False)
