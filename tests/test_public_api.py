@@ -43,6 +43,7 @@ SHARED_HELPERS = {
         "same_padding",
         "padding_pairs",
         "check_spatial_rank",
+        "check_valid_extent",
     },
     "funkeras.models.serialization": {"layer_outputs"},
     "funkeras.saving.safetensors_io": {"dtype_code", "TensorInfo"},
