@@ -730,6 +730,20 @@ class Runner:
 
     # -- loops --------------------------------------------------------------------
 
+    def _dispatch(
+        self, program: Callable[..., Any], run: _FitRun, first: int, last: int,
+        *args: Any,
+    ) -> tuple[TrainState, dict[str, Any]]:
+        """One call of a train program on batches `first..last`: under the lock
+        (it donates the train state another thread may be copying, see
+        `snapshot`), its result kept as the live train state and its gate flag
+        noted for the epoch's report."""
+        with self._lock:
+            ts, logs = program(*args)
+            self._live = ts
+        run.refused.add(logs, first, last)
+        return ts, logs
+
     def fit(
         self, host: TrainHost, data: ArrayData | IterableData, **kwargs: Any
     ) -> TrainState:
@@ -943,12 +957,8 @@ class Runner:
                 return ts, self.objective.results(ts.metrics)
             if not (fused or batch_hooks):
                 # Nothing runs between two steps but the Ctrl-C check.
-                refused, lock = run.refused, self._lock
                 for i in range(step_index, steps):
-                    with lock:
-                        ts, logs = program(ts, arrays, order)
-                        self._live = ts
-                    refused.add(logs, i, i)
+                    ts, logs = self._dispatch(program, run, i, i, ts, arrays, order)
                     if interrupted():
                         break
                 return ts, logs
@@ -962,16 +972,15 @@ class Runner:
                     n = block_end - step_index
                     if n not in counts:
                         counts[n] = to_device(np.asarray(n, np.int32))
-                    with self._lock:
-                        ts, logs = program(ts, arrays, order, counts[n])
-                        self._live = ts
-                    run.refused.add(logs, step_index, block_end - 1)
+                    ts, logs = self._dispatch(
+                        program, run, step_index, block_end - 1,
+                        ts, arrays, order, counts[n],
+                    )
                 else:
                     while step_index < block_end:
-                        with self._lock:
-                            ts, logs = program(ts, arrays, order)
-                            self._live = ts
-                        run.refused.add(logs, step_index, step_index)
+                        ts, logs = self._dispatch(
+                            program, run, step_index, step_index, ts, arrays, order
+                        )
                         step_index += 1
                 step_index = block_end
                 ts = self._after_block(
@@ -988,10 +997,7 @@ class Runner:
                 published = self.publish(host, ts)
                 callbacks.call("on_train_batch_begin", index, Logs({}))
                 ts = self.reread(host, ts, published)
-            with self._lock:
-                ts, logs = program(ts, batch)
-                self._live = ts
-            run.refused.add(logs, index, index)
+            ts, logs = self._dispatch(program, run, index, index, ts, batch)
             index += 1
             if index % self.k == 0:
                 ts = self._after_block(
